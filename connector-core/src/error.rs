@@ -1,0 +1,132 @@
+//! One error type for everything the core reports.
+//!
+//! Like h11, we keep "the caller misused the API" ([`ErrorKind::ProtocolMisuse`])
+//! apart from "Iterable sent something we cannot use" ([`ErrorKind::MalformedResponse`]).
+
+use std::fmt;
+
+/// What went wrong, coarse enough for a host to decide what to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The configuration (or catalog / state) handed in is invalid. `field` names it.
+    InvalidConfig,
+    /// Iterable rejected the API key (401).
+    Unauthorized,
+    /// The key lacks permission or the feature is off for the project (403).
+    Forbidden,
+    /// Rate limited and retries were exhausted.
+    RateLimited,
+    /// Iterable (or the network) failed and retries were exhausted (5xx, cut bodies).
+    Upstream,
+    /// Iterable answered with a body we could not parse.
+    MalformedResponse,
+    /// The host called the session out of order (unknown request id, body after end...).
+    ProtocolMisuse,
+    /// A bug in the connector.
+    Internal,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidConfig => "invalid-config",
+            ErrorKind::Unauthorized => "unauthorized",
+            ErrorKind::Forbidden => "forbidden",
+            ErrorKind::RateLimited => "rate-limited",
+            ErrorKind::Upstream => "upstream",
+            ErrorKind::MalformedResponse => "malformed-response",
+            ErrorKind::ProtocolMisuse => "protocol-misuse",
+            ErrorKind::Internal => "internal",
+        }
+    }
+}
+
+/// A typed error. Never carries the API key: messages are built from field
+/// names, stream names, paths and Iterable's own error codes only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectorError {
+    pub kind: ErrorKind,
+    pub message: String,
+    /// The config field (or stream) at fault, for `InvalidConfig`.
+    pub field: Option<String>,
+    /// The stream being read when the error happened.
+    pub stream: Option<String>,
+    /// HTTP status of the response that caused it, if any.
+    pub status: Option<u16>,
+    /// Iterable's `code` from the error envelope, if any (e.g. `BadParams`).
+    pub code: Option<String>,
+    /// Whether trying again later could succeed.
+    pub retryable: bool,
+    /// For rate limits: milliseconds to wait before retrying.
+    pub retry_after_ms: Option<u64>,
+}
+
+impl ConnectorError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        ConnectorError {
+            kind,
+            message: message.into(),
+            field: None,
+            stream: None,
+            status: None,
+            code: None,
+            retryable: false,
+            retry_after_ms: None,
+        }
+    }
+
+    /// A bad config value: names the field and says how to fix it.
+    pub fn config(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let field = field.into();
+        let mut e = ConnectorError::new(
+            ErrorKind::InvalidConfig,
+            format!("{}: {}", field, message.into()),
+        );
+        e.field = Some(field);
+        e
+    }
+
+    pub fn misuse(message: impl Into<String>) -> Self {
+        ConnectorError::new(ErrorKind::ProtocolMisuse, message)
+    }
+
+    pub fn malformed(message: impl Into<String>) -> Self {
+        ConnectorError::new(ErrorKind::MalformedResponse, message)
+    }
+
+    pub fn with_stream(mut self, stream: impl Into<String>) -> Self {
+        self.stream = Some(stream.into());
+        self
+    }
+
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    pub fn with_code(mut self, code: Option<String>) -> Self {
+        self.code = code;
+        self
+    }
+}
+
+impl fmt::Display for ConnectorError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.kind.as_str())?;
+        if let Some(stream) = &self.stream {
+            write!(f, " [stream {stream}]")?;
+        }
+        if let Some(status) = self.status {
+            write!(f, " (HTTP {status}")?;
+            if let Some(code) = &self.code {
+                write!(f, " {code}")?;
+            }
+            write!(f, ")")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConnectorError {}
+
+pub type Result<T> = std::result::Result<T, ConnectorError>;

@@ -1,0 +1,1 @@
+//! Test-only native driver for the core (see `driver`).

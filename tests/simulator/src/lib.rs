@@ -1,0 +1,3 @@
+//! `iterable-sim`: a faithful Iterable API on loopback for tests, benchmarks and demos.
+
+pub mod types;
