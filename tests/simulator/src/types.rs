@@ -154,3 +154,9 @@ pub struct WorldOptions {
     /// its createdAt (simulated time). Zero = immediately.
     pub late_index_secs: i64,
 }
+
+/// Path prefix of async-export download URLs (the stand-in for S3 pre-signed
+/// URLs). The server serves these without `Api-Key`, outside the OpenAPI spec
+/// and outside rate limits; the world module produces them and answers them
+/// through the ordinary handler.
+pub const DOWNLOAD_PREFIX: &str = "/_files/";
