@@ -1,0 +1,127 @@
+//! Fault injection switches and the deterministic randomness behind them.
+//!
+//! Random faults draw from a splitmix64 stream keyed by (seed, request
+//! sequence number, purpose), so the same seed and the same request order
+//! give the same failures, without a dependency on a PRNG crate.
+
+use serde_json::json;
+
+use crate::types::ApiResponse;
+
+/// All fault modes; the default is a well-behaved server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultOptions {
+    /// Probability (0..=1) that a request fails with 500 `GenericError`
+    /// before reaching the handler.
+    pub error_rate: f64,
+    /// Probability (0..=1), per NDJSON line, of an extra malformed line
+    /// inserted after it. Real lines are never altered or dropped.
+    pub malformed_rate: f64,
+    /// Cut any body longer than this many bytes: send exactly this many,
+    /// then drop the connection without finishing the message.
+    pub cut_after_bytes: Option<u64>,
+    /// Stream bodies at about this many bytes per second.
+    pub slow_body_bps: Option<u64>,
+    /// Enforce the documented per-endpoint rate limits.
+    pub rate_limits: bool,
+    /// Rate-limiter clock speed: simulated seconds per real second.
+    pub time_scale: f64,
+    /// Send `Retry-After: <secs>` with 429s (Iterable does not by default).
+    pub retry_after_secs: Option<u64>,
+}
+
+impl Default for FaultOptions {
+    fn default() -> Self {
+        FaultOptions {
+            error_rate: 0.0,
+            malformed_rate: 0.0,
+            cut_after_bytes: None,
+            slow_body_bps: None,
+            rate_limits: false,
+            time_scale: 1.0,
+            retry_after_secs: None,
+        }
+    }
+}
+
+/// What a fault-injected random draw is for; keeps streams independent so
+/// enabling one fault does not change the pattern of another.
+#[derive(Debug, Clone, Copy)]
+pub enum Purpose {
+    Error = 1,
+    Malformed = 2,
+}
+
+/// splitmix64: tiny, fast, statistically fine for fault probabilities.
+#[derive(Debug, Clone)]
+pub struct FaultRng {
+    state: u64,
+}
+
+impl FaultRng {
+    pub fn new(seed: u64) -> FaultRng {
+        FaultRng { state: seed }
+    }
+
+    /// The stream for one request and purpose.
+    pub fn for_request(seed: u64, request_seq: u64, purpose: Purpose) -> FaultRng {
+        let mut mix = FaultRng::new(seed ^ 0x5EED_F417_0000_0000);
+        let a = mix.next_u64();
+        let mut mix = FaultRng::new(a ^ request_seq.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let b = mix.next_u64();
+        FaultRng::new(b ^ (purpose as u64))
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// `true` with probability `p` (exactly never at 0, always at 1).
+    pub fn chance(&mut self, p: f64) -> bool {
+        if p <= 0.0 {
+            return false;
+        }
+        if p >= 1.0 {
+            return true;
+        }
+        ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < p
+    }
+}
+
+/// The transient 500 Iterable sends (no `params` key, as recorded).
+pub fn generic_error() -> ApiResponse {
+    ApiResponse::json(
+        500,
+        json!({
+            "msg": "An error occurred. Please try again later. If problem persists, please contact your CSM",
+            "code": "GenericError",
+        }),
+    )
+}
+
+/// The line inserted by `malformed_rate`: a record cut off mid-string.
+pub const MALFORMED_LINE: &[u8] = b"{\"email\": \"trunc\n";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deterministic_and_roughly_calibrated() {
+        let draw = |seed| {
+            (0..10_000u64)
+                .filter(|i| FaultRng::for_request(seed, *i, Purpose::Error).chance(0.3))
+                .count()
+        };
+        assert_eq!(draw(7), draw(7));
+        assert_ne!(draw(7), draw(8));
+        let n = draw(7);
+        assert!((2700..3300).contains(&n), "{n}");
+        let mut r = FaultRng::new(1);
+        assert!((0..1000).all(|_| !r.chance(0.0) && r.chance(1.0)));
+    }
+}
