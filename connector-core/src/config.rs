@@ -1,1 +1,491 @@
-//! (being written)
+//! Connector configuration: parsing, validation and the JSON Schema (`spec()`).
+//!
+//! Every error names the offending field and says how to fix it. The API key is
+//! wrapped in [`Secret`], whose `Debug`/`Display` never show it.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value, json};
+
+use crate::error::{ConnectorError, Result};
+use crate::time;
+
+/// The API key. Deliberately opaque: it prints as `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The key itself, for the one place that needs it: the `Api-Key` header.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Iterable data centre. A key only works against its own project's region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Region {
+    Us,
+    Eu,
+}
+
+impl Region {
+    pub fn base_url(self) -> &'static str {
+        match self {
+            Region::Us => "https://api.iterable.com",
+            Region::Eu => "https://api.eu.iterable.com",
+        }
+    }
+}
+
+/// Which identifier keys users: email-based projects vs userId-based projects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserKey {
+    Email,
+    UserId,
+}
+
+impl UserKey {
+    pub fn field(self) -> &'static str {
+        match self {
+            UserKey::Email => "email",
+            UserKey::UserId => "userId",
+        }
+    }
+}
+
+/// How export streams fetch their data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportMode {
+    /// `GET /api/export/data.json` in adaptive (or fixed) windows.
+    Sync,
+    /// Async export jobs (`export/start` → files → download).
+    Async,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Optional: a host may keep the key to itself and add the header (`needs_auth`).
+    pub api_key: Option<Secret>,
+    pub region: Region,
+    /// `scheme://host[:port]` without a trailing slash; `/api/...` is appended.
+    pub base_url: String,
+    /// Start of history. `None` = 30 days before the first poll.
+    pub start_date: Option<DateTime<Utc>>,
+    /// End of history. `None` = now minus `lookback_minutes`.
+    pub end_date: Option<DateTime<Utc>>,
+    /// Fixed export window length; `None` = adaptive.
+    pub window_days: Option<u32>,
+    pub lookback_minutes: u32,
+    pub user_key: UserKey,
+    pub export_mode: ExportMode,
+    /// Filters for by-key streams (events, user_profile, ...).
+    pub email: Option<String>,
+    pub user_id: Option<String>,
+    /// Restrict `list_users` to these lists.
+    pub list_ids: Option<Vec<i64>>,
+    /// Restrict `catalog_items` to these catalogs.
+    pub catalog_names: Option<Vec<String>>,
+    /// Requests in flight at once (across streams).
+    pub max_concurrency: u32,
+    /// Retries of one request before the stream fails.
+    pub max_retries: u32,
+    /// Count and report malformed NDJSON lines instead of failing.
+    pub skip_malformed_lines: bool,
+    /// For simulators only: how many times faster the server's rate-limit clock
+    /// runs than real time (the simulator's `--time-scale`). 1 for Iterable.
+    pub time_scale: f64,
+}
+
+impl Config {
+    /// A config for `base_url` with every other setting at its default.
+    pub fn for_base_url(base_url: &str) -> Result<Config> {
+        Config::from_json(&json!({ "base_url": base_url }))
+    }
+
+    /// Parses and validates a config object (the Airbyte/Singer config file).
+    pub fn from_json(value: &Value) -> Result<Config> {
+        let obj = value.as_object().ok_or_else(|| {
+            ConnectorError::config(
+                "config",
+                "must be a JSON object, e.g. {\"api_key\": \"...\"}",
+            )
+        })?;
+        reject_unknown_keys(obj)?;
+        let region = match opt_str(obj, "region")? {
+            None => Region::Us,
+            Some(r) if r.eq_ignore_ascii_case("us") => Region::Us,
+            Some(r) if r.eq_ignore_ascii_case("eu") => Region::Eu,
+            Some(_) => {
+                return Err(ConnectorError::config(
+                    "region",
+                    "must be \"US\" or \"EU\" (the data centre of your Iterable project)",
+                ));
+            }
+        };
+        let base_url = match opt_str(obj, "base_url")? {
+            Some(url) => parse_base_url(url)?,
+            None => region.base_url().to_string(),
+        };
+        let api_key = match opt_str(obj, "api_key")? {
+            Some("") => {
+                return Err(ConnectorError::config(
+                    "api_key",
+                    "is empty; create a server-side key in Iterable (Integrations > API Keys)",
+                ));
+            }
+            Some(k) => Some(Secret::new(k)),
+            None => None,
+        };
+        let start_date = opt_date(obj, "start_date")?;
+        let end_date = opt_date(obj, "end_date")?;
+        if let (Some(s), Some(e)) = (start_date, end_date) {
+            if e <= s {
+                return Err(ConnectorError::config(
+                    "end_date",
+                    "must be after start_date; widen the range or drop end_date",
+                ));
+            }
+        }
+        let window_days = opt_u64(obj, "window_days", 1, 365)?.map(|v| v as u32);
+        let lookback_minutes = opt_u64(obj, "lookback_minutes", 0, 24 * 60)?.unwrap_or(5) as u32;
+        let user_key = match opt_str(obj, "user_key")? {
+            None | Some("email") => UserKey::Email,
+            Some("userId") => UserKey::UserId,
+            Some(_) => {
+                return Err(ConnectorError::config(
+                    "user_key",
+                    "must be \"email\" (email-based projects) or \"userId\" (userId-based projects)",
+                ));
+            }
+        };
+        let export_mode = match opt_str(obj, "export_mode")? {
+            None | Some("sync") => ExportMode::Sync,
+            Some("async") => ExportMode::Async,
+            Some(_) => {
+                return Err(ConnectorError::config(
+                    "export_mode",
+                    "must be \"sync\" (export/data.json windows) or \"async\" (export jobs)",
+                ));
+            }
+        };
+        let email = opt_str(obj, "email")?.map(str::to_string);
+        if let Some(e) = &email {
+            if !e.contains('@') {
+                return Err(ConnectorError::config(
+                    "email",
+                    "is not an email address; set it to the user's email, or use user_id",
+                ));
+            }
+        }
+        let user_id = opt_str(obj, "user_id")?.map(str::to_string);
+        let list_ids = match obj.get("list_ids") {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(items)) => Some(
+                items
+                    .iter()
+                    .map(|v| {
+                        v.as_i64().filter(|id| *id > 0).ok_or_else(|| {
+                            ConnectorError::config(
+                                "list_ids",
+                                "must be a list of positive integer list ids, e.g. [949814]",
+                            )
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?,
+            ),
+            Some(_) => {
+                return Err(ConnectorError::config(
+                    "list_ids",
+                    "must be a list of integer list ids, e.g. [949814]",
+                ));
+            }
+        };
+        let catalog_names = match obj.get("catalog_names") {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(items)) => Some(
+                items
+                    .iter()
+                    .map(|v| {
+                        v.as_str()
+                            .filter(|s| !s.is_empty())
+                            .map(str::to_string)
+                            .ok_or_else(|| {
+                                ConnectorError::config(
+                                    "catalog_names",
+                                    "must be a list of catalog names, e.g. [\"restaurants\"]",
+                                )
+                            })
+                    })
+                    .collect::<Result<Vec<_>>>()?,
+            ),
+            Some(_) => {
+                return Err(ConnectorError::config(
+                    "catalog_names",
+                    "must be a list of catalog names, e.g. [\"restaurants\"]",
+                ));
+            }
+        };
+        let max_concurrency = opt_u64(obj, "max_concurrency", 1, 64)?.unwrap_or(4) as u32;
+        let max_retries = opt_u64(obj, "max_retries", 0, 20)?.unwrap_or(6) as u32;
+        let skip_malformed_lines = match obj.get("skip_malformed_lines") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => {
+                return Err(ConnectorError::config(
+                    "skip_malformed_lines",
+                    "must be true or false",
+                ));
+            }
+        };
+        let time_scale = match obj.get("time_scale") {
+            None | Some(Value::Null) => 1.0,
+            Some(v) => v
+                .as_f64()
+                .filter(|f| *f >= 1.0 && *f <= 10_000.0)
+                .ok_or_else(|| {
+                    ConnectorError::config(
+                        "time_scale",
+                        "must be a number from 1 to 10000 (leave it out for Iterable; it is for simulators)",
+                    )
+                })?,
+        };
+        Ok(Config {
+            api_key,
+            region,
+            base_url,
+            start_date,
+            end_date,
+            window_days,
+            lookback_minutes,
+            user_key,
+            export_mode,
+            email,
+            user_id,
+            list_ids,
+            catalog_names,
+            max_concurrency,
+            max_retries,
+            skip_malformed_lines,
+            time_scale,
+        })
+    }
+
+    /// `base_url` + `path` (+ query, already encoded).
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("{}{}", self.base_url, path_and_query)
+    }
+}
+
+const KNOWN_KEYS: &[&str] = &[
+    "api_key",
+    "region",
+    "base_url",
+    "start_date",
+    "end_date",
+    "window_days",
+    "lookback_minutes",
+    "user_key",
+    "export_mode",
+    "email",
+    "user_id",
+    "list_ids",
+    "catalog_names",
+    "max_concurrency",
+    "max_retries",
+    "skip_malformed_lines",
+    "time_scale",
+];
+
+fn reject_unknown_keys(obj: &Map<String, Value>) -> Result<()> {
+    for key in obj.keys() {
+        if !KNOWN_KEYS.contains(&key.as_str()) {
+            return Err(ConnectorError::config(
+                key.clone(),
+                format!(
+                    "is not a setting of this connector; known settings: {}",
+                    KNOWN_KEYS.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn opt_str<'a>(obj: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.as_str())),
+        Some(_) => Err(ConnectorError::config(key, "must be a string")),
+    }
+}
+
+fn opt_u64(obj: &Map<String, Value>, key: &str, min: u64, max: u64) -> Result<Option<u64>> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .filter(|n| (min..=max).contains(n))
+            .map(Some)
+            .ok_or_else(|| {
+                ConnectorError::config(key, format!("must be a whole number from {min} to {max}"))
+            }),
+    }
+}
+
+fn opt_date(obj: &Map<String, Value>, key: &str) -> Result<Option<DateTime<Utc>>> {
+    match opt_str(obj, key)? {
+        None => Ok(None),
+        Some(s) => time::parse_config_date(s).map(Some).ok_or_else(|| {
+            ConnectorError::config(
+                key,
+                "must be an RFC 3339 timestamp (2024-01-31T00:00:00Z) or a date (2024-01-31)",
+            )
+        }),
+    }
+}
+
+fn parse_base_url(url: &str) -> Result<String> {
+    let bad = || {
+        ConnectorError::config(
+            "base_url",
+            "must look like https://api.iterable.com or http://127.0.0.1:8080 (scheme://host[:port], no path)",
+        )
+    };
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(bad)?;
+    let host = rest.trim_end_matches('/');
+    if host.is_empty() || host.contains('/') || host.contains('?') || host.contains(' ') {
+        return Err(bad());
+    }
+    Ok(url.trim_end_matches('/').to_string())
+}
+
+/// The JSON Schema of the config, for `spec`.
+pub fn spec() -> Value {
+    json!({
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "title": "Iterable source",
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+            "api_key": {"type": "string", "airbyte_secret": true, "order": 0,
+                "description": "Server-side API key (Iterable > Integrations > API Keys). Optional when the host adds the Api-Key header itself."},
+            "region": {"type": "string", "enum": ["US", "EU"], "default": "US", "order": 1,
+                "description": "Data centre of the project: US = api.iterable.com, EU = api.eu.iterable.com."},
+            "base_url": {"type": "string", "pattern": "^https?://[^/?# ]+/?$",
+                "description": "Overrides region (scheme://host[:port]); /api/... paths are appended. For proxies and simulators."},
+            "start_date": {"type": "string", "format": "date-time", "order": 2,
+                "description": "Read history from here (RFC 3339 or YYYY-MM-DD). Default: 30 days before the first sync."},
+            "end_date": {"type": "string", "format": "date-time",
+                "description": "Read history up to here (exclusive). Default: now minus lookback_minutes."},
+            "window_days": {"type": "integer", "minimum": 1, "maximum": 365,
+                "description": "Fixed export window length in days. Unset: adaptive (grows while responses are small and fast, halves when one is cut off)."},
+            "lookback_minutes": {"type": "integer", "minimum": 0, "maximum": 1440, "default": 5,
+                "description": "Export windows end this long before now, so late-indexed events are not missed."},
+            "user_key": {"type": "string", "enum": ["email", "userId"], "default": "email",
+                "description": "Primary key of users: email (email-based projects) or userId (userId-based projects)."},
+            "export_mode": {"type": "string", "enum": ["sync", "async"], "default": "sync",
+                "description": "sync: export/data.json windows; async: export jobs (export/start), for very long histories."},
+            "email": {"type": "string", "description": "User for the by-key streams (events, user_profile, in_app_messages, sent_messages, user_events)."},
+            "user_id": {"type": "string", "description": "userId for the by-key streams (instead of email)."},
+            "list_ids": {"type": "array", "items": {"type": "integer"}, "description": "Only these lists in list_users."},
+            "catalog_names": {"type": "array", "items": {"type": "string"}, "description": "Only these catalogs in catalog_items."},
+            "max_concurrency": {"type": "integer", "minimum": 1, "maximum": 64, "default": 4,
+                "description": "Requests in flight at once; rate limits are respected whatever the value."},
+            "max_retries": {"type": "integer", "minimum": 0, "maximum": 20, "default": 6,
+                "description": "Retries of one request (429, 5xx, cut connections) before the stream fails."},
+            "skip_malformed_lines": {"type": "boolean", "default": false,
+                "description": "Count and report malformed export lines instead of failing the sync."},
+            "time_scale": {"type": "number", "minimum": 1, "maximum": 10000, "default": 1,
+                "description": "Simulators only: how many times faster the server's rate-limit clock runs."}
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults() {
+        let c = Config::from_json(&json!({"api_key": "k"})).unwrap();
+        assert_eq!(c.base_url, "https://api.iterable.com");
+        assert_eq!(c.lookback_minutes, 5);
+        assert_eq!(c.user_key, UserKey::Email);
+        assert_eq!(c.window_days, None);
+        assert_eq!(c.export_mode, ExportMode::Sync);
+    }
+
+    #[test]
+    fn eu_region_and_base_url_override() {
+        let c = Config::from_json(&json!({"region": "EU"})).unwrap();
+        assert_eq!(c.base_url, "https://api.eu.iterable.com");
+        let c = Config::from_json(&json!({"region": "EU", "base_url": "http://127.0.0.1:99/"}))
+            .unwrap();
+        assert_eq!(c.base_url, "http://127.0.0.1:99");
+        assert_eq!(c.url("/api/lists"), "http://127.0.0.1:99/api/lists");
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        for (cfg, field) in [
+            (json!({"region": "APAC"}), "region"),
+            (json!({"base_url": "ftp://x"}), "base_url"),
+            (json!({"base_url": "http://x/api"}), "base_url"),
+            (json!({"start_date": "yesterday"}), "start_date"),
+            (json!({"window_days": 0}), "window_days"),
+            (json!({"lookback_minutes": -1}), "lookback_minutes"),
+            (json!({"user_key": "id"}), "user_key"),
+            (json!({"list_ids": ["a"]}), "list_ids"),
+            (json!({"api_key": ""}), "api_key"),
+            (json!({"apikey": "k"}), "apikey"),
+            (
+                json!({"start_date": "2024-02-01", "end_date": "2024-01-01"}),
+                "end_date",
+            ),
+            (json!({"email": "nope"}), "email"),
+        ] {
+            let err = Config::from_json(&cfg).unwrap_err();
+            assert_eq!(err.field.as_deref(), Some(field), "{cfg}");
+            assert!(err.message.starts_with(field), "{}", err.message);
+        }
+    }
+
+    #[test]
+    fn key_never_printed() {
+        let c = Config::from_json(&json!({"api_key": "sekrit-123"})).unwrap();
+        assert!(!format!("{c:?}").contains("sekrit"));
+        assert_eq!(c.api_key.as_ref().unwrap().expose(), "sekrit-123");
+        let err = Config::from_json(&json!({"api_key": "sekrit-123", "region": 5})).unwrap_err();
+        assert!(!err.to_string().contains("sekrit"));
+    }
+
+    #[test]
+    fn spec_lists_every_known_key() {
+        let spec = spec();
+        let props = spec["properties"].as_object().unwrap();
+        for key in KNOWN_KEYS {
+            assert!(props.contains_key(*key), "{key}");
+        }
+        assert_eq!(props.len(), KNOWN_KEYS.len());
+    }
+}

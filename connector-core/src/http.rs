@@ -54,3 +54,47 @@ pub enum TransportErrorKind {
     /// Anything else.
     Other,
 }
+
+/// Percent-encodes a query value or path segment (RFC 3986 unreserved kept).
+pub fn encode_component(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// `path?k=v&k=v` with every key and value encoded; repeated keys allowed.
+pub fn path_with_query(path: &str, query: &[(&str, String)]) -> String {
+    if query.is_empty() {
+        return path.to_string();
+    }
+    let pairs: Vec<String> = query
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode_component(k), encode_component(v)))
+        .collect();
+    format!("{}?{}", path, pairs.join("&"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_emails_and_export_dates() {
+        assert_eq!(encode_component("a+b@x.com"), "a%2Bb%40x.com");
+        assert_eq!(
+            path_with_query(
+                "/api/export/data.json",
+                &[("startDateTime", "2024-01-01 00:00:00".into())]
+            ),
+            "/api/export/data.json?startDateTime=2024-01-01%2000%3A00%3A00"
+        );
+        assert_eq!(path_with_query("/api/lists", &[]), "/api/lists");
+    }
+}

@@ -17,10 +17,10 @@ pub mod session;
 pub mod state;
 pub mod time;
 
-
+pub use config::Config;
 pub use error::{ConnectorError, ErrorKind};
 pub use http::{HttpRequest, Method, RequestId, TransportErrorKind};
-pub use session::{Action, Checkpoint, RecordBatch, Summary};
+pub use session::{Action, Checkpoint, ReadSession, RecordBatch, StreamSelection, Summary};
 
 /// Version of the connector, as reported in `spec()` and by the component.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

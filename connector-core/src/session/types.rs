@@ -1,14 +1,4 @@
-//! The read session: the sans-IO state machine a host drives.
-//!
-//! ```text
-//! host                                   core (ReadSession)
-//!  |  open(config, streams, state)  -->  validates; plans
-//!  |  poll(now)                     <--  Action::Fetch(HttpRequest)
-//!  |  on_response_head(id, status, headers)
-//!  |  on_response_body(id, chunk)   -->  incremental parse, bounded memory
-//!  |  on_response_end(id) | on_transport_error(id, kind)
-//!  |  poll(now)                     <--  Emit | Commit | SleepUntil | Log | Done
-//! ```
+//! Values that cross the session boundary: records, checkpoints, actions.
 
 use serde_json::{Map, Value};
 

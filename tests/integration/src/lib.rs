@@ -1,1 +1,5 @@
-//! Test-only native driver for the core (see `driver`).
+//! Test-only native driver for the core, plus helpers shared by the
+//! integration tests (the simulator runs in-process).
+
+pub mod driver;
+pub mod http_client;

@@ -1,0 +1,94 @@
+//! The contract between the session runner and the per-family readers.
+//!
+//! A reader plans one request at a time for its stream and turns parsed body
+//! items into records. The runner owns everything generic: pacing, retries,
+//! HTTP status handling, parsing, de-duplication after retries, emission.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::error::Result;
+use crate::http::Method;
+use crate::pacing::Bucket;
+use crate::parse::BodyFormat;
+use crate::session::types::{LogMessage, Record};
+
+/// A request a reader wants sent.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub method: Method,
+    /// Absolute URL.
+    pub url: String,
+    pub body: Option<Vec<u8>>,
+    pub format: BodyFormat,
+    pub bucket: Bucket,
+    pub needs_auth: bool,
+}
+
+impl Planned {
+    pub fn get(
+        config: &Config,
+        path_and_query: String,
+        format: BodyFormat,
+        bucket: Bucket,
+    ) -> Self {
+        Planned {
+            method: Method::Get,
+            url: config.url(&path_and_query),
+            body: None,
+            format,
+            bucket,
+            needs_auth: true,
+        }
+    }
+}
+
+pub enum Next {
+    Send(Planned),
+    Done,
+}
+
+/// What a reader sees of the session.
+pub struct Ctx<'a> {
+    pub config: &'a Config,
+    /// Time of the latest poll (epoch ms).
+    pub now: i64,
+    /// Start of history for streams without state.
+    pub start: DateTime<Utc>,
+    /// End of history: `end_date`, or the first poll's now − lookback.
+    pub end: DateTime<Utc>,
+    /// Full refresh ignores saved state.
+    pub incremental: bool,
+}
+
+/// Where readers put their output for the current response.
+#[derive(Default)]
+pub struct Sink {
+    pub records: Vec<Record>,
+    pub commit: Option<Value>,
+    pub logs: Vec<LogMessage>,
+}
+
+pub trait Reader {
+    /// The next request, called only when none of this reader's is in flight.
+    fn next(&mut self, ctx: &Ctx) -> Result<Next>;
+    /// One parsed item of the current (successful) response body.
+    fn on_item(&mut self, item: Value, ctx: &Ctx, sink: &mut Sink) -> Result<()>;
+    /// The current response completed successfully.
+    fn on_complete(&mut self, ctx: &Ctx, sink: &mut Sink) -> Result<()>;
+    /// The body was cut off. `true` = the reader re-planned (e.g. halved its
+    /// export window) and the failure needs no retry budget.
+    fn on_cut(&mut self, _ctx: &Ctx, _sink: &mut Sink) -> Result<bool> {
+        Ok(false)
+    }
+    /// A 404: `true` = skip this request (e.g. a catalog deleted meanwhile).
+    fn on_not_found(&mut self, _sink: &mut Sink) -> bool {
+        false
+    }
+    /// Whether records of the current unit (e.g. an export window split after a
+    /// cut) may still be re-read: keep de-duplicating across responses.
+    fn unit_open(&self) -> bool {
+        false
+    }
+}

@@ -1,0 +1,183 @@
+//! Export streams (`users` and every event data type) over time windows of
+//! `GET /api/export/data.json`.
+//!
+//! Windows are `[start, end)` in UTC; the last one ends at the session's end
+//! bound (now − lookback). Adaptive sizing: a window grows while responses are
+//! small and fast, and halves when a response is cut off (down to one hour).
+//! Rows of a cut response were already handed out; the runner de-duplicates
+//! them while the reader re-reads the same span in smaller windows, and no
+//! state is committed until that span is complete.
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::Value;
+
+use crate::error::{ConnectorError, ErrorKind, Result};
+use crate::http::path_with_query;
+use crate::pacing::Bucket;
+use crate::parse::BodyFormat;
+use crate::record::{shape_event, shape_user, timestamp_ms};
+use crate::session::reader::{Ctx, Next, Planned, Reader, Sink};
+use crate::session::readers::simple::as_record;
+use crate::state::StreamState;
+use crate::time;
+
+/// First window when no size is configured (what Singer uses throughout).
+const INITIAL_WINDOW: Duration = Duration::days(30);
+const MAX_WINDOW: Duration = Duration::days(180);
+const MIN_WINDOW: Duration = Duration::hours(1);
+/// A response under these is "small": the window may double.
+const SMALL_ROWS: u64 = 200_000;
+const FAST_MS: i64 = 60_000;
+
+pub struct ExportReader {
+    stream: &'static str,
+    data_type: &'static str,
+    cursor_field: &'static str,
+    /// Start of the next window (inclusive).
+    start: Option<DateTime<Utc>>,
+    size: Duration,
+    fixed: bool,
+    /// End of the window in flight.
+    window_end: Option<DateTime<Utc>>,
+    /// A cut response handed out rows up to here: de-duplicate and hold
+    /// commits until `start` passes it.
+    dedupe_until: Option<DateTime<Utc>>,
+    saved: StreamState,
+    max_cursor_ms: Option<i64>,
+    rows: u64,
+    sent_at: i64,
+    begun: bool,
+}
+
+impl ExportReader {
+    pub fn new(
+        stream: &'static str,
+        data_type: &'static str,
+        cursor_field: &'static str,
+        saved: StreamState,
+        window_days: Option<u32>,
+    ) -> Self {
+        let size = window_days
+            .map(|d| Duration::days(d as i64))
+            .unwrap_or(INITIAL_WINDOW);
+        ExportReader {
+            stream,
+            data_type,
+            cursor_field,
+            start: None,
+            size,
+            fixed: window_days.is_some(),
+            window_end: None,
+            dedupe_until: None,
+            max_cursor_ms: saved.cursor.map(|c| time::to_epoch_ms(&c)),
+            saved,
+            rows: 0,
+            sent_at: 0,
+            begun: false,
+        }
+    }
+
+    fn commit_state(&self) -> Value {
+        StreamState {
+            cursor: self.max_cursor_ms.and_then(time::from_epoch_ms),
+            next_start: self.start,
+        }
+        .to_json()
+    }
+}
+
+impl Reader for ExportReader {
+    fn next(&mut self, ctx: &Ctx) -> Result<Next> {
+        if !self.begun {
+            self.begun = true;
+            let resume = if ctx.incremental {
+                self.saved.next_start.or(self.saved.cursor)
+            } else {
+                None
+            };
+            self.start = Some(resume.unwrap_or(ctx.start));
+            if !ctx.incremental {
+                self.max_cursor_ms = None;
+            }
+        }
+        let start = self.start.expect("set above");
+        if start >= ctx.end {
+            return Ok(Next::Done);
+        }
+        let end = (start + self.size).min(ctx.end);
+        self.window_end = Some(end);
+        self.rows = 0;
+        self.sent_at = ctx.now;
+        let q = [
+            ("dataTypeName", self.data_type.to_string()),
+            ("startDateTime", time::to_export_param(&start)),
+            ("endDateTime", time::to_export_param(&end)),
+        ];
+        Ok(Next::Send(Planned::get(
+            ctx.config,
+            path_with_query("/api/export/data.json", &q),
+            BodyFormat::Ndjson,
+            Bucket::Export,
+        )))
+    }
+
+    fn on_item(&mut self, item: Value, _ctx: &Ctx, sink: &mut Sink) -> Result<()> {
+        let row = as_record(item)?;
+        let rec = if self.data_type == "user" {
+            shape_user(row)
+        } else {
+            shape_event(self.stream, row)
+        };
+        if let Some(t) = timestamp_ms(&rec, self.cursor_field) {
+            self.max_cursor_ms = Some(self.max_cursor_ms.map_or(t, |m| m.max(t)));
+        }
+        self.rows += 1;
+        sink.records.push(rec);
+        Ok(())
+    }
+
+    fn on_complete(&mut self, ctx: &Ctx, sink: &mut Sink) -> Result<()> {
+        let end = self.window_end.take().ok_or_else(|| {
+            ConnectorError::new(ErrorKind::Internal, "export response without a window")
+        })?;
+        self.start = Some(end);
+        let elapsed = ctx.now - self.sent_at;
+        let fast = elapsed <= FAST_MS / (ctx.config.time_scale.max(1.0) as i64).max(1);
+        if !self.fixed && self.dedupe_until.is_none() && self.rows < SMALL_ROWS && fast {
+            self.size = (self.size * 2).min(MAX_WINDOW);
+        }
+        if self.dedupe_until.is_some_and(|u| end >= u) {
+            self.dedupe_until = None;
+        }
+        if self.dedupe_until.is_none() {
+            sink.commit = Some(self.commit_state());
+        }
+        Ok(())
+    }
+
+    fn on_cut(&mut self, _ctx: &Ctx, sink: &mut Sink) -> Result<bool> {
+        let end = match self.window_end {
+            Some(e) => e,
+            None => return Ok(false),
+        };
+        if self.fixed || self.size <= MIN_WINDOW {
+            return Ok(false);
+        }
+        self.size = (self.size / 2).max(MIN_WINDOW);
+        self.dedupe_until = Some(self.dedupe_until.map_or(end, |u| u.max(end)));
+        self.window_end = None;
+        sink.logs.push(crate::session::types::LogMessage {
+            level: crate::session::types::LogLevel::Warn,
+            message: format!(
+                "export response cut off; retrying with a window of {} minutes",
+                self.size.num_minutes()
+            ),
+            stream: Some(self.stream.to_string()),
+        });
+        Ok(true)
+    }
+
+    fn unit_open(&self) -> bool {
+        self.dedupe_until.is_some()
+    }
+}

@@ -1,0 +1,214 @@
+//! A sequential native host for the core: one request at a time, real or
+//! virtual time. It is what the integration tests (and the benchmarks) use to
+//! run a `ReadSession` end to end.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use connector_core::session::{LogMessage, Record};
+use connector_core::{Action, ConnectorError, HttpRequest, ReadSession, Summary};
+use serde_json::Value;
+
+use crate::http_client::{self, Event};
+
+/// Where requests go.
+pub trait Transport {
+    fn send(&mut self, req: &HttpRequest, on: &mut dyn FnMut(Event));
+}
+
+/// Real HTTP over loopback, adding the `Api-Key` header when asked.
+pub struct HttpTransport {
+    pub api_key: String,
+    /// Every request sent: (method, url, needs_auth).
+    pub sent: Vec<HttpRequest>,
+}
+
+impl HttpTransport {
+    pub fn new(api_key: &str) -> Self {
+        HttpTransport {
+            api_key: api_key.to_string(),
+            sent: Vec::new(),
+        }
+    }
+}
+
+impl Transport for HttpTransport {
+    fn send(&mut self, req: &HttpRequest, on: &mut dyn FnMut(Event)) {
+        let mut headers = req.headers.clone();
+        if req.needs_auth {
+            headers.push(("Api-Key".into(), self.api_key.clone()));
+        }
+        self.sent.push(req.clone());
+        http_client::send(
+            req.method.as_str(),
+            &req.url,
+            &headers,
+            req.body.as_deref(),
+            on,
+        );
+    }
+}
+
+pub trait Clock {
+    fn now_ms(&mut self) -> i64;
+    fn sleep_until(&mut self, t: i64);
+}
+
+pub struct RealClock;
+
+impl Clock for RealClock {
+    fn now_ms(&mut self) -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+    }
+    fn sleep_until(&mut self, t: i64) {
+        let now = self.now_ms();
+        if t > now {
+            std::thread::sleep(Duration::from_millis((t - now) as u64));
+        }
+    }
+}
+
+/// Time that moves only when the session sleeps (for mock transports).
+pub struct VirtualClock(pub i64);
+
+impl Clock for VirtualClock {
+    fn now_ms(&mut self) -> i64 {
+        self.0
+    }
+    fn sleep_until(&mut self, t: i64) {
+        self.0 = self.0.max(t);
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct SyncOutput {
+    pub records: BTreeMap<String, Vec<Record>>,
+    /// Latest state per stream.
+    pub state: BTreeMap<String, Value>,
+    pub commits: usize,
+    pub logs: Vec<LogMessage>,
+    pub summary: Option<Summary>,
+    /// Emit actions seen (batches).
+    pub batches: usize,
+    /// True when the run stopped early because of `stop_after_commits`.
+    pub stopped_early: bool,
+}
+
+impl SyncOutput {
+    pub fn count(&self, stream: &str) -> usize {
+        self.records.get(stream).map_or(0, Vec::len)
+    }
+}
+
+/// Runs the session to completion (or until `stop_after_commits` commits).
+pub fn run(
+    session: &mut ReadSession,
+    transport: &mut dyn Transport,
+    clock: &mut dyn Clock,
+    stop_after_commits: Option<usize>,
+) -> Result<SyncOutput, ConnectorError> {
+    let mut out = SyncOutput::default();
+    loop {
+        let now = clock.now_ms();
+        match session.poll(now)? {
+            Action::Fetch(req) => {
+                let id = req.id;
+                let mut result: Result<(), ConnectorError> = Ok(());
+                transport.send(&req, &mut |ev| {
+                    if result.is_err() {
+                        return;
+                    }
+                    result = match ev {
+                        Event::Head(status, headers) => {
+                            session.on_response_head(id, status, &headers)
+                        }
+                        Event::Body(chunk) => session.on_response_body(id, chunk),
+                        Event::End => session.on_response_end(id),
+                        Event::Error(kind) => session.on_transport_error(id, kind),
+                    };
+                });
+                result?;
+            }
+            Action::Emit(batch) => {
+                out.batches += 1;
+                out.records
+                    .entry(batch.stream)
+                    .or_default()
+                    .extend(batch.records);
+            }
+            Action::Commit(cp) => {
+                out.state.insert(cp.stream, cp.state);
+                out.commits += 1;
+                if stop_after_commits.is_some_and(|n| out.commits >= n) {
+                    out.stopped_early = true;
+                    return Ok(out);
+                }
+            }
+            Action::SleepUntil(t) => clock.sleep_until(t),
+            Action::AwaitResponse => {
+                return Err(ConnectorError::misuse(
+                    "sequential driver: AwaitResponse with nothing in flight",
+                ));
+            }
+            Action::Log(l) => out.logs.push(l),
+            Action::Done(summary) => {
+                out.summary = Some(summary);
+                return Ok(out);
+            }
+        }
+    }
+}
+
+/// A transport answering from a function of the request (recorded bodies).
+pub struct MockTransport<F: FnMut(&HttpRequest) -> MockResponse> {
+    pub answer: F,
+    pub sent: Vec<HttpRequest>,
+    /// Bodies are fed in chunks of this many bytes (to exercise split parsing).
+    pub chunk: usize,
+}
+
+pub enum MockResponse {
+    Ok(u16, &'static str, Vec<u8>),
+    /// Status 200, then the first `n` bytes of the body, then a cut.
+    Cut(Vec<u8>, usize),
+    Transport(connector_core::TransportErrorKind),
+}
+
+impl<F: FnMut(&HttpRequest) -> MockResponse> MockTransport<F> {
+    pub fn new(answer: F) -> Self {
+        MockTransport {
+            answer,
+            sent: Vec::new(),
+            chunk: 7,
+        }
+    }
+}
+
+impl<F: FnMut(&HttpRequest) -> MockResponse> Transport for MockTransport<F> {
+    fn send(&mut self, req: &HttpRequest, on: &mut dyn FnMut(Event)) {
+        self.sent.push(req.clone());
+        match (self.answer)(req) {
+            MockResponse::Ok(status, ctype, body) => {
+                on(Event::Head(
+                    status,
+                    vec![("content-type".into(), ctype.into())],
+                ));
+                for c in body.chunks(self.chunk.max(1)) {
+                    on(Event::Body(c));
+                }
+                on(Event::End);
+            }
+            MockResponse::Cut(body, n) => {
+                on(Event::Head(200, vec![]));
+                for c in body[..n.min(body.len())].chunks(self.chunk.max(1)) {
+                    on(Event::Body(c));
+                }
+                on(Event::Error(connector_core::TransportErrorKind::BodyCut));
+            }
+            MockResponse::Transport(kind) => on(Event::Error(kind)),
+        }
+    }
+}
