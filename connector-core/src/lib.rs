@@ -12,6 +12,7 @@ pub mod error;
 pub mod http;
 pub mod pacing;
 pub mod parse;
+pub mod probe;
 pub mod record;
 pub mod session;
 pub mod state;
