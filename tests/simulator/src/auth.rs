@@ -30,7 +30,7 @@ impl Auth {
     /// `Ok` when the headers carry an acceptable key, else the 401 response.
     pub fn check(&self, headers: &[(String, String)], path: &str) -> Result<(), ApiResponse> {
         let ok = match (Self::presented_key(headers), &self.expected) {
-            (Some(k), _) if k.is_empty() => false,
+            (Some(""), _) => false,
             (Some(k), Some(expected)) => k == expected,
             (Some(_), None) => true,
             (None, _) => false,

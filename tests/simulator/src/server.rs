@@ -225,7 +225,7 @@ fn render(
                 shared.log.record(entry);
                 return builder
                     .body(SimBody::Full(Some(Bytes::from(bytes))))
-                    .unwrap_or_else(|e| internal(e));
+                    .unwrap_or_else(internal);
             }
             // Inserting lines changes the length: stream those chunked.
             let len = if malformed.is_some() { None } else { Some(n) };
@@ -245,7 +245,7 @@ fn render(
     };
     builder
         .body(spawn_pipeline(chunks, body_faults, len, on_done))
-        .unwrap_or_else(|e| internal(e))
+        .unwrap_or_else(internal)
 }
 
 /// A handler produced a header hyper refuses; that is a simulator bug, so
