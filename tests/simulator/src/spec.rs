@@ -279,6 +279,29 @@ impl Spec {
         self.check_params(matched, query, body)
     }
 
+    /// [`Spec::validate`] for a request target as a client builds it: a
+    /// full URL (`http://host/api/...?a=1`) or a path with query. The path
+    /// and query are percent-decoded as the server decodes them.
+    pub fn validate_target(
+        &self,
+        method: &str,
+        target: &str,
+        body: Option<&[u8]>,
+    ) -> Result<MatchedOperation, Violation> {
+        let without_scheme = target.split_once("://").map_or(target, |(_, rest)| {
+            rest.find('/').map_or("/", |i| &rest[i..])
+        });
+        let (path, query) = without_scheme
+            .split_once('?')
+            .unwrap_or((without_scheme, ""));
+        self.validate(
+            method,
+            &crate::server::percent_decode(path, false),
+            &crate::server::parse_query(query),
+            body,
+        )
+    }
+
     /// First half of [`Spec::validate`]: finds the operation (404 when
     /// none). The server rate-limits between the halves, as Iterable counts
     /// a request against an endpoint before it looks at its parameters.
@@ -694,6 +717,31 @@ mod tests {
         .unwrap();
         let v = check("GET", "/api/lists/getUsers", &[("listId", "abc")]).unwrap_err();
         assert!(v.to_string().contains("listId"));
+    }
+
+    #[test]
+    fn validate_target_takes_urls_as_clients_build_them() {
+        let spec = Spec::load();
+        let m = spec
+            .validate_target(
+                "GET",
+                "http://127.0.0.1:1234/api/export/data.json?dataTypeName=emailUnsubscribe&startDateTime=2024-01-01+00%3A00%3A00",
+                None,
+            )
+            .unwrap();
+        assert_eq!(m.template, "/api/export/data.json");
+        assert_eq!(
+            m.query[0],
+            ("dataTypeName".into(), "emailUnSubscribe".into())
+        );
+        let m = spec
+            .validate_target("GET", "/api/users/a%40b.c", None)
+            .unwrap();
+        assert_eq!(m.path_params, q(&[("email", "a@b.c")]));
+        assert!(
+            spec.validate_target("GET", "https://x/api/nope", None)
+                .is_err()
+        );
     }
 
     #[test]

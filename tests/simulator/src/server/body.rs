@@ -126,7 +126,7 @@ fn run(
 /// bytes still in hyper's write buffer.
 fn abort(tx: &mpsc::Sender<Chunk>) {
     let deadline = Instant::now() + Duration::from_secs(2);
-    while tx.capacity() < tx.max_capacity() && Instant::now() < deadline {
+    while !tx.is_closed() && tx.capacity() < tx.max_capacity() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
     std::thread::sleep(Duration::from_millis(100));
