@@ -2,7 +2,13 @@
 //!
 //! TEMPORARY STUB until `crate::world::World` and `crate::api::handle` land:
 //! every API call answers 501 so the server layer can be built and tested on
-//! its own. Swap the bodies below for the real calls then.
+//! its own. When `pub mod world; pub mod api; pub mod truth;` are in lib.rs,
+//! replace `StubWorld` with
+//! `struct WorldHandler(crate::world::World)` whose `handle` calls
+//! `crate::api::handle(&self.0, req)`, build it with
+//! `crate::world::World::new(opts)`, and make `truth_cli` call
+//! `crate::truth::run_cli(args)`. Nothing else in the server layer changes.
+//! (The server-layer tests use their own fake handler, so they keep passing.)
 
 use std::sync::Arc;
 
