@@ -145,3 +145,23 @@ fn bad_flags_are_rejected() {
     // Keep the helper used in this binary.
     let _ = get;
 }
+
+#[test]
+fn truth_subcommand_does_not_start_a_server() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_iterable-sim"))
+        .args(["truth", "--seed", "1"])
+        .stdin(Stdio::piped()) // kept open: a server would not exit
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _ = wait_exit(&mut child);
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert!(!out.starts_with("http://"), "{out}");
+}
