@@ -689,7 +689,7 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), all.len());
         assert_eq!(EXPORT_TYPES.len(), 52); // + users (dataTypeName "user") = 53
-        assert_eq!(all.len(), 19 + 52);
+        assert_eq!(all.len(), 20 + 52);
     }
 
     #[test]

@@ -155,13 +155,13 @@ impl Config {
         };
         let start_date = opt_date(obj, "start_date")?;
         let end_date = opt_date(obj, "end_date")?;
-        if let (Some(s), Some(e)) = (start_date, end_date) {
-            if e <= s {
-                return Err(ConnectorError::config(
-                    "end_date",
-                    "must be after start_date; widen the range or drop end_date",
-                ));
-            }
+        if let (Some(s), Some(e)) = (start_date, end_date)
+            && e <= s
+        {
+            return Err(ConnectorError::config(
+                "end_date",
+                "must be after start_date; widen the range or drop end_date",
+            ));
         }
         let window_days = opt_u64(obj, "window_days", 1, 365)?.map(|v| v as u32);
         let lookback_minutes = opt_u64(obj, "lookback_minutes", 0, 24 * 60)?.unwrap_or(5) as u32;
@@ -186,13 +186,13 @@ impl Config {
             }
         };
         let email = opt_str(obj, "email")?.map(str::to_string);
-        if let Some(e) = &email {
-            if !e.contains('@') {
-                return Err(ConnectorError::config(
-                    "email",
-                    "is not an email address; set it to the user's email, or use user_id",
-                ));
-            }
+        if let Some(e) = &email
+            && !e.contains('@')
+        {
+            return Err(ConnectorError::config(
+                "email",
+                "is not an email address; set it to the user's email, or use user_id",
+            ));
         }
         let user_id = opt_str(obj, "user_id")?.map(str::to_string);
         let list_ids = match obj.get("list_ids") {

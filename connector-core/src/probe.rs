@@ -54,7 +54,10 @@ pub fn check_response(status: u16, body: &[u8]) -> Result<()> {
             ErrorKind::RateLimited,
             "rate limited while checking the key; try again in a minute",
         ),
-        _ => (ErrorKind::Upstream, "Iterable failed while checking the key"),
+        _ => (
+            ErrorKind::Upstream,
+            "Iterable failed while checking the key",
+        ),
     };
     let mut e = ConnectorError::new(kind, message)
         .with_status(status)
@@ -91,11 +94,15 @@ mod tests {
     #[test]
     fn check_maps_statuses() {
         assert!(check_response(200, br#"{"channels": []}"#).is_ok());
-        let e = check_response(401, br#"{"code":"BadApiKey","msg":"Invalid API key"}"#).unwrap_err();
+        let e =
+            check_response(401, br#"{"code":"BadApiKey","msg":"Invalid API key"}"#).unwrap_err();
         assert_eq!(e.kind, ErrorKind::Unauthorized);
         assert_eq!(e.code.as_deref(), Some("BadApiKey"));
         assert!(e.message.contains("region"));
-        assert_eq!(check_response(200, b"<html>").unwrap_err().kind, ErrorKind::MalformedResponse);
+        assert_eq!(
+            check_response(200, b"<html>").unwrap_err().kind,
+            ErrorKind::MalformedResponse
+        );
         let f = user_fields_response(200, br#"{"fields": {"LTV": "double"}}"#).unwrap();
         assert_eq!(f["fields"]["LTV"], "double");
     }

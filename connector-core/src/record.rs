@@ -54,19 +54,19 @@ const EVENT_IDENTITY_FIELDS: &[&str] = &[
 
 fn normalize_in_place(obj: &mut Map<String, Value>) {
     for field in TIMESTAMP_FIELDS {
-        if let Some(v) = obj.get_mut(*field) {
-            if let Some(n) = time::normalize_timestamp(v) {
-                *v = n;
-            }
+        if let Some(v) = obj.get_mut(*field)
+            && let Some(n) = time::normalize_timestamp(v)
+        {
+            *v = n;
         }
     }
     for nested in NESTED_WITH_TIMESTAMPS {
         if let Some(Value::Object(inner)) = obj.get_mut(*nested) {
             for field in TIMESTAMP_FIELDS {
-                if let Some(v) = inner.get_mut(*field) {
-                    if let Some(n) = time::normalize_timestamp(v) {
-                        *v = n;
-                    }
+                if let Some(v) = inner.get_mut(*field)
+                    && let Some(n) = time::normalize_timestamp(v)
+                {
+                    *v = n;
                 }
             }
         }

@@ -249,6 +249,7 @@ impl ReadSession {
         // Whole seconds: the export API's parameters have no sub-second part.
         let end = time::from_epoch_ms(time::to_epoch_ms(&end) / 1000 * 1000).unwrap_or(end);
         let start = self.config.start_date.unwrap_or(end - DEFAULT_HISTORY);
+        let start = time::from_epoch_ms(time::to_epoch_ms(&start) / 1000 * 1000).unwrap_or(start);
         Ok((start, end))
     }
 

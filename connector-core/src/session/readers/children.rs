@@ -416,10 +416,10 @@ impl Reader for MetadataReader {
                 for k in keys {
                     let rec = shape_object(as_record(k)?);
                     // Only changed keys need their value fetched.
-                    if self.cursor.admit(&rec) {
-                        if let Some(key) = rec.get("key").and_then(Value::as_str) {
-                            self.pending_keys.push_back(key.to_string());
-                        }
+                    if self.cursor.admit(&rec)
+                        && let Some(key) = rec.get("key").and_then(Value::as_str)
+                    {
+                        self.pending_keys.push_back(key.to_string());
                     }
                 }
                 self.marker = item

@@ -195,10 +195,10 @@ impl Reader for PagedReader {
 
     fn on_complete(&mut self, _ctx: &Ctx, sink: &mut Sink) -> Result<()> {
         self.pager.advance();
-        if self.pager.finished() {
-            if let Some(c) = &self.cursor {
-                sink.commit = Some(c.state());
-            }
+        if self.pager.finished()
+            && let Some(c) = &self.cursor
+        {
+            sink.commit = Some(c.state());
         }
         Ok(())
     }
