@@ -88,6 +88,9 @@ pub struct SyncOutput {
     pub records: BTreeMap<String, Vec<Record>>,
     /// Latest state per stream.
     pub state: BTreeMap<String, Value>,
+    /// Per stream: how many of its records its latest commit covers (what a
+    /// destination that commits on STATE messages would keep after a stop).
+    pub committed: BTreeMap<String, usize>,
     pub commits: usize,
     pub logs: Vec<LogMessage>,
     pub summary: Option<Summary>,
@@ -140,6 +143,8 @@ pub fn run(
                     .extend(batch.records);
             }
             Action::Commit(cp) => {
+                let covered = out.records.get(&cp.stream).map_or(0, Vec::len);
+                out.committed.insert(cp.stream.clone(), covered);
                 out.state.insert(cp.stream, cp.state);
                 out.commits += 1;
                 if stop_after_commits.is_some_and(|n| out.commits >= n) {

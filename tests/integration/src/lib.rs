@@ -3,3 +3,4 @@
 
 pub mod driver;
 pub mod http_client;
+pub mod mock_iterable;
