@@ -27,11 +27,10 @@ fn check_all(config: Value, cut_exports: bool) -> usize {
         if cut_exports
             && mock_iterable::path(req) == "/api/export/data.json"
             && cut_once.insert(req.stream.clone())
+            && let MockResponse::Ok(_, _, body) = resp
         {
-            if let MockResponse::Ok(_, _, body) = resp {
-                let n = body.len() / 2;
-                return MockResponse::Cut(body, n);
-            }
+            let n = body.len() / 2;
+            return MockResponse::Cut(body, n);
         }
         resp
     });
