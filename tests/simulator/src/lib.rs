@@ -17,6 +17,11 @@ pub mod server;
 pub mod spec;
 pub mod types;
 
+// Seeded world, endpoint handlers and ground truth.
+pub mod api;
+pub mod truth;
+pub mod world;
+
 pub use faults::FaultOptions;
 pub use reqlog::LogEntry;
 pub use run::{

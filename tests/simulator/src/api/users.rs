@@ -1,0 +1,785 @@
+//! Users, per-user events, tracking writes, purchases and in-app messages.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Map, Value, json};
+
+use super::export::{resolve_user, user_rows};
+use super::{bad, body, int_param, not_found, ok_envelope, time_param};
+use crate::types::{ApiRequest, ApiResponse};
+use crate::world::overlay::OverlayEvent;
+use crate::world::rng::Rng;
+use crate::world::time::{DAY, export_ts, value_secs};
+use crate::world::{Gen, State, World, int, users};
+
+/// Per-row outcome of a bulk write, rendered as Iterable's partial-failure body.
+#[derive(Debug, Default)]
+pub struct Bulk {
+    pub success: u64,
+    /// Failures without a category list of their own (e.g. missing eventName).
+    pub other_fail: u64,
+    pub failed: BTreeMap<&'static str, Vec<String>>,
+    pub created_fields: BTreeSet<String>,
+}
+
+const USER_FAIL_KEYS: [&str; 10] = [
+    "invalidEmails",
+    "invalidUserIds",
+    "notFoundEmails",
+    "notFoundUserIds",
+    "forgottenEmails",
+    "forgottenUserIds",
+    "conflictEmails",
+    "conflictUserIds",
+    "invalidDataEmails",
+    "invalidDataUserIds",
+];
+
+impl Bulk {
+    pub fn fail(&mut self, key: &'static str, v: &str) {
+        self.failed.entry(key).or_default().push(v.to_string());
+    }
+
+    fn fail_count(&self) -> u64 {
+        self.failed.values().map(|v| v.len() as u64).sum::<u64>() + self.other_fail
+    }
+
+    /// `events` selects the trackBulk shape (six failure lists, `disallowedEventNames`).
+    pub fn to_json(&self, events: bool) -> Value {
+        let keys: &[&str] = if events {
+            &USER_FAIL_KEYS[..6]
+        } else {
+            &USER_FAIL_KEYS
+        };
+        let mut failed = Map::new();
+        for k in keys {
+            failed.insert(
+                k.to_string(),
+                json!(self.failed.get(k).cloned().unwrap_or_default()),
+            );
+        }
+        let mut v = json!({"successCount": self.success, "failCount": self.fail_count(),
+            "invalidEmails": self.failed.get("invalidEmails").cloned().unwrap_or_default(),
+            "invalidUserIds": self.failed.get("invalidUserIds").cloned().unwrap_or_default(),
+            "failedUpdates": failed, "createdFields": self.created_fields, "filteredOutFields": []});
+        if events {
+            v["disallowedEventNames"] = json!([]);
+        }
+        v
+    }
+}
+
+fn new_profile(email: &str, now: i64) -> Map<String, Value> {
+    let domain = email.split('@').nth(1).unwrap_or("");
+    let v = json!({"email": email, "signupDate": export_ts(now), "signupSource": "API",
+        "profileUpdatedAt": export_ts(now), "emailListIds": [], "unsubscribedChannelIds": [],
+        "unsubscribedMessageTypeIds": [], "subscribedMessageTypeIds": [],
+        "itblInternal": {"emailDomain": domain, "documentCreatedAt": export_ts(now), "documentUpdatedAt": export_ts(now)}});
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// Creates or edits a profile in the overlay and stamps `profileUpdatedAt`.
+pub fn upsert_profile(
+    st: &mut State,
+    model: &Gen,
+    email: &str,
+    now: i64,
+    edit: impl FnOnce(&mut Map<String, Value>),
+) -> Map<String, Value> {
+    let mut p = st
+        .overlay
+        .profile(model, email)
+        .unwrap_or_else(|| new_profile(email, now));
+    edit(&mut p);
+    p.insert("email".into(), json!(email));
+    p.insert("profileUpdatedAt".into(), json!(export_ts(now)));
+    if let Some(Value::Object(i)) = p.get_mut("itblInternal") {
+        i.insert("documentUpdatedAt".into(), json!(export_ts(now)));
+    }
+    st.overlay.users.insert(email.to_string(), Some(p.clone()));
+    p
+}
+
+/// Merges `dataFields` into a profile (top-level; nested objects too when asked).
+fn merge_fields(p: &mut Map<String, Value>, data: &Map<String, Value>, nested: bool) {
+    for (k, v) in data {
+        match (p.get_mut(k), v) {
+            (Some(Value::Object(old)), Value::Object(new)) if nested => {
+                for (a, b) in new {
+                    old.insert(a.clone(), b.clone());
+                }
+            }
+            _ => {
+                p.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
+/// A field whose type is fixed and the incoming value has another type.
+fn type_mismatch(data: &Map<String, Value>) -> Option<String> {
+    let types = users::field_types();
+    for (k, v) in data {
+        let ok = match types["fields"].get(k).and_then(Value::as_str) {
+            Some("double") => v.is_number() || v.is_null(),
+            Some("long") => v.is_i64() || v.is_u64() || v.is_array() || v.is_null(),
+            Some("boolean") => v.is_boolean() || v.is_null(),
+            Some("object") => v.is_object() || v.is_null(),
+            _ => true,
+        };
+        if !ok {
+            return Some(k.clone());
+        }
+    }
+    None
+}
+
+fn new_fields(data: &Map<String, Value>) -> Vec<String> {
+    let types = users::field_types();
+    data.keys()
+        .filter(|k| types["fields"].get(k.as_str()).is_none())
+        .cloned()
+        .collect()
+}
+
+fn user_json(p: &Map<String, Value>) -> Value {
+    let mut u = json!({"email": p.get("email").cloned().unwrap_or(Value::Null), "dataFields": p});
+    if let Some(id) = p.get("userId") {
+        u["userId"] = id.clone();
+    }
+    json!({"user": u})
+}
+
+/// `GET /api/users/getFields`.
+pub fn get_fields() -> ApiResponse {
+    ApiResponse::json(200, users::field_types())
+}
+
+/// `GET /api/users/{email}`: unknown users are `200 {}`.
+pub fn get_by_email(world: &World, email: &str) -> ApiResponse {
+    if !users::valid_email(email) {
+        return ApiResponse::error(
+            400,
+            "InvalidEmailAddressError",
+            format!("Invalid email: {email}"),
+        );
+    }
+    match world.read().overlay.profile(&world.model, email) {
+        Some(p) => ApiResponse::json(200, user_json(&p)),
+        None => ApiResponse::json(200, json!({})),
+    }
+}
+
+/// `GET /api/users/byUserId/{userId}`: unknown users are `200 {}`.
+pub fn get_by_user_id(world: &World, id: &str) -> ApiResponse {
+    match world.read().overlay.profile_by_user_id(&world.model, id) {
+        Some(p) => ApiResponse::json(200, user_json(&p)),
+        None => ApiResponse::json(200, json!({})),
+    }
+}
+
+/// `DELETE /api/users/{email}`.
+pub fn delete(world: &World, email: &str) -> ApiResponse {
+    let mut st = world.write();
+    if !st.overlay.exists(&world.model, email) {
+        return ApiResponse::error(
+            400,
+            "UnknownEmailError",
+            format!("User with email {email} does not exist"),
+        );
+    }
+    st.overlay.users.insert(email.to_string(), None);
+    ok_envelope("")
+}
+
+/// `DELETE /api/users/byUserId/{userId}`: every user sharing the id.
+pub fn delete_by_user_id(world: &World, id: &str) -> ApiResponse {
+    let mut st = world.write();
+    let emails = st.overlay.emails_for_user_id(&world.model, id);
+    if emails.is_empty() {
+        return ApiResponse::error(
+            400,
+            "UnknownUserIdError",
+            format!("User with userId {id} does not exist"),
+        );
+    }
+    for e in emails {
+        st.overlay.users.insert(e, None);
+    }
+    ok_envelope("")
+}
+
+/// `POST /api/users/forget`.
+pub fn forget(world: &World, req: &ApiRequest) -> ApiResponse {
+    let b = match body(req) {
+        Ok(b) => b,
+        Err(e) => return e,
+    };
+    let email = resolve_user(
+        world,
+        b.get("email").and_then(Value::as_str),
+        b.get("userId").and_then(Value::as_str),
+    );
+    let Some(email) = email else {
+        return bad("email or userId is required");
+    };
+    let mut st = world.write();
+    st.overlay.users.insert(email.clone(), None);
+    st.overlay.forgotten.insert(email);
+    ok_envelope("")
+}
+
+enum Outcome {
+    Ok(Vec<String>),
+    Fail(&'static str, String),
+}
+
+/// One user upsert (shared by `update` and `bulkUpdate`).
+fn update_one(world: &World, u: &Value, now: i64) -> Outcome {
+    let data = u
+        .get("dataFields")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let nested = u
+        .get("mergeNestedObjects")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let email = u.get("email").and_then(Value::as_str);
+    let user_id = u.get("userId").and_then(Value::as_str);
+    let email = match (email, user_id) {
+        (Some(e), _) => {
+            if !users::valid_email(e) {
+                return Outcome::Fail("invalidEmails", e.to_string());
+            }
+            if world.read().overlay.forgotten.contains(e) {
+                return Outcome::Fail("forgottenEmails", e.to_string());
+            }
+            if type_mismatch(&data).is_some() {
+                return Outcome::Fail("invalidDataEmails", e.to_string());
+            }
+            e.to_string()
+        }
+        (None, Some(id)) => {
+            if type_mismatch(&data).is_some() {
+                return Outcome::Fail("invalidDataUserIds", id.to_string());
+            }
+            match resolve_user(world, None, Some(id)) {
+                Some(e) => e,
+                None if u.get("preferUserId").and_then(Value::as_bool) == Some(true) => {
+                    format!("{id}@placeholder.email")
+                }
+                None => return Outcome::Fail("notFoundUserIds", id.to_string()),
+            }
+        }
+        (None, None) => return Outcome::Fail("invalidEmails", String::new()),
+    };
+    let created = new_fields(&data);
+    let mut st = world.write();
+    upsert_profile(&mut st, &world.model, &email, now, |p| {
+        merge_fields(p, &data, nested);
+        if let Some(id) = user_id {
+            p.insert("userId".into(), json!(id));
+        }
+    });
+    Outcome::Ok(created)
+}
+
+/// `POST /api/users/update`.
+pub fn update(world: &World, req: &ApiRequest) -> ApiResponse {
+    let b = match body(req) {
+        Ok(b) => b,
+        Err(e) => return e,
+    };
+    if let Some(Value::Object(d)) = b.get("dataFields") {
+        if let Some(f) = type_mismatch(d) {
+            return ApiResponse::error(
+                400,
+                "RequestFieldsTypesMismatched",
+                format!(
+                    "Project 10216 has validation errors. Field {f} has a different type than expected"
+                ),
+            );
+        }
+    }
+    match update_one(world, &b, req.now.timestamp()) {
+        Outcome::Ok(_) => ok_envelope(""),
+        Outcome::Fail("invalidEmails", e) if !e.is_empty() => ApiResponse::error(
+            400,
+            "InvalidEmailAddressError",
+            format!("Invalid email: {e}"),
+        ),
+        Outcome::Fail("forgottenEmails", e) => ApiResponse::error(
+            409,
+            "ForgottenUserError",
+            format!("User {e} has been forgotten"),
+        ),
+        Outcome::Fail("notFoundUserIds", id) => ApiResponse::error(
+            400,
+            "UnknownUserIdError",
+            format!("No user exists with userId {id}"),
+        ),
+        Outcome::Fail(_, _) => bad("email or userId is required"),
+    }
+}
+
+/// `POST /api/users/bulkUpdate`: bad rows are reported, good rows applied.
+pub fn bulk_update(world: &World, req: &ApiRequest) -> ApiResponse {
+    let b = match body(req) {
+        Ok(b) => b,
+        Err(e) => return e,
+    };
+    let Some(list) = b.get("users").and_then(Value::as_array) else {
+        return bad("users is required");
+    };
+    if req.body.len() > 4 * 1024 * 1024 {
+        return ApiResponse::error(413, "BatchTooLarge", "Request body exceeds 4 MB");
+    }
+    let mut out = Bulk::default();
+    for u in list {
+        match update_one(world, u, req.now.timestamp()) {
+            Outcome::Ok(created) => {
+                out.success += 1;
+                out.created_fields.extend(created);
+            }
+            Outcome::Fail(k, v) => out.fail(k, &v),
+        }
+    }
+    ApiResponse::json(200, out.to_json(false))
+}
+
+/// `GET /api/events/{email}` and `/api/events/byUserId/{userId}`: newest first.
+pub fn events(
+    world: &World,
+    req: &ApiRequest,
+    email: Option<&str>,
+    user_id: Option<&str>,
+) -> ApiResponse {
+    let limit = match int_param(req, "limit") {
+        Ok(l) => l.unwrap_or(30),
+        Err(e) => return e,
+    };
+    if !(1..=200).contains(&limit) {
+        return bad("limit must be between 1 and 200");
+    }
+    let Some(email) = resolve_user(world, email, user_id) else {
+        return ApiResponse::json(200, json!({"events": []}));
+    };
+    let mut rows = user_rows(world, &email, |_| true);
+    rows.reverse();
+    let events: Vec<Value> = rows
+        .into_iter()
+        .take(limit as usize)
+        .map(|(_, ty, mut r)| {
+            r["eventType"] = json!(ty);
+            r
+        })
+        .collect();
+    ApiResponse::json(200, json!({"events": events}))
+}
+
+/// `createdAt` of a write: epoch seconds or ms (both seen in clients); default now.
+fn write_time(v: Option<&Value>, now: i64) -> i64 {
+    v.and_then(value_secs).unwrap_or(now)
+}
+
+fn gen_id(world: &World, st: &mut State) -> String {
+    let n = st.overlay.next_seq();
+    Rng::new(world.model.seed, "writeId", &[n]).hex32()
+}
+
+/// Validates and records one tracked event; `Err((failure list, value))` on bad rows.
+fn track_one(world: &World, e: &Value, now: i64) -> Result<String, (&'static str, String)> {
+    let name = e
+        .get("eventName")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .ok_or(("", String::new()))?;
+    let email = match (
+        e.get("email").and_then(Value::as_str),
+        e.get("userId").and_then(Value::as_str),
+    ) {
+        (Some(m), _) if !users::valid_email(m) => return Err(("invalidEmails", m.to_string())),
+        (Some(m), _) => m.to_string(),
+        (None, Some(id)) => {
+            resolve_user(world, None, Some(id)).ok_or(("notFoundUserIds", id.to_string()))?
+        }
+        (None, None) => return Err(("invalidEmails", String::new())),
+    };
+    let secs = write_time(e.get("createdAt"), now);
+    let mut st = world.write();
+    if st.overlay.forgotten.contains(&email) {
+        return Err(("forgottenEmails", email));
+    }
+    let id = match e.get("id").and_then(Value::as_str) {
+        Some(i) => i.to_string(),
+        None => gen_id(world, &mut st),
+    };
+    let ts = export_ts(secs);
+    let mut row = json!({"email": email, "eventName": name, "createdAt": ts, "eventUpdatedAt": export_ts(now),
+        "itblInternal": {"documentCreatedAt": export_ts(now), "documentUpdatedAt": export_ts(now)}});
+    if let Some(uid) = st
+        .overlay
+        .profile(&world.model, &email)
+        .and_then(|p| p.get("userId").cloned())
+    {
+        row["userId"] = uid;
+    }
+    if let Some(Value::Object(d)) = e.get("dataFields") {
+        for (k, v) in d {
+            row[k.as_str()] = v.clone();
+        }
+    }
+    for k in ["campaignId", "templateId"] {
+        if let Some(v) = e.get(k) {
+            row[k] = v.clone();
+        }
+    }
+    // The same id updates the earlier event instead of adding one.
+    st.overlay
+        .events
+        .retain(|x| !(x.type_name == "customEvent" && x.id.as_deref() == Some(id.as_str())));
+    st.overlay.events.push(OverlayEvent {
+        type_name: "customEvent",
+        secs,
+        email,
+        row,
+        id: Some(id.clone()),
+    });
+    Ok(id)
+}
+
+/// `POST /api/events/track`.
+pub fn track(world: &World, req: &ApiRequest) -> ApiResponse {
+    let b = match body(req) {
+        Ok(b) => b,
+        Err(e) => return e,
+    };
+    match track_one(world, &b, req.now.timestamp()) {
+        Ok(id) => ApiResponse::success(format!("Event with id: {id} tracked."), json!({"id": id})),
+        Err(("invalidEmails", e)) if !e.is_empty() => ApiResponse::error(
+            400,
+            "InvalidEmailAddressError",
+            format!("Invalid email: {e}"),
+        ),
+        Err(("notFoundUserIds", id)) => ApiResponse::error(
+            400,
+            "UnknownUserIdError",
+            format!("No user with userId {id}"),
+        ),
+        Err(("forgottenEmails", e)) => ApiResponse::error(
+            409,
+            "ForgottenUserError",
+            format!("User {e} has been forgotten"),
+        ),
+        Err(("", _)) => bad("eventName is required"),
+        Err(_) => bad("email or userId is required"),
+    }
+}
+
+/// `POST /api/events/trackBulk`.
+pub fn track_bulk(world: &World, req: &ApiRequest) -> ApiResponse {
+    let b = match body(req) {
+        Ok(b) => b,
+        Err(e) => return e,
+    };
+    let Some(list) = b.get("events").and_then(Value::as_array) else {
+        return bad("events is required");
+    };
+    let mut out = Bulk::default();
+    for e in list {
+        match track_one(world, e, req.now.timestamp()) {
+            Ok(_) => {
+                out.success += 1;
+                if let Some(Value::Object(d)) = e.get("dataFields") {
+                    out.created_fields.extend(
+                        d.keys()
+                            .filter(|k| {
+                                !["sku", "price", "categories", "platform"].contains(&k.as_str())
+                            })
+                            .cloned(),
+                    );
+                }
+            }
+            Err(("", _)) => out.other_fail += 1,
+            Err((k, v)) => out.fail(k, &v),
+        }
+    }
+    ApiResponse::json(200, out.to_json(true))
+}
+
+/// `POST /api/commerce/trackPurchase`.
+pub fn track_purchase(world: &World, req: &ApiRequest) -> ApiResponse {
+    let b = match body(req) {
+        Ok(b) => b,
+        Err(e) => return e,
+    };
+    let Some(user) = b.get("user") else {
+        return bad("user is required");
+    };
+    let Some(items) = b.get("items").and_then(Value::as_array) else {
+        return bad("items is required");
+    };
+    let Some(total) = b.get("total").and_then(Value::as_f64) else {
+        return bad("total is required");
+    };
+    let email = match (
+        user.get("email").and_then(Value::as_str),
+        user.get("userId").and_then(Value::as_str),
+    ) {
+        (Some(e), _) if !users::valid_email(e) => {
+            return ApiResponse::error(
+                400,
+                "InvalidEmailAddressError",
+                format!("Invalid email: {e}"),
+            );
+        }
+        (Some(e), _) => e.to_string(),
+        (None, Some(id)) => match resolve_user(world, None, Some(id)) {
+            Some(e) => e,
+            None => {
+                return ApiResponse::error(
+                    400,
+                    "UnknownUserIdError",
+                    format!("No user with userId {id}"),
+                );
+            }
+        },
+        (None, None) => return bad("user.email or user.userId is required"),
+    };
+    let now = req.now.timestamp();
+    let secs = write_time(b.get("createdAt"), now);
+    let mut st = world.write();
+    let id = match b.get("id").and_then(Value::as_str) {
+        Some(i) => i.to_string(),
+        None => gen_id(world, &mut st),
+    };
+    let mut row = json!({"email": email, "id": id, "createdAt": export_ts(secs), "total": total,
+        "shoppingCartItems": items, "itblInternal": {"documentCreatedAt": export_ts(now), "documentUpdatedAt": export_ts(now)}});
+    if let Some(uid) = st
+        .overlay
+        .profile(&world.model, &email)
+        .and_then(|p| p.get("userId").cloned())
+    {
+        row["userId"] = uid;
+    }
+    for k in ["campaignId", "templateId"] {
+        if let Some(v) = b.get(k) {
+            row[k] = v.clone();
+        }
+    }
+    if let Some(Value::Object(d)) = b.get("dataFields") {
+        for (k, v) in d {
+            row[k.as_str()] = v.clone();
+        }
+    }
+    st.overlay
+        .events
+        .retain(|x| !(x.type_name == "purchase" && x.id.as_deref() == Some(id.as_str())));
+    st.overlay.events.push(OverlayEvent {
+        type_name: "purchase",
+        secs,
+        email,
+        row,
+        id: Some(id.clone()),
+    });
+    ApiResponse::success(
+        format!("Purchase with id: {id} tracked."),
+        json!({"id": id}),
+    )
+}
+
+/// Send media a `messageMedium` filter selects.
+fn send_types(medium: Option<&str>) -> Vec<&'static str> {
+    match medium {
+        Some(m) if m.eq_ignore_ascii_case("Email") => vec!["emailSend"],
+        Some(m) if m.eq_ignore_ascii_case("Push") => vec!["pushSend"],
+        Some(m) if m.eq_ignore_ascii_case("InApp") => vec!["inAppSend"],
+        Some(m) if m.eq_ignore_ascii_case("SMS") => vec!["smsSend"],
+        _ => vec![
+            "emailSend",
+            "pushSend",
+            "inAppSend",
+            "smsSend",
+            "webPushSend",
+            "whatsAppSend",
+            "embeddedSend",
+        ],
+    }
+}
+
+/// `GET /api/users/getSentMessages`: newest first.
+pub fn sent_messages(world: &World, req: &ApiRequest) -> ApiResponse {
+    let limit = match int_param(req, "limit") {
+        Ok(l) => l.unwrap_or(10),
+        Err(e) => return e,
+    };
+    if !(1..=1000).contains(&limit) {
+        return bad("limit must be between 1 and 1000");
+    }
+    let (start, end) = match (
+        time_param(req, "startDateTime"),
+        time_param(req, "endDateTime"),
+    ) {
+        (Ok(s), Ok(e)) => (s.unwrap_or(i64::MIN), e.unwrap_or(i64::MAX)),
+        (Err(e), _) | (_, Err(e)) => return e,
+    };
+    let campaign_ids: Vec<i64> = req
+        .params("campaignIds")
+        .iter()
+        .flat_map(|s| s.split(','))
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let exclude_blast = super::bool_param(req, "excludeBlastCampaigns");
+    if req.param("email").is_none() && req.param("userId").is_none() {
+        return bad("email or userId is required");
+    }
+    let Some(email) = resolve_user(world, req.param("email"), req.param("userId")) else {
+        return ApiResponse::json(200, json!({"messages": []}));
+    };
+    let types = send_types(req.param("messageMedium"));
+    let blast: BTreeSet<i64> = world
+        .read()
+        .campaigns
+        .iter()
+        .filter(|c| c["type"] == "Blast")
+        .map(|c| int(c, "id"))
+        .collect();
+    let mut rows = user_rows(world, &email, |t| types.contains(&t));
+    rows.reverse();
+    let messages: Vec<Value> = rows
+        .into_iter()
+        .filter(|(s, _, _)| *s >= start && *s < end)
+        .filter(|(_, _, r)| campaign_ids.is_empty() || campaign_ids.contains(&int(r, "campaignId")))
+        .filter(|(_, _, r)| !exclude_blast || !blast.contains(&int(r, "campaignId")))
+        .take(limit as usize)
+        .map(|(_, _, r)| {
+            json!({"messageId": r["messageId"], "campaignId": r["campaignId"],
+            "templateId": r["templateId"], "createdAt": r["createdAt"]})
+        })
+        .collect();
+    ApiResponse::json(200, json!({"messages": messages}))
+}
+
+fn inapp_message(message_id: &str, campaign_id: &Value, created_secs: i64, title: &str) -> Value {
+    json!({"messageId": message_id, "campaignId": campaign_id, "createdAt": created_secs * 1000,
+        "expiresAt": (created_secs + 30 * DAY) * 1000, "trigger": {"type": "immediate"}, "saveToInbox": true,
+        "inboxMetadata": {"title": title, "subtitle": "Tap to read", "icon": ""},
+        "content": {"html": format!("<html><body>{title}</body></html>"),
+            "inAppDisplaySettings": {"top": {"percentage": 0}, "right": {"percentage": 0},
+                "bottom": {"percentage": 0}, "left": {"percentage": 0}, "shouldAnimate": false},
+            "webInAppDisplaySettings": {"position": "Center"}},
+        "customPayload": {}, "read": false, "priorityLevel": 300.5})
+}
+
+/// `GET /api/inApp/getMessages`: the user's unexpired in-app sends, newest first.
+pub fn inapp_messages(world: &World, req: &ApiRequest) -> ApiResponse {
+    let count = match int_param(req, "count") {
+        Ok(Some(c)) if c >= 0 => c as usize,
+        Ok(_) => return bad("count is required"),
+        Err(e) => return e,
+    };
+    let Some(email) = resolve_user(world, req.param("email"), req.param("userId")) else {
+        return ApiResponse::json(200, json!({"inAppMessages": []}));
+    };
+    let now = req.now.timestamp();
+    let mut msgs: Vec<(i64, Value)> = user_rows(world, &email, |t| t == "inAppSend")
+        .into_iter()
+        .filter(|(s, _, r)| {
+            s + 30 * DAY > now && r.get("messageId").is_some() && r.get("campaignId").is_some()
+        })
+        .map(|(s, _, r)| {
+            (
+                s,
+                inapp_message(
+                    r["messageId"].as_str().unwrap_or(""),
+                    &r["campaignId"],
+                    s,
+                    "Hello",
+                ),
+            )
+        })
+        .collect();
+    msgs.extend(
+        world
+            .read()
+            .overlay
+            .inapp
+            .iter()
+            .filter(|(e, _)| *e == email)
+            .map(|(_, m)| (int(m, "createdAt") / 1000, m.clone())),
+    );
+    msgs.sort_by_key(|(s, _)| std::cmp::Reverse(*s));
+    let out: Vec<Value> = msgs.into_iter().take(count).map(|(_, m)| m).collect();
+    ApiResponse::json(200, json!({"inAppMessages": out}))
+}
+
+/// `POST /api/inApp/target`: records an in-app send and the message.
+pub fn inapp_target(world: &World, req: &ApiRequest) -> ApiResponse {
+    let b = match body(req) {
+        Ok(b) => b,
+        Err(e) => return e,
+    };
+    let Some(cid) = b.get("campaignId").and_then(Value::as_i64) else {
+        return bad("campaignId is required");
+    };
+    let Some(camp) = world
+        .read()
+        .campaigns
+        .iter()
+        .find(|c| int(c, "id") == cid)
+        .cloned()
+    else {
+        return not_found(format!("Campaign {cid} not found"));
+    };
+    let email = match (
+        b.get("recipientEmail").and_then(Value::as_str),
+        b.get("recipientUserId").and_then(Value::as_str),
+    ) {
+        (Some(e), _) if !users::valid_email(e) => {
+            return ApiResponse::error(
+                400,
+                "InvalidEmailAddressError",
+                format!("Invalid email: {e}"),
+            );
+        }
+        (Some(e), _) => e.to_string(),
+        (None, Some(id)) => match resolve_user(world, None, Some(id)) {
+            Some(e) => e,
+            None => {
+                return ApiResponse::error(
+                    400,
+                    "UnknownUserIdError",
+                    format!("No user with userId {id}"),
+                );
+            }
+        },
+        (None, None) => return bad("recipientEmail or recipientUserId is required"),
+    };
+    let now = req.now.timestamp();
+    let secs = b
+        .get("sendAt")
+        .and_then(Value::as_str)
+        .and_then(crate::world::time::parse)
+        .filter(|s| *s > now)
+        .unwrap_or(now);
+    let mut st = world.write();
+    let mid = gen_id(world, &mut st);
+    let title = camp["name"].as_str().unwrap_or("").to_string();
+    let msg = inapp_message(&mid, &camp["id"], secs, &title);
+    let row = json!({"email": email, "createdAt": export_ts(secs), "campaignId": cid, "templateId": camp["templateId"],
+        "messageId": mid, "messageContext": {"saveToInbox": true, "silentInbox": false, "location": "in-app"},
+        "itblInternal": {"documentCreatedAt": export_ts(now), "documentUpdatedAt": export_ts(now)}});
+    st.overlay.inapp.push((email.clone(), msg));
+    st.overlay.events.push(OverlayEvent {
+        type_name: "inAppSend",
+        secs,
+        email,
+        row,
+        id: Some(mid),
+    });
+    ok_envelope("")
+}
