@@ -61,7 +61,7 @@ impl ScaleCfg {
                 metadata_page: 10,
                 journeys: 14,
                 templates_per_combo: 2,
-                file_rows: 5,
+                file_rows: 2,
                 max_async_rows: 1_000,
             },
             Scale::Small => ScaleCfg {
