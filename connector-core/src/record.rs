@@ -150,6 +150,13 @@ pub fn event_key(stream: &str, obj: &Map<String, Value>) -> String {
 /// A 128-bit fingerprint of a record's primary key, for de-duplication of rows
 /// re-read after a retry.
 pub fn key_fingerprint(obj: &Map<String, Value>, key_fields: &[&str]) -> u128 {
+    // The synthetic event key already is a 128-bit hash: reuse it.
+    if let [EVENT_KEY_FIELD] = key_fields
+        && let Some(Value::String(hex)) = obj.get(EVENT_KEY_FIELD)
+        && let Ok(fp) = u128::from_str_radix(hex, 16)
+    {
+        return fp;
+    }
     let mut h = Sha256::new();
     for field in key_fields {
         h.update([0x1f]);

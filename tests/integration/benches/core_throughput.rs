@@ -1,0 +1,103 @@
+//! Core throughput on export NDJSON: the parser alone, and a whole read
+//! session (parse + shape + synthetic keys + de-dup bookkeeping + batching)
+//! fed from memory. `cargo bench -p integration-tests --bench core_throughput`.
+//! Prints the median of several runs; figures go to BENCHMARKS.md.
+
+use std::time::Instant;
+
+use connector_core::parse::{BodyFormat, BodyParser, ParseOptions};
+use connector_core::state::SessionState;
+use connector_core::{Config, ReadSession, StreamSelection};
+use integration_tests::driver::{self, MockResponse, MockTransport, VirtualClock};
+use serde_json::json;
+
+const ROWS: usize = 200_000;
+const CHUNK: usize = 64 * 1024;
+const RUNS: usize = 5;
+
+fn body() -> Vec<u8> {
+    let mut s = String::with_capacity(ROWS * 420);
+    for i in 0..ROWS {
+        let sec = i % 60;
+        let min = (i / 60) % 60;
+        let hour = (i / 3600) % 24;
+        s.push_str(&format!(
+            "{{\"email\":\"user{}@example.com\",\"messageTypeId\":47258,\"catalogLookupCount\":0,\"templateId\":3043605,\
+\"messageBusId\":\"0100017a9c2e11f0-5d3e1a77-2b41-4c0e-9f1d-3e8a7c0b5d21-{i:06}\",\"messageId\":\"5d0c9e1f2a3b4c5d8e7f6a1b{i:08x}\",\
+\"createdAt\":\"2024-02-01 {hour:02}:{min:02}:{sec:02} +00:00\",\"catalogCollectionCount\":0,\"campaignId\":2220229,\"channelId\":39582,\
+\"productRecommendationCount\":0,\"contentId\":12029221,\"itblInternal\":{{\"documentCreatedAt\":\"2024-02-01 {hour:02}:{min:02}:{sec:02} +00:00\",\
+\"documentUpdatedAt\":\"2024-02-01 {hour:02}:{min:02}:{sec:02} +00:00\"}}}}\n",
+            i % 5000
+        ));
+    }
+    s.into_bytes()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn main() {
+    let body = body();
+    let mb = body.len() as f64 / 1e6;
+
+    let mut parse_secs = Vec::new();
+    for _ in 0..RUNS {
+        let t = Instant::now();
+        let mut p = BodyParser::new(BodyFormat::Ndjson, ParseOptions::default());
+        let mut n = 0;
+        for c in body.chunks(CHUNK) {
+            p.push(c).unwrap();
+            n += p.take().len();
+        }
+        p.finish().unwrap();
+        n += p.take().len();
+        assert_eq!(n, ROWS);
+        parse_secs.push(t.elapsed().as_secs_f64());
+    }
+
+    let mut session_secs = Vec::new();
+    for _ in 0..RUNS {
+        let config = Config::from_json(&json!({"base_url": "http://bench.test",
+            "start_date": "2024-02-01", "end_date": "2024-02-02", "window_days": 1}))
+        .unwrap();
+        let mut session = ReadSession::open(
+            config,
+            &[StreamSelection::incremental("email_send")],
+            &SessionState::new(),
+        )
+        .unwrap();
+        let b = body.clone();
+        let mut t = MockTransport::new(move |_| {
+            MockResponse::Ok(200, "application/x-json-stream", b.clone())
+        });
+        t.chunk = CHUNK;
+        let start = Instant::now();
+        let out = driver::run(
+            &mut session,
+            &mut t,
+            &mut VirtualClock(1_706_800_000_000),
+            None,
+        )
+        .unwrap();
+        session_secs.push(start.elapsed().as_secs_f64());
+        assert_eq!(out.count("email_send"), ROWS);
+    }
+
+    let p = median(parse_secs);
+    let s = median(session_secs);
+    println!(
+        "core_throughput: {ROWS} email_send rows, {mb:.1} MB NDJSON, {CHUNK}-byte chunks, median of {RUNS}"
+    );
+    println!(
+        "  parser only        : {:>8.1} MB/s  {:>10.0} rows/s",
+        mb / p,
+        ROWS as f64 / p
+    );
+    println!(
+        "  read session (all) : {:>8.1} MB/s  {:>10.0} rows/s",
+        mb / s,
+        ROWS as f64 / s
+    );
+}
