@@ -294,7 +294,7 @@ fn natural_keys_survive_normalisation() {
 fn every_stream_is_known_and_cli_prints_json() {
     let o = opts(7, Scale::Tiny);
     let all = streams();
-    assert_eq!(all.len(), 15 + 52 + 0);
+    assert_eq!(all.len(), 15 + 52);
     for s in &all {
         let t = ground_truth(&o, s, None, None).unwrap();
         assert!(t.count > 0, "{s} must be non-empty at tiny");

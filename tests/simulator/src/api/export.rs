@@ -205,7 +205,7 @@ impl Projection {
         let mut out = Map::new();
         for (k, val) in m {
             let keep = match &self.only {
-                Some(only) => only.iter().any(|f| *f == k),
+                Some(only) => only.contains(&k),
                 None => true,
             };
             if keep && !self.omit.contains(&k) {

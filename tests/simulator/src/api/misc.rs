@@ -123,10 +123,8 @@ pub fn metadata_keys(world: &World, req: &ApiRequest, table: &str) -> ApiRespons
         .map(|(_, v)| json!({"table": v["table"], "key": v["key"], "size": v["size"], "lastModified": v["lastModified"]}))
         .collect();
     let mut out = json!({"results": results});
-    if more {
-        if let Some(last) = results.last() {
-            out["nextMarker"] = last["key"].clone();
-        }
+    if more && let Some(last) = results.last() {
+        out["nextMarker"] = last["key"].clone();
     }
     ApiResponse::json(200, out)
 }

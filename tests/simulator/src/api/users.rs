@@ -294,16 +294,16 @@ pub fn update(world: &World, req: &ApiRequest) -> ApiResponse {
         Ok(b) => b,
         Err(e) => return e,
     };
-    if let Some(Value::Object(d)) = b.get("dataFields") {
-        if let Some(f) = type_mismatch(d) {
-            return ApiResponse::error(
-                400,
-                "RequestFieldsTypesMismatched",
-                format!(
-                    "Project 10216 has validation errors. Field {f} has a different type than expected"
-                ),
-            );
-        }
+    if let Some(Value::Object(d)) = b.get("dataFields")
+        && let Some(f) = type_mismatch(d)
+    {
+        return ApiResponse::error(
+            400,
+            "RequestFieldsTypesMismatched",
+            format!(
+                "Project 10216 has validation errors. Field {f} has a different type than expected"
+            ),
+        );
     }
     match update_one(world, &b, req.now.timestamp()) {
         Outcome::Ok(_) => ok_envelope(""),

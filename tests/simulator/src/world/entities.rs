@@ -50,13 +50,11 @@ fn channel_index(medium: &str) -> usize {
         .unwrap_or(0)
 }
 
+/// Seeded state, campaigns by medium (for events) and `(listId, membership modulus)`.
+pub type Built = (State, BTreeMap<&'static str, Vec<CampRef>>, Vec<(i64, u64)>);
+
 /// Builds the seeded [`State`] and the generator's views of campaigns and lists.
-pub fn build(
-    seed: u64,
-    cfg: &ScaleCfg,
-    history_start: i64,
-    history_end: i64,
-) -> (State, BTreeMap<&'static str, Vec<CampRef>>, Vec<(i64, u64)>) {
+pub fn build(seed: u64, cfg: &ScaleCfg, history_start: i64, history_end: i64) -> Built {
     let mut st = State::default();
     let mut r = Rng::new(seed, "entities", &[]);
     // Seed-dependent id bases, so two seeds never share ids.
@@ -231,10 +229,11 @@ pub fn build(
             }
             if state == "Recurring" {
                 recurring_parent = Some(id);
-            } else if state == "Finished" && i % 2 == 0 {
-                if let Some(p) = recurring_parent {
-                    c["recurringCampaignId"] = json!(p);
-                }
+            } else if state == "Finished"
+                && i % 2 == 0
+                && let Some(p) = recurring_parent
+            {
+                c["recurringCampaignId"] = json!(p);
             }
         }
         if SENDING_STATES.contains(&state) {

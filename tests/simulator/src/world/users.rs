@@ -74,7 +74,7 @@ pub fn first_index_at(model: &Gen, t: i64) -> u64 {
 }
 
 pub fn is_member(seed: u64, list_id: i64, member_mod: u64, u: u64) -> bool {
-    member_mod > 0 && hash(seed, "member", &[list_id as u64, u]) % member_mod == 0
+    member_mod > 0 && hash(seed, "member", &[list_id as u64, u]).is_multiple_of(member_mod)
 }
 
 /// The profile's `dataFields` as `GET /api/users/{email}` shows them (nested objects kept).
