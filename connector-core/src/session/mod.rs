@@ -555,7 +555,7 @@ impl ReadSession {
                     self.pacer.freeze(planned.bucket, self.now + d);
                     d
                 }
-                408 | 500..=599 => {
+                408 | 500 | 502 | 503 | 504 => {
                     retry_after_ms.unwrap_or_else(|| pacing::backoff_ms(self.tasks[task].attempts))
                 }
                 404 => {
