@@ -70,7 +70,7 @@ pub struct Sink {
     pub logs: Vec<LogMessage>,
 }
 
-pub trait Reader {
+pub trait Reader: Send {
     /// The next request, called only when none of this reader's is in flight.
     fn next(&mut self, ctx: &Ctx) -> Result<Next>;
     /// One parsed item of the current (successful) response body.

@@ -1,0 +1,74 @@
+"""Read Iterable (the marketing platform) into Python, Arrow, pandas, polars and dlt.
+
+A Rust core (``iterable_connector._native``) plans every request, paces them
+by Iterable's rate limits, parses responses and keeps per-stream state; this
+package does the HTTP through a pluggable transport (urllib3 by default).
+
+>>> from iterable_connector import IterableSource
+>>> src = IterableSource(api_key="...", start_date="2024-01-01")
+>>> src.check()
+>>> df = src.read("email_send").to_pandas()
+"""
+
+from __future__ import annotations
+
+import logging
+
+from . import _native
+from .errors import (
+    AuthError,
+    ConfigError,
+    IterableAPIError,
+    IterableConnectorError,
+    MalformedResponseError,
+    ProtocolMisuseError,
+    RateLimitError,
+    TransportError,
+    redact,
+)
+from .source import IterableSource, Reader, StreamInfo
+from .transport import (
+    HttpxTransport,
+    RequestsTransport,
+    Response,
+    Transport,
+    Urllib3Transport,
+)
+
+__version__: str = _native.__version__
+
+__all__ = [
+    "AuthError",
+    "ConfigError",
+    "HttpxTransport",
+    "IterableAPIError",
+    "IterableConnectorError",
+    "IterableSource",
+    "MalformedResponseError",
+    "ProtocolMisuseError",
+    "RateLimitError",
+    "Reader",
+    "RequestsTransport",
+    "Response",
+    "StreamInfo",
+    "Transport",
+    "TransportError",
+    "Urllib3Transport",
+    "__version__",
+]
+
+
+class _RedactFilter(logging.Filter):
+    """Scrubs any registered API key from records of the package's logger."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+_logger = logging.getLogger("iterable_connector")
+_logger.addFilter(_RedactFilter())
+_logger.addHandler(logging.NullHandler())

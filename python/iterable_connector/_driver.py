@@ -1,0 +1,169 @@
+"""The session loop: the Python counterpart of the Rust integration driver.
+
+Sequential: one request at a time, its body streamed into the core chunk by
+chunk (the core parses without the GIL). Sleeps exactly as the core says.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from . import _native
+from .errors import IterableAPIError, IterableConnectorError, TransportError, redact
+from .transport import Transport
+
+logger = logging.getLogger("iterable_connector")
+
+_LEVELS = {
+    "DEBUG": logging.DEBUG,
+    "INFO": logging.INFO,
+    "WARN": logging.WARNING,
+    "ERROR": logging.ERROR,
+}
+
+Request = tuple[int, str, str, list[tuple[str, str]], bytes | None, bool, str]
+
+
+class Secret:
+    """Holds the API key; prints as ``***``."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> Any:
+        raise TypeError("the API key cannot be pickled")
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _headers(req: Request, key: Secret | None) -> list[tuple[str, str]]:
+    headers = list(req[3])
+    if req[5] and key is not None:
+        headers.append(("Api-Key", key.reveal()))
+    return headers
+
+
+def _send(
+    transport: Transport, req: Request, key: Secret | None, timeout: float
+) -> Any:
+    _, method, url, _, body, _, stream = req
+    logger.debug("%s %s%s", method, url, f" [{stream}]" if stream else "")
+    try:
+        return transport.send(method, url, _headers(req, key), body, timeout)
+    except TransportError:
+        raise
+    except Exception as e:  # a custom transport failed in its own way
+        raise TransportError("other", redact(f"{type(e).__name__}: {e}")) from None
+
+
+def fetch(session: _native.Session, transport: Transport, req: Request, key: Secret | None,
+          timeout: float) -> None:
+    """Performs one planned request, streaming the reply into the session."""
+    rid = req[0]
+    try:
+        resp = _send(transport, req, key, timeout)
+    except TransportError as e:
+        logger.debug("request %d failed: %s", rid, e)
+        session.on_transport_error(rid, e.kind)
+        return
+    try:
+        session.on_response_head(rid, int(resp.status), [(str(k), str(v)) for k, v in resp.headers])
+        try:
+            for chunk in resp.iter_chunks():
+                if chunk:
+                    session.on_response_body(rid, chunk)
+        except TransportError as e:
+            logger.debug("request %d cut off: %s", rid, e)
+            session.on_transport_error(rid, e.kind)
+            return
+        session.on_response_end(rid)
+    finally:
+        resp.close()
+
+
+def exchange(transport: Transport, req: Request, key: Secret | None, timeout: float,
+             limit: int = 16 * 1024 * 1024) -> tuple[int, bytes]:
+    """A one-shot request outside a session (check, user fields): status and body."""
+    try:
+        resp = _send(transport, req, key, timeout)
+    except TransportError as e:
+        raise IterableAPIError(
+            f"upstream: could not reach Iterable ({e.kind})", kind="upstream", retryable=True
+        ) from None
+    try:
+        parts: list[bytes] = []
+        size = 0
+        try:
+            for chunk in resp.iter_chunks():
+                parts.append(chunk)
+                size += len(chunk)
+                if size > limit:
+                    break
+        except TransportError as e:
+            raise IterableAPIError(
+                f"upstream: the response was cut off ({e.kind})", kind="upstream", retryable=True
+            ) from None
+        return int(resp.status), b"".join(parts)
+    finally:
+        resp.close()
+
+
+def drive(
+    session: _native.Session,
+    transport: Transport,
+    key: Secret | None,
+    *,
+    timeout: float,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], int] = now_ms,
+) -> Iterator[tuple[Any, ...]]:
+    """Runs the session; yields the ``emit``, ``commit`` and ``done`` actions."""
+    while True:
+        action = session.poll(clock())
+        tag = action[0]
+        if tag == "fetch":
+            fetch(session, transport, action[1], key, timeout)
+        elif tag == "emit" or tag == "commit":
+            yield action
+        elif tag == "sleep":
+            delay = action[1] - clock()
+            if delay > 0:
+                logger.debug("pacing: sleeping %d ms", delay)
+                sleep(delay / 1000.0)
+        elif tag == "log":
+            _, level, message, stream = action
+            logger.log(_LEVELS.get(level, logging.INFO), "%s%s",
+                       f"[{stream}] " if stream else "", message)
+        elif tag == "done":
+            yield action
+            return
+        elif tag == "await":
+            raise IterableConnectorError(
+                "internal: the core awaits a response but none is in flight", kind="internal"
+            )
+        else:  # pragma: no cover - a newer core than this driver
+            raise IterableConnectorError(f"internal: unknown action {tag!r}", kind="internal")
+
+
+def stream_names(streams: str | Sequence[str]) -> list[str]:
+    if isinstance(streams, str):
+        return [streams]
+    names = list(streams)
+    if not names or not all(isinstance(n, str) for n in names):
+        raise TypeError("streams must be a stream name or a list of stream names")
+    return names

@@ -1,0 +1,385 @@
+"""The public API: :class:`IterableSource`, :class:`Reader`, :class:`StreamInfo`."""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import json
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from . import _driver, _native
+from .errors import ConfigError, _register_secret
+from .transport import DEFAULT_TIMEOUT, Transport, Urllib3Transport
+
+if TYPE_CHECKING:
+    import pandas
+    import polars
+    import pyarrow
+
+__all__ = ["IterableSource", "Reader", "StreamInfo"]
+
+logger = logging.getLogger("iterable_connector")
+
+Progress = bool | Callable[[str, int], None]
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """One stream as the catalog describes it."""
+
+    name: str
+    primary_key: list[str]
+    cursor_field: str | None
+    json_schema: dict[str, Any] = field(repr=False)
+    sync_modes: list[str]
+    requires_user_filter: bool = False
+
+    @property
+    def supports_incremental(self) -> bool:
+        return "incremental" in self.sync_modes
+
+
+def _date(value: Any) -> Any:
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=_dt.UTC)
+        return value.astimezone(_dt.UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, _dt.date):
+        return value.isoformat()
+    return value
+
+
+def _normalize_state(state: Mapping[str, Any] | None) -> dict[str, Any]:
+    if state is None:
+        return {}
+    if not isinstance(state, Mapping):
+        raise ConfigError(
+            "state: must be a dict of stream name to stream state (a Reader's .state)",
+            kind="invalid-config",
+            field="state",
+        )
+    inner = state.get("streams")
+    if isinstance(inner, Mapping):
+        state = inner
+    return {str(k): copy.deepcopy(v) for k, v in state.items() if v is not None}
+
+
+class IterableSource:
+    """A configured connection to one Iterable project.
+
+    >>> src = IterableSource(api_key="...", region="US", start_date="2024-01-01")
+    >>> df = src.read("email_send").to_pandas()
+
+    Other config keys (``user_key``, ``export_mode``, ``email``, ``user_id``,
+    ``list_ids``, ``catalog_names``, ``max_concurrency``, ``max_retries``,
+    ``skip_malformed_lines``, ...) are passed as keyword arguments. The API key
+    never appears in a repr, log line or exception.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        region: str = "US",
+        start_date: str | _dt.date | None = None,
+        end_date: str | _dt.date | None = None,
+        base_url: str | None = None,
+        window_days: int | None = None,
+        lookback_minutes: int | None = None,
+        transport: Transport | None = None,
+        progress: Progress = False,
+        timeout: float = DEFAULT_TIMEOUT,
+        **config: Any,
+    ) -> None:
+        if api_key is not None and not isinstance(api_key, str):
+            raise ConfigError("api_key: must be a string", kind="invalid-config", field="api_key")
+        if not api_key:
+            raise ConfigError(
+                "api_key: is missing; create a server-side key in Iterable (Integrations > API Keys)",
+                kind="invalid-config",
+                field="api_key",
+            )
+        if "api_key" in config:
+            raise TypeError("api_key given twice")
+        _register_secret(api_key)
+        self._key = _driver.Secret(api_key)
+        cfg: dict[str, Any] = {"region": region}
+        for name, value in (
+            ("start_date", start_date),
+            ("end_date", end_date),
+            ("base_url", base_url),
+            ("window_days", window_days),
+            ("lookback_minutes", lookback_minutes),
+        ):
+            if value is not None:
+                cfg[name] = _date(value)
+        for name, value in config.items():
+            if value is not None:
+                cfg[name] = _date(value)
+        self._config_json = json.dumps(cfg)
+        _native.validate_config(self._config_json)
+        self._config = cfg
+        self._transport: Transport = transport if transport is not None else Urllib3Transport()
+        self.progress = progress
+        self.timeout = timeout
+        self._streams: dict[str, StreamInfo] | None = None
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" for k, v in self._config.items())
+        return f"IterableSource(api_key='***', {shown})"
+
+    def __reduce__(self) -> Any:
+        raise TypeError("IterableSource holds an API key and cannot be pickled")
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The configuration, without the API key."""
+        return copy.deepcopy(self._config)
+
+    @property
+    def transport(self) -> Transport:
+        return self._transport
+
+    def check(self) -> None:
+        """Checks that Iterable accepts the key. Raises ``AuthError`` etc. if not."""
+        req = _native.check_request(self._config_json)
+        status, body = _driver.exchange(self._transport, req, self._key, self.timeout)
+        _native.check_response(status, body)
+
+    def user_fields(self) -> dict[str, Any]:
+        """The project's user fields (``GET /api/users/getFields``)."""
+        req = _native.user_fields_request(self._config_json)
+        status, body = _driver.exchange(self._transport, req, self._key, self.timeout)
+        return dict(json.loads(_native.user_fields_response(status, body)))
+
+    def streams(self, *, fetch_user_fields: bool = False) -> list[StreamInfo]:
+        """Every stream. ``fetch_user_fields=True`` asks Iterable for the
+        project's custom user fields to type them in the ``users`` schema."""
+        if self._streams is not None and not fetch_user_fields:
+            return list(self._streams.values())
+        fields = json.dumps(self.user_fields()) if fetch_user_fields else None
+        infos = [
+            StreamInfo(
+                name=d["name"],
+                primary_key=[p[0] if len(p) == 1 else ".".join(p) for p in d["primary_key"]],
+                cursor_field=d["cursor_field"],
+                json_schema=d["json_schema"],
+                sync_modes=list(d["sync_modes"]),
+                requires_user_filter=bool(d["requires_user_filter"]),
+            )
+            for d in _native.discover(self._config_json, fields)
+        ]
+        by_name = {s.name: s for s in infos}
+        if not fetch_user_fields:
+            self._streams = by_name
+        return infos
+
+    def stream(self, name: str) -> StreamInfo:
+        streams = self._streams if self._streams is not None else None
+        if streams is None:
+            self.streams()
+            streams = self._streams
+        assert streams is not None
+        try:
+            return streams[name]
+        except KeyError:
+            raise ConfigError(
+                f"streams: unknown stream {name!r}; see IterableSource.streams() for the list",
+                kind="invalid-config",
+                field="streams",
+            ) from None
+
+    def read(
+        self,
+        streams: str | Sequence[str],
+        state: Mapping[str, Any] | None = None,
+        *,
+        incremental: bool = True,
+    ) -> Reader:
+        """Starts reading one stream or several. ``state``: a previous
+        ``Reader.state``; with ``incremental=False`` saved state is ignored."""
+        return Reader(self, _driver.stream_names(streams), state, incremental)
+
+
+class Reader:
+    """One read. Iterate it for dicts, or collect it with ``to_arrow()``,
+    ``to_pandas()`` or ``to_polars()``. It can be consumed once; ``state``
+    is final once it is drained."""
+
+    def __init__(
+        self,
+        source: IterableSource,
+        streams: list[str],
+        state: Mapping[str, Any] | None,
+        incremental: bool,
+    ) -> None:
+        self._source = source
+        self.streams = list(streams)
+        self._state = _normalize_state(state)
+        self._schemas = {name: source.stream(name).json_schema for name in self.streams}
+        self._session = _native.Session(
+            source._config_json,
+            [(name, incremental) for name in self.streams],
+            json.dumps(self._state),
+        )
+        self._started = False
+        self._done = False
+        self._summary: list[dict[str, Any]] | None = None
+        self._tables: dict[str, _native.ArrowTable] | None = None
+        self._counts: dict[str, int] = dict.fromkeys(self.streams, 0)
+
+    def __repr__(self) -> str:
+        status = "done" if self._done else ("reading" if self._started else "not started")
+        return f"Reader(streams={self.streams!r}, {status})"
+
+    # -- driving ---------------------------------------------------------
+
+    def _claim(self) -> None:
+        if self._started:
+            raise RuntimeError("this Reader was already consumed; call source.read(...) again")
+        self._started = True
+
+    def _progress(self) -> Callable[[str, int], None] | None:
+        p = self._source.progress
+        if callable(p):
+            return p
+        if not p:
+            return None
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            logger.warning("progress=True needs tqdm (pip install tqdm); continuing without")
+            return None
+        bars: dict[str, Any] = {}
+
+        def update(stream: str, n: int) -> None:
+            bar = bars.get(stream)
+            if bar is None:
+                bar = bars[stream] = tqdm(desc=stream, unit=" rec", leave=True)
+            bar.update(n)
+            if n == 0:
+                bar.close()
+
+        return update
+
+    def iter_batches(self) -> Iterator[_native.Batch]:
+        """The core's record batches (records still in Rust), as they arrive."""
+        self._claim()
+        progress = self._progress()
+        try:
+            for action in _driver.drive(
+                self._session, self._source.transport, self._source._key,
+                timeout=self._source.timeout,
+            ):
+                tag = action[0]
+                if tag == "emit":
+                    batch = action[1]
+                    self._counts[batch.stream] = self._counts.get(batch.stream, 0) + len(batch)
+                    if progress is not None:
+                        progress(batch.stream, len(batch))
+                    yield batch
+                elif tag == "commit":
+                    self._state[action[1]] = action[2]
+                elif tag == "done":
+                    self._summary = list(action[1])
+                    self._done = True
+        finally:
+            if progress is not None:
+                for name in self.streams:
+                    progress(name, 0)
+
+    def read_records(self, *, with_stream: bool = False) -> Iterator[Any]:
+        """Every record as a dict (or ``(stream, dict)`` with ``with_stream``)."""
+        for batch in self.iter_batches():
+            records = batch.to_pylist()
+            if with_stream:
+                name = batch.stream
+                for r in records:
+                    yield name, r
+            else:
+                yield from records
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return self.read_records()
+
+    def iter_arrow_batches(self) -> Iterator[tuple[str, pyarrow.RecordBatch]]:
+        """``(stream, pyarrow.RecordBatch)`` per core batch, built in Rust."""
+        import pyarrow as pa
+
+        builders = {n: _native.ArrowBuilder(json.dumps(s)) for n, s in self._schemas.items()}
+        for batch in self.iter_batches():
+            b = builders[batch.stream]
+            b.append(batch)
+            yield batch.stream, pa.record_batch(b.flush_batch())
+
+    def arrow(self) -> dict[str, _native.ArrowTable]:
+        """Drains the reader into Arrow tables (one per stream) that any
+        PyCapsule-aware library can import without copying."""
+        if self._tables is None:
+            builders = {n: _native.ArrowBuilder(json.dumps(s)) for n, s in self._schemas.items()}
+            for batch in self.iter_batches():
+                builders[batch.stream].append(batch)
+            self._tables = {n: b.finish() for n, b in builders.items()}
+        return self._tables
+
+    def _table(self, stream: str | None) -> _native.ArrowTable:
+        tables = self.arrow()
+        if stream is None:
+            if len(tables) != 1:
+                raise ValueError(f"this read has several streams {self.streams}: pass stream=")
+            return next(iter(tables.values()))
+        try:
+            return tables[stream]
+        except KeyError:
+            raise ValueError(f"stream {stream!r} is not part of this read {self.streams}") from None
+
+    def to_arrow(self, stream: str | None = None) -> pyarrow.Table:
+        """A ``pyarrow.Table`` (``pip install pyarrow``): strings, int64,
+        float64, bool, timestamp[ms, UTC]; objects and arrays as JSON text."""
+        import pyarrow as pa
+
+        return pa.table(self._table(stream))
+
+    def to_pandas(self, stream: str | None = None) -> pandas.DataFrame:
+        """A pandas DataFrame (via Arrow; ``pip install pandas pyarrow``)."""
+        return self.to_arrow(stream).to_pandas()
+
+    def to_polars(self, stream: str | None = None) -> polars.DataFrame:
+        """A polars DataFrame (``pip install polars``), imported through the
+        Arrow PyCapsule interface (pyarrow not needed)."""
+        import polars as pl
+
+        table = self._table(stream)
+        try:
+            df = pl.DataFrame(table)
+        except (TypeError, ValueError):  # older polars: go through pyarrow
+            df = pl.from_arrow(self.to_arrow(stream))  # type: ignore[assignment]
+        assert isinstance(df, pl.DataFrame)
+        return df
+
+    # -- results ---------------------------------------------------------
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """Stream name → state covering every record handed out so far
+        (final once the reader is drained). JSON-serialisable; pass it to
+        the next ``read(..., state=)``."""
+        return copy.deepcopy(self._state)
+
+    @property
+    def done(self) -> bool:
+        return self._done
+
+    @property
+    def summary(self) -> list[dict[str, Any]] | None:
+        """Per-stream totals (records, requests, retries, skipped_lines) once done."""
+        return copy.deepcopy(self._summary)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Records handed out so far, per stream."""
+        return dict(self._counts)
+

@@ -1,0 +1,249 @@
+"""HTTP transports: the only place the connector touches the network.
+
+A transport is any object with a ``send`` method (see :class:`Transport`). It
+returns a :class:`Response` whose body is read in chunks, which the driver
+feeds straight into the Rust core. Failures before a complete response are
+reported by raising :class:`~iterable_connector.errors.TransportError`; the
+core decides whether and when to retry. Transports must not retry or follow
+redirects themselves.
+
+Shipped: :class:`Urllib3Transport` (default), :class:`RequestsTransport` and
+:class:`HttpxTransport` (their libraries are imported only when used).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from .errors import TransportError
+
+__all__ = [
+    "HttpxTransport",
+    "RequestsTransport",
+    "Response",
+    "Transport",
+    "TransportError",
+    "Urllib3Transport",
+]
+
+CHUNK_SIZE = 256 * 1024
+DEFAULT_TIMEOUT = 300.0
+
+
+@runtime_checkable
+class Response(Protocol):
+    """An HTTP response whose body has not been read yet."""
+
+    status: int
+    headers: Sequence[tuple[str, str]]
+
+    def iter_chunks(self) -> Iterator[bytes]:
+        """The body, decoded (gzip undone), in chunks. Raises ``TransportError``."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """Sends one request. Raises ``TransportError`` if no response arrived."""
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        headers: Sequence[tuple[str, str]],
+        body: bytes | None,
+        timeout: float,
+    ) -> Response: ...
+
+
+class _SimpleResponse:
+    def __init__(
+        self,
+        status: int,
+        headers: Sequence[tuple[str, str]],
+        chunks: Iterator[bytes],
+        close: Any = None,
+    ) -> None:
+        self.status = status
+        self.headers = headers
+        self._chunks = chunks
+        self._close = close
+
+    def iter_chunks(self) -> Iterator[bytes]:
+        return self._chunks
+
+    def close(self) -> None:
+        if self._close is not None:
+            self._close()
+
+
+class Urllib3Transport:
+    """The default transport: a ``urllib3.PoolManager``, streaming bodies."""
+
+    def __init__(self, pool: Any = None, *, chunk_size: int = CHUNK_SIZE) -> None:
+        import urllib3
+
+        self._urllib3 = urllib3
+        self._pool = pool if pool is not None else urllib3.PoolManager(maxsize=8, retries=False)
+        self._chunk_size = chunk_size
+
+    def __repr__(self) -> str:
+        return "Urllib3Transport()"
+
+    def _kind(self, exc: BaseException) -> str:
+        exc_mod = self._urllib3.exceptions
+        if isinstance(exc, exc_mod.MaxRetryError) and exc.reason is not None:
+            exc = exc.reason
+        if isinstance(exc, exc_mod.ConnectTimeoutError | exc_mod.NewConnectionError):
+            return "connect"
+        if isinstance(exc, exc_mod.TimeoutError):
+            return "timeout"
+        if isinstance(exc, exc_mod.ProtocolError | exc_mod.DecodeError):
+            return "body_cut"
+        return "other"
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        headers: Sequence[tuple[str, str]],
+        body: bytes | None,
+        timeout: float,
+    ) -> Response:
+        u3 = self._urllib3
+        try:
+            resp = self._pool.request(
+                method,
+                url,
+                headers=dict(headers),
+                body=body,
+                preload_content=False,
+                redirect=False,
+                retries=False,
+                timeout=u3.Timeout(connect=min(timeout, 30.0), read=timeout),
+            )
+        except u3.exceptions.HTTPError as e:
+            raise TransportError(self._kind(e), type(e).__name__) from None
+
+        done = False
+
+        def chunks() -> Iterator[bytes]:
+            nonlocal done
+            try:
+                yield from resp.stream(self._chunk_size, decode_content=True)
+            except u3.exceptions.HTTPError as e:
+                kind = self._kind(e)
+                raise TransportError("body_cut" if kind == "other" else kind, type(e).__name__) from None
+            done = True
+
+        def close() -> None:
+            if done:
+                resp.release_conn()
+            else:  # unread body left: drop the connection rather than reuse it
+                resp.close()
+                resp.release_conn()
+
+        return _SimpleResponse(resp.status, list(resp.headers.items()), chunks(), close)
+
+
+class RequestsTransport:
+    """Adapter for a ``requests.Session`` (``pip install requests``)."""
+
+    def __init__(self, session: Any = None, *, chunk_size: int = CHUNK_SIZE) -> None:
+        import requests
+
+        self._requests = requests
+        self._session = session if session is not None else requests.Session()
+        self._chunk_size = chunk_size
+
+    def __repr__(self) -> str:
+        return "RequestsTransport()"
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        headers: Sequence[tuple[str, str]],
+        body: bytes | None,
+        timeout: float,
+    ) -> Response:
+        rq = self._requests
+        try:
+            resp = self._session.request(
+                method,
+                url,
+                headers=dict(headers),
+                data=body,
+                stream=True,
+                timeout=(min(timeout, 30.0), timeout),
+                allow_redirects=False,
+            )
+        except rq.exceptions.ConnectTimeout:
+            raise TransportError("connect", "ConnectTimeout") from None
+        except rq.exceptions.Timeout as e:
+            raise TransportError("timeout", type(e).__name__) from None
+        except rq.exceptions.ConnectionError as e:
+            raise TransportError("connect", type(e).__name__) from None
+        except rq.exceptions.RequestException as e:
+            raise TransportError("other", type(e).__name__) from None
+
+        def chunks() -> Iterator[bytes]:
+            try:
+                yield from resp.iter_content(self._chunk_size)
+            except rq.exceptions.Timeout as e:
+                raise TransportError("timeout", type(e).__name__) from None
+            except rq.exceptions.RequestException as e:
+                raise TransportError("body_cut", type(e).__name__) from None
+
+        return _SimpleResponse(resp.status_code, list(resp.headers.items()), chunks(), resp.close)
+
+
+class HttpxTransport:
+    """Adapter for an ``httpx.Client`` (``pip install httpx``)."""
+
+    def __init__(self, client: Any = None) -> None:
+        import httpx
+
+        self._httpx = httpx
+        self._client = client if client is not None else httpx.Client()
+
+    def __repr__(self) -> str:
+        return "HttpxTransport()"
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        headers: Sequence[tuple[str, str]],
+        body: bytes | None,
+        timeout: float,
+    ) -> Response:
+        hx = self._httpx
+        request = self._client.build_request(
+            method,
+            url,
+            headers=list(headers),
+            content=body,
+            timeout=hx.Timeout(timeout, connect=min(timeout, 30.0)),
+        )
+        try:
+            resp = self._client.send(request, stream=True, follow_redirects=False)
+        except hx.ConnectError as e:
+            raise TransportError("connect", type(e).__name__) from None
+        except hx.TimeoutException as e:
+            raise TransportError("timeout", type(e).__name__) from None
+        except hx.HTTPError as e:
+            raise TransportError("other", type(e).__name__) from None
+
+        def chunks() -> Iterator[bytes]:
+            try:
+                yield from resp.iter_bytes()
+            except hx.TimeoutException as e:
+                raise TransportError("timeout", type(e).__name__) from None
+            except hx.HTTPError as e:
+                raise TransportError("body_cut", type(e).__name__) from None
+
+        return _SimpleResponse(resp.status_code, list(resp.headers.multi_items()), chunks(), resp.close)

@@ -1,0 +1,362 @@
+//! Arrow tables built in Rust from the core's records, typed by the stream's
+//! JSON schema, and handed to Python through the Arrow PyCapsule interface
+//! (`__arrow_c_schema__`, `__arrow_c_array__`, `__arrow_c_stream__`).
+//!
+//! Types: `integer` → int64, `number` → float64, `boolean` → bool,
+//! `string` + `format: date-time` → timestamp[ms, UTC], `string` → utf8,
+//! `object` / `array` / anything else → utf8 holding JSON text.
+
+use std::sync::{Arc, Mutex};
+
+use arrow_array::builder::{
+    BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, TimestampMillisecondBuilder,
+};
+use arrow_array::ffi::{FFI_ArrowArray, FFI_ArrowSchema, to_ffi};
+use arrow_array::ffi_stream::FFI_ArrowArrayStream;
+use arrow_array::{Array, ArrayRef, RecordBatch, RecordBatchIterator, StructArray};
+use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
+use connector_core::session::Record;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyCapsule, PyTuple};
+use serde_json::Value;
+
+use crate::session::Batch;
+
+/// Rows per Arrow record batch at most.
+const ROWS_PER_BATCH: usize = 64 * 1024;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    Str,
+    Int,
+    Float,
+    Bool,
+    Timestamp,
+    Json,
+}
+
+fn kind_of(prop: &Value) -> Kind {
+    let mut types: Vec<&str> = match prop.get("type") {
+        Some(Value::String(s)) => vec![s.as_str()],
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+        _ => vec![],
+    };
+    types.retain(|t| *t != "null");
+    match types.as_slice() {
+        ["string"] if prop.get("format").and_then(Value::as_str) == Some("date-time") => Kind::Timestamp,
+        ["string"] => Kind::Str,
+        ["integer"] => Kind::Int,
+        ["number"] => Kind::Float,
+        ["boolean"] => Kind::Bool,
+        _ => Kind::Json,
+    }
+}
+
+fn data_type(kind: Kind) -> DataType {
+    match kind {
+        Kind::Str | Kind::Json => DataType::Utf8,
+        Kind::Int => DataType::Int64,
+        Kind::Float => DataType::Float64,
+        Kind::Bool => DataType::Boolean,
+        Kind::Timestamp => DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+    }
+}
+
+enum Col {
+    Str(StringBuilder),
+    Int(Int64Builder),
+    Float(Float64Builder),
+    Bool(BooleanBuilder),
+    Timestamp(TimestampMillisecondBuilder),
+}
+
+impl Col {
+    fn new(kind: Kind) -> Col {
+        match kind {
+            Kind::Str | Kind::Json => Col::Str(StringBuilder::new()),
+            Kind::Int => Col::Int(Int64Builder::new()),
+            Kind::Float => Col::Float(Float64Builder::new()),
+            Kind::Bool => Col::Bool(BooleanBuilder::new()),
+            Kind::Timestamp => Col::Timestamp(TimestampMillisecondBuilder::new().with_timezone("UTC")),
+        }
+    }
+
+    fn push(&mut self, kind: Kind, v: Option<&Value>) {
+        let v = v.filter(|v| !v.is_null());
+        match self {
+            Col::Str(b) => match v {
+                None => b.append_null(),
+                Some(Value::String(s)) if kind == Kind::Str => b.append_value(s),
+                Some(other) => b.append_value(other.to_string()),
+            },
+            Col::Int(b) => b.append_option(v.and_then(|v| match v {
+                Value::Number(n) => n
+                    .as_i64()
+                    .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e18).map(|f| f as i64)),
+                Value::String(s) => s.trim().parse().ok(),
+                _ => None,
+            })),
+            Col::Float(b) => b.append_option(v.and_then(|v| match v {
+                Value::Number(n) => n.as_f64(),
+                Value::String(s) => s.trim().parse().ok(),
+                _ => None,
+            })),
+            Col::Bool(b) => b.append_option(v.and_then(Value::as_bool)),
+            Col::Timestamp(b) => b.append_option(v.and_then(|v| match v {
+                Value::String(s) => connector_core::time::parse_timestamp_str(s).map(|t| t.timestamp_millis()),
+                Value::Number(n) => n.as_i64(),
+                _ => None,
+            })),
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            Col::Str(b) => Arc::new(b.finish()),
+            Col::Int(b) => Arc::new(b.finish()),
+            Col::Float(b) => Arc::new(b.finish()),
+            Col::Bool(b) => Arc::new(b.finish()),
+            Col::Timestamp(b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+/// Field names, kinds and the Arrow schema derived from a stream's JSON schema.
+struct Layout {
+    names: Vec<String>,
+    kinds: Vec<Kind>,
+    schema: SchemaRef,
+}
+
+impl Layout {
+    fn from_json_schema(schema: &Value) -> PyResult<Layout> {
+        let props = schema
+            .get("properties")
+            .and_then(Value::as_object)
+            .ok_or_else(|| PyValueError::new_err("json_schema has no \"properties\" object"))?;
+        let mut names = Vec::with_capacity(props.len());
+        let mut kinds = Vec::with_capacity(props.len());
+        let mut fields = Vec::with_capacity(props.len());
+        for (name, prop) in props {
+            let kind = kind_of(prop);
+            fields.push(Field::new(name, data_type(kind), true));
+            names.push(name.clone());
+            kinds.push(kind);
+        }
+        Ok(Layout {
+            names,
+            kinds,
+            schema: Arc::new(Schema::new(fields)),
+        })
+    }
+}
+
+struct Builder {
+    layout: Layout,
+    cols: Vec<Col>,
+    rows: usize,
+    done: Vec<RecordBatch>,
+}
+
+impl Builder {
+    fn append(&mut self, records: &[Record]) -> Result<(), ArrowError> {
+        for r in records {
+            for ((name, kind), col) in self.layout.names.iter().zip(&self.layout.kinds).zip(&mut self.cols) {
+                col.push(*kind, r.get(name));
+            }
+            self.rows += 1;
+            if self.rows >= ROWS_PER_BATCH {
+                self.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), ArrowError> {
+        if self.rows == 0 {
+            return Ok(());
+        }
+        let batch = self.take()?;
+        self.done.push(batch);
+        Ok(())
+    }
+
+    fn take(&mut self) -> Result<RecordBatch, ArrowError> {
+        let columns: Vec<ArrayRef> = self.cols.iter_mut().map(Col::finish).collect();
+        self.rows = 0;
+        RecordBatch::try_new(self.layout.schema.clone(), columns)
+    }
+}
+
+fn arrow_err(e: ArrowError) -> PyErr {
+    PyValueError::new_err(format!("arrow: {e}"))
+}
+
+/// Accumulates `Batch`es of one stream into Arrow record batches.
+#[pyclass(frozen, module = "iterable_connector._native")]
+pub(crate) struct ArrowBuilder {
+    inner: Mutex<Builder>,
+}
+
+impl ArrowBuilder {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Builder> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[pymethods]
+impl ArrowBuilder {
+    #[new]
+    fn new(json_schema: &str) -> PyResult<Self> {
+        let schema: Value = serde_json::from_str(json_schema)
+            .map_err(|e| PyValueError::new_err(format!("json_schema is not JSON: {e}")))?;
+        let layout = Layout::from_json_schema(&schema)?;
+        let cols = layout.kinds.iter().map(|k| Col::new(*k)).collect();
+        Ok(ArrowBuilder {
+            inner: Mutex::new(Builder {
+                layout,
+                cols,
+                rows: 0,
+                done: Vec::new(),
+            }),
+        })
+    }
+
+    /// Appends a batch's records (without the GIL).
+    fn append(&self, py: Python<'_>, batch: &Bound<'_, Batch>) -> PyResult<()> {
+        let b: &Batch = batch.get();
+        py.detach(|| self.lock().append(&b.records)).map_err(arrow_err)
+    }
+
+    /// Rows appended so far.
+    #[getter]
+    fn num_rows(&self) -> usize {
+        let b = self.lock();
+        b.done.iter().map(RecordBatch::num_rows).sum::<usize>() + b.rows
+    }
+
+    /// The rows appended since the last `flush_batch`/`finish` as one record batch.
+    fn flush_batch(&self, py: Python<'_>) -> PyResult<ArrowBatch> {
+        let batch = py.detach(|| self.lock().take()).map_err(arrow_err)?;
+        Ok(ArrowBatch { batch })
+    }
+
+    /// Everything appended, as a table; the builder starts over empty.
+    fn finish(&self, py: Python<'_>) -> PyResult<ArrowTable> {
+        let (schema, batches) = py
+            .detach(|| {
+                let mut b = self.lock();
+                b.flush()?;
+                Ok::<_, ArrowError>((b.layout.schema.clone(), std::mem::take(&mut b.done)))
+            })
+            .map_err(arrow_err)?;
+        Ok(ArrowTable { schema, batches })
+    }
+}
+
+fn schema_capsule<'py>(py: Python<'py>, schema: &Schema) -> PyResult<Bound<'py, PyCapsule>> {
+    let ffi = FFI_ArrowSchema::try_from(schema).map_err(arrow_err)?;
+    PyCapsule::new_with_value(py, ffi, c"arrow_schema")
+}
+
+/// One Arrow record batch (`__arrow_c_array__`: a struct array of the columns).
+#[pyclass(frozen, module = "iterable_connector._native")]
+pub(crate) struct ArrowBatch {
+    batch: RecordBatch,
+}
+
+#[pymethods]
+impl ArrowBatch {
+    #[getter]
+    fn num_rows(&self) -> usize {
+        self.batch.num_rows()
+    }
+
+    fn __len__(&self) -> usize {
+        self.batch.num_rows()
+    }
+
+    fn __arrow_c_schema__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyCapsule>> {
+        schema_capsule(py, self.batch.schema().as_ref())
+    }
+
+    #[pyo3(signature = (requested_schema=None))]
+    fn __arrow_c_array__<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let _ = requested_schema; // producers may ignore it (the interface allows that)
+        let data = StructArray::from(self.batch.clone()).into_data();
+        let (array, schema): (FFI_ArrowArray, FFI_ArrowSchema) = to_ffi(&data).map_err(arrow_err)?;
+        let schema = PyCapsule::new_with_value(py, schema, c"arrow_schema")?;
+        let array = PyCapsule::new_with_value(py, array, c"arrow_array")?;
+        PyTuple::new(py, [schema.into_any(), array.into_any()])
+    }
+}
+
+/// A whole table (`__arrow_c_stream__`), built in Rust; read it with
+/// `pyarrow.table(t)`, `polars.DataFrame(t)` or any PyCapsule-aware library.
+#[pyclass(frozen, module = "iterable_connector._native")]
+pub(crate) struct ArrowTable {
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+}
+
+#[pymethods]
+impl ArrowTable {
+    #[getter]
+    fn num_rows(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+
+    #[getter]
+    fn num_batches(&self) -> usize {
+        self.batches.len()
+    }
+
+    fn __len__(&self) -> usize {
+        self.num_rows()
+    }
+
+    fn __arrow_c_schema__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyCapsule>> {
+        schema_capsule(py, &self.schema)
+    }
+
+    #[pyo3(signature = (requested_schema=None))]
+    fn __arrow_c_stream__<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyCapsule>> {
+        let _ = requested_schema;
+        let reader = RecordBatchIterator::new(self.batches.clone().into_iter().map(Ok), self.schema.clone());
+        let stream = FFI_ArrowArrayStream::new(Box::new(reader));
+        PyCapsule::new_with_value(py, stream, c"arrow_array_stream")
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "ArrowTable(columns={}, rows={}, batches={})",
+            self.schema.fields().len(),
+            self.num_rows(),
+            self.batches.len()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn kinds_follow_the_schema() {
+        assert_eq!(kind_of(&json!({"type": ["null", "string"], "format": "date-time"})), Kind::Timestamp);
+        assert_eq!(kind_of(&json!({"type": "string"})), Kind::Str);
+        assert_eq!(kind_of(&json!({"type": ["null", "integer"]})), Kind::Int);
+        assert_eq!(kind_of(&json!({"type": ["null", "object"]})), Kind::Json);
+        assert_eq!(kind_of(&json!({})), Kind::Json);
+    }
+}
