@@ -60,7 +60,7 @@ fn valid_in_user_id_mode_fixed_windows_and_filters() {
     check_all(
         json!({"base_url": "http://sim.test", "start_date": "2024-02-01T06:30:00Z",
                "end_date": "2024-03-01", "window_days": 3, "user_key": "userId",
-               "user_id": "u 1:2", "list_ids": [11], "catalog_names": ["shop items"]}),
+               "user_id": "u 1/2", "list_ids": [11], "catalog_names": ["shop items"]}),
         false,
     );
 }

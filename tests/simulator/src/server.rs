@@ -42,7 +42,7 @@ use crate::spec::Spec;
 use crate::types::{ApiBody, ApiRequest, ApiResponse, DOWNLOAD_PREFIX};
 use body::{BodyFaults, SimBody, spawn_pipeline};
 
-pub(crate) use url::{parse_query, percent_decode};
+pub(crate) use url::{parse_query, percent_decode, percent_decode_path};
 
 /// Answers validated requests. The simulator's world implements it; tests
 /// of the server layer plug in fakes.
@@ -133,7 +133,7 @@ async fn handle_http(
     let elapsed = chrono::Duration::from_std(shared.started.elapsed()).unwrap_or_default();
     let api_req = ApiRequest {
         method: method.clone(),
-        path: percent_decode(&raw_path, false),
+        path: percent_decode_path(&raw_path),
         query: parse_query(&raw_query),
         headers,
         body,

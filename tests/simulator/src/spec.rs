@@ -296,7 +296,7 @@ impl Spec {
             .unwrap_or((without_scheme, ""));
         self.validate(
             method,
-            &crate::server::percent_decode(path, false),
+            &crate::server::percent_decode_path(path),
             &crate::server::parse_query(query),
             body,
         )

@@ -26,6 +26,17 @@ pub(crate) fn percent_decode(s: &str, plus_is_space: bool) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Decodes a request path but keeps an encoded slash (`%2F`) encoded, so a
+/// path parameter holding `/` (a userId like `a/b`) stays one segment when
+/// the path is split for routing, as on Iterable's servers.
+pub(crate) fn percent_decode_path(s: &str) -> String {
+    s.split("%2F")
+        .flat_map(|part| part.split("%2f"))
+        .map(|part| percent_decode(part, false))
+        .collect::<Vec<_>>()
+        .join("%2F")
+}
+
 fn hex(c: u8) -> u8 {
     match c {
         b'0'..=b'9' => c - b'0',
@@ -52,6 +63,14 @@ mod tests {
 
     #[test]
     fn decoding() {
+        assert_eq!(
+            percent_decode("/api/users/a%40b.com", false),
+            "/api/users/a@b.com"
+        );
+        assert_eq!(
+            percent_decode_path("/api/events/byUserId/u%201%2F2"),
+            "/api/events/byUserId/u 1%2F2"
+        );
         assert_eq!(
             percent_decode("/api/users/a%40b.com", false),
             "/api/users/a@b.com"
