@@ -380,10 +380,7 @@ fn fetch(
     }
     if req.needs_auth {
         let key = key.ok_or_else(|| {
-            ConnectorError::config(
-                "api_key",
-                "is required: pass it in the config or to run()",
-            )
+            ConnectorError::config("api_key", "is required: pass it in the config or to run()")
         })?;
         let value = HeaderValue::from_str(key)
             .map_err(|_| ConnectorError::config("api_key", "contains invalid characters"))?;

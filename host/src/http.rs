@@ -1,0 +1,213 @@
+//! A small streaming HTTP/1.1 client over tokio + hyper, with TLS by rustls
+//! (ring, webpki roots) for `https://` URLs.
+//!
+//! One connection per request: simple, and cheap against loopback; the
+//! component paces requests to Iterable's limits anyway. Bodies are never
+//! collected: each frame goes to the caller as it arrives, so memory stays
+//! flat whatever the export size.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Uri;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::time::timeout;
+
+use crate::runtime::{HttpMethod, HttpRequest, TransportErrorKind};
+
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// From sending the request to the status line (async exports can be slow).
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(300);
+/// Longest silence between two body frames.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// What happens to one request, in order: `Head`, `Body`*, then `End` or
+/// `Failed` (or just `Failed`).
+#[derive(Debug)]
+pub enum Event {
+    Head(u16, Vec<(String, String)>),
+    Body(Bytes),
+    End,
+    Failed(TransportErrorKind),
+}
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+fn tls() -> Option<&'static tokio_rustls::TlsConnector> {
+    static TLS: OnceLock<Option<tokio_rustls::TlsConnector>> = OnceLock::new();
+    TLS.get_or_init(|| {
+        let roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .ok()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Some(tokio_rustls::TlsConnector::from(Arc::new(config)))
+    })
+    .as_ref()
+}
+
+fn method(m: HttpMethod) -> hyper::Method {
+    match m {
+        HttpMethod::Get => hyper::Method::GET,
+        HttpMethod::Post => hyper::Method::POST,
+        HttpMethod::Put => hyper::Method::PUT,
+        HttpMethod::Patch => hyper::Method::PATCH,
+        HttpMethod::Delete => hyper::Method::DELETE,
+    }
+}
+
+/// Sends `req` (plus `Api-Key` when it needs auth and a key is given) and
+/// reports every step to `tx` tagged with the request id. Never panics;
+/// every failure becomes `Event::Failed`.
+pub async fn send(req: HttpRequest, api_key: Option<Arc<str>>, tx: mpsc::Sender<(u64, Event)>) {
+    let id = req.id;
+    if let Err(kind) = exchange(req, api_key, |ev| {
+        let tx = tx.clone();
+        async move { tx.send((id, ev)).await.is_ok() }
+    })
+    .await
+    {
+        let _ = tx.send((id, Event::Failed(kind))).await;
+    }
+}
+
+/// Sends `req` and collects the body (for `check` and `discover`; at most
+/// `limit` bytes are kept).
+pub async fn fetch_all(
+    req: HttpRequest,
+    api_key: Option<Arc<str>>,
+    limit: usize,
+) -> Result<(u16, Vec<u8>), TransportErrorKind> {
+    let (tx, mut rx) = mpsc::channel(16);
+    tokio::spawn(send(req, api_key, tx));
+    let mut status = 0;
+    let mut body = Vec::new();
+    while let Some((_, ev)) = rx.recv().await {
+        match ev {
+            Event::Head(s, _) => status = s,
+            Event::Body(b) => {
+                let room = limit.saturating_sub(body.len());
+                body.extend_from_slice(&b[..b.len().min(room)]);
+            }
+            Event::End => return Ok((status, body)),
+            Event::Failed(k) => return Err(k),
+        }
+    }
+    Err(TransportErrorKind::Other)
+}
+
+async fn exchange<F, Fut>(
+    req: HttpRequest,
+    api_key: Option<Arc<str>>,
+    mut emit: F,
+) -> Result<(), TransportErrorKind>
+where
+    F: FnMut(Event) -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    use TransportErrorKind as K;
+    let uri: Uri = req.url.parse().map_err(|_| K::Connect)?;
+    let https = match uri.scheme_str() {
+        Some("https") => true,
+        Some("http") => false,
+        _ => return Err(K::Connect),
+    };
+    let host = uri.host().ok_or(K::Connect)?.to_string();
+    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let authority = uri
+        .authority()
+        .map(|a| a.as_str().to_string())
+        .unwrap_or(host.clone());
+    let path = uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".into());
+
+    let tcp = timeout(CONNECT_TIMEOUT, TcpStream::connect((host.as_str(), port)))
+        .await
+        .map_err(|_| K::Timeout)?
+        .map_err(|_| K::Connect)?;
+    let _ = tcp.set_nodelay(true);
+    let io: Box<dyn Io> = if https {
+        let name = rustls::pki_types::ServerName::try_from(host.clone()).map_err(|_| K::Connect)?;
+        let stream = timeout(CONNECT_TIMEOUT, tls().ok_or(K::Connect)?.connect(name, tcp))
+            .await
+            .map_err(|_| K::Timeout)?
+            .map_err(|_| K::Connect)?;
+        Box::new(stream)
+    } else {
+        Box::new(tcp)
+    };
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io))
+            .await
+            .map_err(|_| K::Connect)?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+
+    let mut builder = hyper::Request::builder()
+        .method(method(req.method))
+        .uri(path)
+        .header(hyper::header::HOST, authority)
+        .header(
+            hyper::header::USER_AGENT,
+            concat!("iterable-connector/", env!("CARGO_PKG_VERSION")),
+        );
+    for (k, v) in &req.headers {
+        builder = builder.header(k.as_str(), v.as_str());
+    }
+    if req.needs_auth
+        && let Some(key) = &api_key
+    {
+        builder = builder.header("Api-Key", key.as_ref());
+    }
+    let body = Full::new(Bytes::from(req.body.unwrap_or_default()));
+    let request = builder.body(body).map_err(|_| K::Other)?;
+    let response = timeout(HEAD_TIMEOUT, sender.send_request(request))
+        .await
+        .map_err(|_| K::Timeout)?
+        .map_err(|_| K::Other)?;
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    if !emit(Event::Head(status, headers)).await {
+        return Ok(());
+    }
+    let mut body = response.into_body();
+    loop {
+        match timeout(IDLE_TIMEOUT, body.frame()).await {
+            Err(_) => return Err(K::Timeout),
+            Ok(None) => {
+                emit(Event::End).await;
+                return Ok(());
+            }
+            Ok(Some(Err(_))) => return Err(K::BodyCut),
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data()
+                    && !data.is_empty()
+                    && !emit(Event::Body(data)).await
+                {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
