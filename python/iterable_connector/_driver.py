@@ -58,9 +58,7 @@ def _headers(req: Request, key: Secret | None) -> list[tuple[str, str]]:
     return headers
 
 
-def _send(
-    transport: Transport, req: Request, key: Secret | None, timeout: float
-) -> Any:
+def _send(transport: Transport, req: Request, key: Secret | None, timeout: float) -> Any:
     _, method, url, _, body, _, stream = req
     logger.debug("%s %s%s", method, url, f" [{stream}]" if stream else "")
     try:
@@ -71,8 +69,9 @@ def _send(
         raise TransportError("other", redact(f"{type(e).__name__}: {e}")) from None
 
 
-def fetch(session: _native.Session, transport: Transport, req: Request, key: Secret | None,
-          timeout: float) -> None:
+def fetch(
+    session: _native.Session, transport: Transport, req: Request, key: Secret | None, timeout: float
+) -> None:
     """Performs one planned request, streaming the reply into the session."""
     rid = req[0]
     try:
@@ -96,8 +95,13 @@ def fetch(session: _native.Session, transport: Transport, req: Request, key: Sec
         resp.close()
 
 
-def exchange(transport: Transport, req: Request, key: Secret | None, timeout: float,
-             limit: int = 16 * 1024 * 1024) -> tuple[int, bytes]:
+def exchange(
+    transport: Transport,
+    req: Request,
+    key: Secret | None,
+    timeout: float,
+    limit: int = 16 * 1024 * 1024,
+) -> tuple[int, bytes]:
     """A one-shot request outside a session (check, user fields): status and body."""
     try:
         resp = _send(transport, req, key, timeout)
@@ -147,8 +151,9 @@ def drive(
                 sleep(delay / 1000.0)
         elif tag == "log":
             _, level, message, stream = action
-            logger.log(_LEVELS.get(level, logging.INFO), "%s%s",
-                       f"[{stream}] " if stream else "", message)
+            logger.log(
+                _LEVELS.get(level, logging.INFO), "%s%s", f"[{stream}] " if stream else "", message
+            )
         elif tag == "done":
             yield action
             return

@@ -98,7 +98,8 @@ class IterableSource:
             raise ConfigError("api_key: must be a string", kind="invalid-config", field="api_key")
         if not api_key:
             raise ConfigError(
-                "api_key: is missing; create a server-side key in Iterable (Integrations > API Keys)",
+                "api_key: is missing; create a server-side key in Iterable "
+                "(Integrations > API Keys)",
                 kind="invalid-config",
                 field="api_key",
             )
@@ -271,7 +272,9 @@ class Reader:
         progress = self._progress()
         try:
             for action in _driver.drive(
-                self._session, self._source.transport, self._source._key,
+                self._session,
+                self._source.transport,
+                self._source._key,
                 timeout=self._source.timeout,
             ):
                 tag = action[0]
@@ -382,4 +385,3 @@ class Reader:
     def counts(self) -> dict[str, int]:
         """Records handed out so far, per stream."""
         return dict(self._counts)
-

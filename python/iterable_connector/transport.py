@@ -136,7 +136,9 @@ class Urllib3Transport:
                 yield from resp.stream(self._chunk_size, decode_content=True)
             except u3.exceptions.HTTPError as e:
                 kind = self._kind(e)
-                raise TransportError("body_cut" if kind == "other" else kind, type(e).__name__) from None
+                raise TransportError(
+                    "body_cut" if kind == "other" else kind, type(e).__name__
+                ) from None
             done = True
 
         def close() -> None:
@@ -246,4 +248,6 @@ class HttpxTransport:
             except hx.HTTPError as e:
                 raise TransportError("body_cut", type(e).__name__) from None
 
-        return _SimpleResponse(resp.status_code, list(resp.headers.multi_items()), chunks(), resp.close)
+        return _SimpleResponse(
+            resp.status_code, list(resp.headers.multi_items()), chunks(), resp.close
+        )

@@ -53,8 +53,18 @@ class Sim:
         end: str | None = None,
         now: str = SIM_NOW,
     ) -> dict[str, Any]:
-        cmd = [str(sim_binary()), "truth", "--seed", str(SEED), "--scale", SCALE, "--now", now,
-               "--stream", stream]
+        cmd = [
+            str(sim_binary()),
+            "truth",
+            "--seed",
+            str(SEED),
+            "--scale",
+            SCALE,
+            "--now",
+            now,
+            "--stream",
+            stream,
+        ]
         if start:
             cmd += ["--start", start]
         if end:

@@ -103,9 +103,14 @@ def test_pandas_matches_arrow(both: Any) -> None:
         for name, got in rec.items():
             want = arrow_rows[i][name]
             if want is None:
-                assert got is None or (isinstance(got, float) and math.isnan(got)) or str(got) in (
-                    "NaT",
-                    "<NA>",
+                assert (
+                    got is None
+                    or (isinstance(got, float) and math.isnan(got))
+                    or str(got)
+                    in (
+                        "NaT",
+                        "<NA>",
+                    )
                 ), (name, got)
             elif isinstance(want, dt.datetime):
                 assert got.to_pydatetime() == want

@@ -28,9 +28,7 @@ def _params(node: ast.FunctionDef) -> list[str]:
 
 def test_names_match() -> None:
     tree = _stub_tree()
-    stub_names = {
-        n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.ClassDef)
-    } | {
+    stub_names = {n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.ClassDef)} | {
         t.id
         for n in tree.body
         if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)
@@ -80,7 +78,13 @@ def test_stubtest(tmp_path: Path) -> None:
     pytest.importorskip("mypy")
     env = {**os.environ, "MYPYPATH": ""}
     out = subprocess.run(
-        [sys.executable, "-m", "mypy.stubtest", "iterable_connector._native", "--ignore-missing-stub"],
+        [
+            sys.executable,
+            "-m",
+            "mypy.stubtest",
+            "iterable_connector._native",
+            "--ignore-missing-stub",
+        ],
         capture_output=True,
         text=True,
         env=env,

@@ -1,0 +1,270 @@
+"""The Airbyte protocol over stdout: ``python -m iterable_connector spec|check|discover|read``.
+
+One JSON message per line: SPEC, CONNECTION_STATUS, CATALOG, RECORD, STATE
+(per stream, after the records it covers), LOG and TRACE (errors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from . import _native
+from .errors import ConfigError, IterableConnectorError, redact
+from .source import IterableSource
+
+__all__ = ["main"]
+
+_LOG_LEVELS = {
+    logging.DEBUG: "DEBUG",
+    logging.INFO: "INFO",
+    logging.WARNING: "WARN",
+    logging.ERROR: "ERROR",
+    logging.CRITICAL: "FATAL",
+}
+
+
+class Emitter:
+    def __init__(self, out: IO[str]) -> None:
+        self.out = out
+
+    def __call__(self, message: dict[str, Any]) -> None:
+        self.out.write(json.dumps(message, separators=(",", ":"), default=str) + "\n")
+
+    def log(self, level: str, message: str) -> None:
+        self({"type": "LOG", "log": {"level": level, "message": redact(message)}})
+
+    def error_trace(self, e: BaseException) -> None:
+        if isinstance(e, ConfigError):
+            failure = "config_error"
+        elif isinstance(e, IterableConnectorError) and e.retryable:
+            failure = "transient_error"
+        else:
+            failure = "system_error"
+        message = redact(str(e))
+        trace = {
+            "type": "ERROR",
+            "emitted_at": time.time() * 1000,
+            "error": {
+                "message": message,
+                "internal_message": f"{type(e).__name__}: {message}",
+                "failure_type": failure,
+            },
+        }
+        if isinstance(e, IterableConnectorError) and e.stream:
+            trace["error"]["stream_descriptor"] = {"name": e.stream}
+        self({"type": "TRACE", "trace": trace})
+
+
+class _LogHandler(logging.Handler):
+    def __init__(self, emit: Emitter) -> None:
+        super().__init__(logging.INFO)
+        self._emit = emit
+
+    def emit(self, record: logging.LogRecord) -> None:
+        level = _LOG_LEVELS.get(record.levelno, "INFO")
+        self._emit.log(level, record.getMessage())
+
+
+def _load(path: str | None, what: str) -> Any:
+    if path is None:
+        return None
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise ConfigError(
+            f"{what}: cannot read {path}: {type(e).__name__}", kind="invalid-config", field=what
+        ) from None
+
+
+def _source(config: Any) -> IterableSource:
+    if not isinstance(config, dict):
+        raise ConfigError("config: must be a JSON object", kind="invalid-config", field="config")
+    cfg = dict(config)
+    return IterableSource(api_key=cfg.pop("api_key", None), **cfg)
+
+
+def spec_message() -> dict[str, Any]:
+    return {
+        "type": "SPEC",
+        "spec": {
+            "documentationUrl": "https://api.iterable.com/api/docs",
+            "connectionSpecification": _native.spec(),
+            "supportsIncremental": True,
+            "supported_destination_sync_modes": ["overwrite", "append", "append_dedup"],
+        },
+    }
+
+
+def catalog_message(src: IterableSource) -> dict[str, Any]:
+    streams = []
+    for s in src.streams():
+        entry: dict[str, Any] = {
+            "name": s.name,
+            "json_schema": s.json_schema,
+            "supported_sync_modes": s.sync_modes,
+            "source_defined_primary_key": [[k] for k in s.primary_key],
+        }
+        if s.cursor_field:
+            entry["source_defined_cursor"] = True
+            entry["default_cursor_field"] = [s.cursor_field]
+        streams.append(entry)
+    return {"type": "CATALOG", "catalog": {"streams": streams}}
+
+
+def _state_input(raw: Any) -> dict[str, Any]:
+    """Airbyte per-stream state (a list of STREAM messages), or a plain dict."""
+    if raw is None:
+        return {}
+    if isinstance(raw, list):
+        out: dict[str, Any] = {}
+        for item in raw:
+            if not isinstance(item, dict):
+                continue
+            if item.get("type") == "STREAM" and isinstance(item.get("stream"), dict):
+                name = item["stream"].get("stream_descriptor", {}).get("name")
+                if name:
+                    out[name] = item["stream"].get("stream_state")
+            elif item.get("type") == "LEGACY" and isinstance(item.get("data"), dict):
+                out.update(item["data"])
+        return out
+    if isinstance(raw, dict):
+        if isinstance(raw.get("data"), dict) and raw.get("type") == "LEGACY":
+            return dict(raw["data"])
+        return dict(raw)
+    raise ConfigError(
+        "state: must be a list of Airbyte STREAM states or an object",
+        kind="invalid-config",
+        field="state",
+    )
+
+
+def _selection(catalog: Any) -> list[tuple[str, bool]]:
+    if not isinstance(catalog, dict) or not isinstance(catalog.get("streams"), list):
+        raise ConfigError(
+            'catalog: must be a configured catalog with "streams"',
+            kind="invalid-config",
+            field="catalog",
+        )
+    selected = []
+    for entry in catalog["streams"]:
+        name = (entry.get("stream") or {}).get("name")
+        if not name:
+            raise ConfigError(
+                "catalog: every entry needs stream.name", kind="invalid-config", field="catalog"
+            )
+        selected.append((name, entry.get("sync_mode", "incremental") == "incremental"))
+    return selected
+
+
+def read(src: IterableSource, catalog: Any, state: Any, emit: Emitter) -> None:
+    selection = _selection(catalog)
+    saved = _state_input(state)
+    # Streams selected with different sync modes run as separate sessions.
+    groups: dict[bool, list[str]] = {}
+    for name, incremental in selection:
+        groups.setdefault(incremental, []).append(name)
+    for incremental, names in groups.items():
+        reader = src.read(names, state=saved, incremental=incremental)
+        last: dict[str, Any] = {}
+        for batch in reader.iter_batches():
+            now = int(time.time() * 1000)
+            stream = batch.stream
+            for record in batch.to_pylist():
+                emit(
+                    {
+                        "type": "RECORD",
+                        "record": {"stream": stream, "data": record, "emitted_at": now},
+                    }
+                )
+            _emit_states(reader.state, names, last, emit)
+        _emit_states(reader.state, names, last, emit)
+        for s in reader.summary or []:
+            emit.log(
+                "INFO",
+                f"{s['stream']}: {s['records']} records, {s['requests']} requests, "
+                f"{s['retries']} retries",
+            )
+
+
+def _emit_states(
+    state: dict[str, Any],
+    names: Sequence[str],
+    last: dict[str, Any],
+    emit: Callable[[dict[str, Any]], None],
+) -> None:
+    for name in names:
+        if name in state and state[name] != last.get(name):
+            last[name] = state[name]
+            emit(
+                {
+                    "type": "STATE",
+                    "state": {
+                        "type": "STREAM",
+                        "stream": {
+                            "stream_descriptor": {"name": name},
+                            "stream_state": state[name],
+                        },
+                    },
+                }
+            )
+
+
+def main(argv: Sequence[str] | None = None, out: IO[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m iterable_connector",
+        description="Iterable source speaking the Airbyte protocol (one JSON message per line).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("spec", help="print the connector specification")
+    for name in ("check", "discover", "read"):
+        p = sub.add_parser(name)
+        p.add_argument("--config", required=True, help="config JSON file")
+        if name == "read":
+            p.add_argument("--catalog", required=True, help="configured catalog JSON file")
+            p.add_argument("--state", help="state JSON file")
+    args = parser.parse_args(argv)
+    emit = Emitter(out if out is not None else sys.stdout)
+
+    logger = logging.getLogger("iterable_connector")
+    handler = _LogHandler(emit)
+    logger.addHandler(handler)
+    old_level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        if args.command == "spec":
+            emit(spec_message())
+            return 0
+        config = _load(args.config, "config")
+        if args.command == "check":
+            try:
+                _source(config).check()
+            except IterableConnectorError as e:
+                emit(
+                    {
+                        "type": "CONNECTION_STATUS",
+                        "connectionStatus": {"status": "FAILED", "message": redact(str(e))},
+                    }
+                )
+                return 0
+            emit({"type": "CONNECTION_STATUS", "connectionStatus": {"status": "SUCCEEDED"}})
+            return 0
+        src = _source(config)
+        if args.command == "discover":
+            emit(catalog_message(src))
+            return 0
+        read(src, _load(args.catalog, "catalog"), _load(args.state, "state"), emit)
+        return 0
+    except IterableConnectorError as e:
+        emit.error_trace(e)
+        return 1
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+        emit.out.flush()
