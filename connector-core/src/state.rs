@@ -21,6 +21,18 @@ pub const STATE_VERSION: u64 = 1;
 pub struct StreamState {
     pub cursor: Option<DateTime<Utc>>,
     pub next_start: Option<DateTime<Utc>>,
+    /// Async export only: the job whose files are being downloaded.
+    pub job: Option<JobState>,
+}
+
+/// An async export job part-way through its files: resume lists files after
+/// `after` (the last file completely handed out).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobState {
+    pub id: i64,
+    /// Exclusive end of the job's window (its start is `next_start`).
+    pub end: DateTime<Utc>,
+    pub after: Option<String>,
 }
 
 impl StreamState {
@@ -57,9 +69,31 @@ impl StreamState {
                 )),
             }
         };
+        let job = match obj.get("job") {
+            None | Some(Value::Null) => None,
+            Some(j) => {
+                let bad = || {
+                    ConnectorError::config(
+                        format!("{field}.job"),
+                        "is not an export job written by this connector; drop it to restart the window",
+                    )
+                };
+                let end = j
+                    .get("end")
+                    .and_then(Value::as_str)
+                    .and_then(time::parse_timestamp_str)
+                    .ok_or_else(bad)?;
+                Some(JobState {
+                    id: j.get("id").and_then(Value::as_i64).ok_or_else(bad)?,
+                    end,
+                    after: j.get("after").and_then(Value::as_str).map(str::to_string),
+                })
+            }
+        };
         Ok(StreamState {
             cursor: ts("cursor")?,
             next_start: ts("next_start")?,
+            job,
         })
     }
 
@@ -70,6 +104,9 @@ impl StreamState {
         }
         if let Some(n) = &self.next_start {
             v["next_start"] = Value::String(time::to_rfc3339(n));
+        }
+        if let Some(j) = &self.job {
+            v["job"] = json!({"id": j.id, "end": time::to_rfc3339(&j.end), "after": j.after});
         }
         v
     }
@@ -116,6 +153,16 @@ mod tests {
         assert_eq!(err.field.as_deref(), Some("state.email_send"));
         let err = StreamState::from_json("x", &json!({"v": 1, "cursor": "soon"})).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("state.x.cursor"));
+        let with_job = json!({"v": 1, "next_start": "2024-01-01T00:00:00Z",
+            "job": {"id": 7, "end": "2024-02-01T00:00:00Z", "after": "file-2.json"}});
+        let s = StreamState::from_json("users", &with_job).unwrap();
+        assert_eq!(
+            s.job.as_ref().unwrap().after.as_deref(),
+            Some("file-2.json")
+        );
+        assert_eq!(s.to_json(), with_job);
+        let err = StreamState::from_json("users", &json!({"v": 1, "job": {"id": 1}})).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("state.users.job"));
         let st = session_state_from_json(&json!({"streams": {"a": {"v": 1}}})).unwrap();
         assert!(st.contains_key("a"));
     }

@@ -109,6 +109,7 @@ pub struct ReadSession {
     now: i64,
     failed: Option<ConnectorError>,
     done: bool,
+    jobs_running: std::cell::Cell<u32>,
 }
 
 impl ReadSession {
@@ -168,6 +169,7 @@ impl ReadSession {
             now: 0,
             failed: None,
             done: false,
+            jobs_running: std::cell::Cell::new(0),
         })
     }
 
@@ -271,6 +273,10 @@ impl ReadSession {
             let next = self.with_reader(i, |r, ctx| r.next(ctx))?;
             match next {
                 Next::Send(p) => self.tasks[i].pending = Some(p),
+                Next::Wait(ms) => {
+                    self.tasks[i].retry_at = now + self.pacer.scale(ms);
+                    return Ok(None);
+                }
                 Next::Done => {
                     let t = &mut self.tasks[i];
                     t.finished = true;
@@ -337,6 +343,7 @@ impl ReadSession {
             start,
             end,
             incremental: self.tasks[i].incremental,
+            jobs_running: &self.jobs_running,
         };
         f(self.tasks[i].reader.as_mut(), &ctx)
     }
@@ -571,6 +578,11 @@ impl ReadSession {
                     );
                 }
                 _ => {
+                    let mut sink = Sink::default();
+                    if self.tasks[task].reader.on_error_status(*status, &mut sink) {
+                        self.flush(task, sink);
+                        return Ok(());
+                    }
                     return Err(
                         self.fail(status_error(*status, body, &planned).with_stream(stream))
                     );

@@ -46,6 +46,9 @@ impl Planned {
 
 pub enum Next {
     Send(Planned),
+    /// Nothing to send for this long (ms on the server's clock), e.g. while
+    /// an export job runs or too many jobs are running.
+    Wait(i64),
     Done,
 }
 
@@ -60,6 +63,8 @@ pub struct Ctx<'a> {
     pub end: DateTime<Utc>,
     /// Full refresh ignores saved state.
     pub incremental: bool,
+    /// Async export jobs running in this session (Iterable allows 4 at once).
+    pub jobs_running: &'a std::cell::Cell<u32>,
 }
 
 /// Where readers put their output for the current response.
@@ -84,6 +89,11 @@ pub trait Reader: Send {
     }
     /// A 404: `true` = skip this request (e.g. a catalog deleted meanwhile).
     fn on_not_found(&mut self, _sink: &mut Sink) -> bool {
+        false
+    }
+    /// Any other error status: `true` = the reader re-planned (e.g. an
+    /// expired download URL is listed again); `false` = the runner decides.
+    fn on_error_status(&mut self, _status: u16, _sink: &mut Sink) -> bool {
         false
     }
     /// Whether records of the current unit (e.g. an export window split after a

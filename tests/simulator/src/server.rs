@@ -42,7 +42,7 @@ use crate::spec::Spec;
 use crate::types::{ApiBody, ApiRequest, ApiResponse, DOWNLOAD_PREFIX};
 use body::{BodyFaults, SimBody, spawn_pipeline};
 
-pub(crate) use url::{parse_query, percent_decode, percent_decode_path};
+pub(crate) use url::{parse_query, percent_decode_path};
 
 /// Answers validated requests. The simulator's world implements it; tests
 /// of the server layer plug in fakes.

@@ -60,6 +60,7 @@ impl ClientCursor {
         StreamState {
             cursor: self.max_seen.and_then(time::from_epoch_ms),
             next_start: None,
+            job: None,
         }
         .to_json()
     }

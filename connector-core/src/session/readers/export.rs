@@ -81,6 +81,7 @@ impl ExportReader {
         StreamState {
             cursor: self.max_cursor_ms.and_then(time::from_epoch_ms),
             next_start: self.start,
+            job: None,
         }
         .to_json()
     }

@@ -1,5 +1,6 @@
 //! One reader per stream family (see `catalog::Family`).
 
+pub mod async_export;
 pub mod by_key;
 pub mod children;
 pub mod cursor;
@@ -7,7 +8,7 @@ pub mod export;
 pub mod simple;
 
 use crate::catalog::{Family, StreamDef};
-use crate::config::Config;
+use crate::config::{Config, ExportMode};
 use crate::session::reader::Reader;
 use crate::state::StreamState;
 use cursor::ClientCursor;
@@ -49,6 +50,15 @@ pub fn reader_for(
             cursor("lastModified"),
         )),
         Family::CampaignMetrics { path } => Box::new(children::MetricsReader::new(path)),
+        Family::Export { data_type } if config.export_mode == ExportMode::Async => {
+            Box::new(async_export::AsyncExportReader::new(
+                def.name,
+                data_type,
+                def.cursor_field.unwrap_or("createdAt"),
+                state.clone(),
+                config.window_days,
+            ))
+        }
         Family::Export { data_type } => Box::new(export::ExportReader::new(
             def.name,
             data_type,

@@ -1,0 +1,374 @@
+//! Export streams through Iterable's async export jobs (`export_mode: async`):
+//! `POST export/start` → wait for the job → list its files (`startAfter`
+//! paging) → download each file WITHOUT the API key (pre-signed URLs).
+//!
+//! - At most 4 jobs run at once in a session (Iterable's documented limit).
+//! - Files are only downloaded once the job completed, so a truncated export
+//!   (`exportTruncated`) is re-planned with half the window before any row
+//!   was handed out.
+//! - A download URL that expired (403) is refreshed by listing again.
+//! - State is committed after every file: a stopped sync resumes mid-job,
+//!   listing the files after the last one handed out.
+
+use std::collections::VecDeque;
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Value, json};
+
+use crate::error::{ConnectorError, ErrorKind, Result};
+use crate::http::{Method, path_with_query};
+use crate::pacing::Bucket;
+use crate::parse::BodyFormat;
+use crate::record::{shape_event, shape_user, timestamp_ms};
+use crate::session::reader::{Ctx, Next, Planned, Reader, Sink};
+use crate::session::readers::simple::as_record;
+use crate::session::types::{LogLevel, LogMessage};
+use crate::state::{JobState, StreamState};
+use crate::time;
+
+/// Iterable processes at most this many export jobs of a project at once.
+pub const MAX_JOBS: u32 = 4;
+const MAX_WINDOW: Duration = Duration::days(365);
+const MIN_WINDOW: Duration = Duration::hours(1);
+/// Files per listing page (Iterable's page size).
+const FILES_PER_PAGE: usize = 10;
+const FIRST_POLL_MS: i64 = 1_000;
+const MAX_POLL_MS: i64 = 60_000;
+
+enum Phase {
+    /// No job: start one for the next window.
+    Idle,
+    Starting,
+    /// Job started; waiting for it to complete.
+    Polling,
+    /// Job complete: listing files after `listed_after` / downloading them.
+    Files,
+}
+
+pub struct AsyncExportReader {
+    stream: &'static str,
+    data_type: &'static str,
+    cursor_field: &'static str,
+    saved: StreamState,
+    begun: bool,
+    phase: Phase,
+    start: Option<DateTime<Utc>>,
+    size: Duration,
+    job: Option<JobState>,
+    /// Last file name listed (for `startAfter`).
+    listed_after: Option<String>,
+    /// More files may follow the last listing page.
+    more_files: bool,
+    queue: VecDeque<(String, String)>,
+    downloading: Option<String>,
+    poll_ms: i64,
+    waited: bool,
+    holds_slot: bool,
+    max_cursor_ms: Option<i64>,
+}
+
+impl AsyncExportReader {
+    pub fn new(
+        stream: &'static str,
+        data_type: &'static str,
+        cursor_field: &'static str,
+        saved: StreamState,
+        window_days: Option<u32>,
+    ) -> Self {
+        AsyncExportReader {
+            stream,
+            data_type,
+            cursor_field,
+            max_cursor_ms: saved.cursor.map(|c| time::to_epoch_ms(&c)),
+            saved,
+            begun: false,
+            phase: Phase::Idle,
+            start: None,
+            size: window_days
+                .map(|d| Duration::days(d as i64))
+                .unwrap_or(MAX_WINDOW),
+            job: None,
+            listed_after: None,
+            more_files: true,
+            queue: VecDeque::new(),
+            downloading: None,
+            poll_ms: FIRST_POLL_MS,
+            waited: false,
+            holds_slot: false,
+        }
+    }
+
+    fn state(&self) -> Value {
+        StreamState {
+            cursor: self.max_cursor_ms.and_then(time::from_epoch_ms),
+            next_start: self.start,
+            job: self.job.clone(),
+        }
+        .to_json()
+    }
+
+    fn files_request(&self, ctx: &Ctx, job: i64) -> Planned {
+        let q: Vec<(&str, String)> = self
+            .listed_after
+            .iter()
+            .map(|a| ("startAfter", a.clone()))
+            .collect();
+        Planned::get(
+            ctx.config,
+            path_with_query(&format!("/api/export/{job}/files"), &q),
+            BodyFormat::Json,
+            Bucket::ExportFiles,
+        )
+    }
+
+    fn release_slot(&mut self, ctx: &Ctx) {
+        if self.holds_slot {
+            ctx.jobs_running
+                .set(ctx.jobs_running.get().saturating_sub(1));
+            self.holds_slot = false;
+        }
+    }
+
+    fn begin(&mut self, ctx: &Ctx) {
+        self.begun = true;
+        if !ctx.incremental {
+            self.saved = StreamState::default();
+            self.max_cursor_ms = None;
+        } else {
+            self.max_cursor_ms = self.saved.cursor.map(|c| time::to_epoch_ms(&c));
+        }
+        self.start = Some(
+            self.saved
+                .next_start
+                .or(self.saved.cursor)
+                .unwrap_or(ctx.start),
+        );
+        if let Some(job) = self.saved.job.clone() {
+            // Resume mid-job: list the files after the last one handed out.
+            self.listed_after = job.after.clone();
+            self.job = Some(job);
+            ctx.jobs_running.set(ctx.jobs_running.get() + 1);
+            self.holds_slot = true;
+            self.phase = Phase::Files;
+            self.more_files = true;
+        }
+    }
+}
+
+impl Reader for AsyncExportReader {
+    fn next(&mut self, ctx: &Ctx) -> Result<Next> {
+        if !self.begun {
+            self.begin(ctx);
+        }
+        match self.phase {
+            Phase::Idle => {
+                let start = self.start.expect("set by begin");
+                if start >= ctx.end {
+                    return Ok(Next::Done);
+                }
+                if ctx.jobs_running.get() >= MAX_JOBS {
+                    return Ok(Next::Wait(FIRST_POLL_MS));
+                }
+                ctx.jobs_running.set(ctx.jobs_running.get() + 1);
+                self.holds_slot = true;
+                let end = (start + self.size).min(ctx.end);
+                self.job = Some(JobState {
+                    id: 0,
+                    end,
+                    after: None,
+                });
+                self.phase = Phase::Starting;
+                let body = json!({
+                    "dataTypeName": self.data_type,
+                    "outputFormat": "application/x-json-stream",
+                    "startDateTime": time::to_export_param(&start),
+                    "endDateTime": time::to_export_param(&end),
+                });
+                Ok(Next::Send(Planned {
+                    method: Method::Post,
+                    url: ctx.config.url("/api/export/start"),
+                    body: Some(body.to_string().into_bytes()),
+                    format: BodyFormat::Json,
+                    bucket: Bucket::ExportStart,
+                    needs_auth: true,
+                }))
+            }
+            Phase::Starting => Err(ConnectorError::new(
+                ErrorKind::Internal,
+                "export/start answered without a jobId",
+            )),
+            Phase::Polling => {
+                if !self.waited {
+                    self.waited = true;
+                    return Ok(Next::Wait(self.poll_ms));
+                }
+                let id = self.job.as_ref().map(|j| j.id).unwrap_or_default();
+                Ok(Next::Send(self.files_request(ctx, id)))
+            }
+            Phase::Files => {
+                if let Some((name, url)) = self.queue.front().cloned() {
+                    self.downloading = Some(name);
+                    return Ok(Next::Send(Planned {
+                        method: Method::Get,
+                        url,
+                        body: None,
+                        format: BodyFormat::Ndjson,
+                        bucket: Bucket::Unlimited,
+                        // Pre-signed URLs must be fetched without the key.
+                        needs_auth: false,
+                    }));
+                }
+                let id = self.job.as_ref().map(|j| j.id).unwrap_or_default();
+                if self.more_files {
+                    return Ok(Next::Send(self.files_request(ctx, id)));
+                }
+                // Every file handed out: the window is complete.
+                let end = self.job.take().map(|j| j.end);
+                self.start = end.or(self.start);
+                self.release_slot(ctx);
+                self.phase = Phase::Idle;
+                self.listed_after = None;
+                self.more_files = true;
+                self.next(ctx)
+            }
+        }
+    }
+
+    fn on_item(&mut self, item: Value, _ctx: &Ctx, sink: &mut Sink) -> Result<()> {
+        match self.phase {
+            Phase::Starting => {
+                let id = item.get("jobId").and_then(Value::as_i64).ok_or_else(|| {
+                    ConnectorError::malformed("export/start answered without a jobId")
+                })?;
+                if let Some(j) = self.job.as_mut() {
+                    j.id = id;
+                }
+            }
+            Phase::Polling | Phase::Files if self.downloading.is_none() => {
+                let state = item
+                    .get("jobState")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_ascii_lowercase();
+                match state.as_str() {
+                    "failed" | "cancelled" | "cancelling" => {
+                        return Err(ConnectorError::new(
+                            ErrorKind::Upstream,
+                            format!("export job {state}; the next sync starts this window again"),
+                        ));
+                    }
+                    "completed" => {}
+                    _ => return Ok(()), // enqueued / running: keep polling
+                }
+                if matches!(self.phase, Phase::Polling)
+                    && item.get("exportTruncated").and_then(Value::as_bool) == Some(true)
+                {
+                    self.size = (self.size / 2).max(MIN_WINDOW);
+                    sink.logs.push(LogMessage {
+                        level: LogLevel::Warn,
+                        message: format!(
+                            "export job truncated; starting again with a window of {} hours",
+                            self.size.num_hours()
+                        ),
+                        stream: Some(self.stream.to_string()),
+                    });
+                    self.job = None;
+                    return Ok(());
+                }
+                self.phase = Phase::Files;
+                let files = item
+                    .get("files")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                self.more_files = files.len() >= FILES_PER_PAGE;
+                for f in files {
+                    let name = f.get("file").and_then(Value::as_str);
+                    let url = f.get("url").and_then(Value::as_str);
+                    if let (Some(n), Some(u)) = (name, url) {
+                        self.listed_after = Some(n.to_string());
+                        self.queue.push_back((n.to_string(), u.to_string()));
+                    }
+                }
+            }
+            _ => {
+                let row = as_record(item)?;
+                let rec = if self.data_type == "user" {
+                    shape_user(row)
+                } else {
+                    shape_event(self.stream, row)
+                };
+                if let Some(t) = timestamp_ms(&rec, self.cursor_field) {
+                    self.max_cursor_ms = Some(self.max_cursor_ms.map_or(t, |m| m.max(t)));
+                }
+                sink.records.push(rec);
+            }
+        }
+        Ok(())
+    }
+
+    fn on_complete(&mut self, ctx: &Ctx, sink: &mut Sink) -> Result<()> {
+        match self.phase {
+            Phase::Starting => {
+                self.phase = Phase::Polling;
+                self.waited = false;
+                self.poll_ms = FIRST_POLL_MS;
+            }
+            Phase::Polling => {
+                if self.job.is_none() {
+                    // Truncated: give the slot back and plan a smaller window.
+                    self.release_slot(ctx);
+                    self.phase = Phase::Idle;
+                } else {
+                    self.waited = false;
+                    self.poll_ms = (self.poll_ms * 2).min(MAX_POLL_MS);
+                }
+            }
+            Phase::Files => {
+                if let Some(name) = self.downloading.take() {
+                    self.queue.pop_front();
+                    if let Some(j) = self.job.as_mut() {
+                        j.after = Some(name);
+                    }
+                    sink.commit = Some(self.state());
+                }
+            }
+            Phase::Idle => {}
+        }
+        Ok(())
+    }
+
+    fn on_error_status(&mut self, status: u16, sink: &mut Sink) -> bool {
+        // An expired pre-signed URL: list the files again for fresh URLs.
+        if status == 403 && self.downloading.take().is_some() {
+            self.queue.clear();
+            self.listed_after = self.job.as_ref().and_then(|j| j.after.clone());
+            self.more_files = true;
+            sink.logs.push(LogMessage {
+                level: LogLevel::Info,
+                message: "download URL expired; listing the job's files again".into(),
+                stream: Some(self.stream.to_string()),
+            });
+            return true;
+        }
+        false
+    }
+
+    fn on_not_found(&mut self, sink: &mut Sink) -> bool {
+        // The job of a saved state is gone (jobs expire): start the window again.
+        if matches!(self.phase, Phase::Files | Phase::Polling) && self.downloading.is_none() {
+            self.job = None;
+            self.queue.clear();
+            self.listed_after = None;
+            self.more_files = true;
+            self.phase = Phase::Idle;
+            sink.logs.push(LogMessage {
+                level: LogLevel::Warn,
+                message: "export job no longer exists; starting its window again (rows of files already handed out may repeat)".into(),
+                stream: Some(self.stream.to_string()),
+            });
+            return true;
+        }
+        false
+    }
+}
