@@ -108,6 +108,10 @@ pub struct Config {
     pub max_retries: u32,
     /// Count and report malformed NDJSON lines instead of failing.
     pub skip_malformed_lines: bool,
+    /// After `max_retries`, skip the unit that keeps failing (one list's
+    /// members, one catalog, one metadata key) and report it, instead of
+    /// failing the sync.
+    pub skip_persistent_errors: bool,
     /// For simulators only: how many times faster the server's rate-limit clock
     /// runs than real time (the simulator's `--time-scale`). 1 for Iterable.
     pub time_scale: f64,
@@ -254,6 +258,16 @@ impl Config {
                 ));
             }
         };
+        let skip_persistent_errors = match obj.get("skip_persistent_errors") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => {
+                return Err(ConnectorError::config(
+                    "skip_persistent_errors",
+                    "must be true or false",
+                ));
+            }
+        };
         let time_scale = match obj.get("time_scale") {
             None | Some(Value::Null) => 1.0,
             Some(v) => v
@@ -283,6 +297,7 @@ impl Config {
             max_concurrency,
             max_retries,
             skip_malformed_lines,
+            skip_persistent_errors,
             time_scale,
         })
     }
@@ -310,6 +325,7 @@ const KNOWN_KEYS: &[&str] = &[
     "max_concurrency",
     "max_retries",
     "skip_malformed_lines",
+    "skip_persistent_errors",
     "time_scale",
 ];
 
@@ -415,6 +431,8 @@ pub fn spec() -> Value {
                 "description": "Retries of one request (429, 5xx, cut connections) before the stream fails."},
             "skip_malformed_lines": {"type": "boolean", "default": false,
                 "description": "Count and report malformed export lines instead of failing the sync."},
+            "skip_persistent_errors": {"type": "boolean", "default": false,
+                "description": "After max_retries, skip (and report) the one list, catalog or metadata key that keeps failing instead of failing the sync."},
             "time_scale": {"type": "number", "minimum": 1, "maximum": 10000, "default": 1,
                 "description": "Simulators only: how many times faster the server's rate-limit clock runs."}
         }

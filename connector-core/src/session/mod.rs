@@ -595,8 +595,29 @@ impl ReadSession {
             _ => self.pacer.scale(delay),
         };
         let max = self.config.max_retries;
+        let skip_allowed = self.config.skip_persistent_errors;
         let t = &mut self.tasks[task];
         t.attempts += 1;
+        if t.attempts > max && skip_allowed {
+            // Opted in: skip the unit that keeps failing, and say so.
+            let mut sink = Sink::default();
+            if t.reader.on_not_found(&mut sink) {
+                t.attempts = 0;
+                t.summary.skipped_units += 1;
+                t.dedupe.reset();
+                sink.logs.push(LogMessage {
+                    level: LogLevel::Error,
+                    message: format!(
+                        "skipped {} after {max} retries (skip_persistent_errors is on)",
+                        path_of(&planned.url)
+                    ),
+                    stream: Some(stream.to_string()),
+                });
+                self.flush(task, sink);
+                return Ok(());
+            }
+        }
+        let t = &mut self.tasks[task];
         if t.attempts > max {
             let err = match &failure {
                 Failure::Status { status, body, .. } => {

@@ -57,6 +57,9 @@ pub struct StreamSummary {
     pub retries: u64,
     /// Malformed lines skipped (only when the config allows skipping).
     pub skipped_lines: u64,
+    /// Units (a list, a catalog, a key) skipped after persistent failures
+    /// (only with `skip_persistent_errors`).
+    pub skipped_units: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -455,3 +455,40 @@ fn malformed_ndjson_is_a_typed_error_or_counted_when_allowed() {
     assert_eq!(out.count("email_open"), 1);
     assert_eq!(out.summary.unwrap().streams[0].skipped_lines, 1);
 }
+
+#[test]
+fn persistent_errors_fail_or_are_skipped_and_reported_when_opted_in() {
+    let answer = |req: &HttpRequest| match path(req).as_str() {
+        "/api/lists" => {
+            json_body(json!({"lists": [{"id": 7, "name": "a"}, {"id": 8, "name": "b"}]}))
+        }
+        _ if query(req, "listId") == ["7"] => MockResponse::Ok(
+            500,
+            "application/json",
+            br#"{"msg":"An error occurred.","code":"GenericError"}"#.to_vec(),
+        ),
+        _ => MockResponse::Ok(200, "text/plain", b"ok@example.com\n".to_vec()),
+    };
+    let (err, _) = sync(
+        config(json!({"max_retries": 1})),
+        &["list_users"],
+        &SessionState::new(),
+        answer,
+    );
+    assert_eq!(err.unwrap_err().kind, ErrorKind::Upstream);
+    let (out, _) = sync(
+        config(json!({"max_retries": 1, "skip_persistent_errors": true})),
+        &["list_users"],
+        &SessionState::new(),
+        answer,
+    );
+    let out = out.unwrap();
+    assert_eq!(out.count("list_users"), 1);
+    assert_eq!(out.records["list_users"][0]["listId"], 8);
+    assert_eq!(out.summary.unwrap().streams[0].skipped_units, 1);
+    assert!(
+        out.logs
+            .iter()
+            .any(|l| l.message.contains("skipped /api/lists/getUsers"))
+    );
+}
