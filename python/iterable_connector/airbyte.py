@@ -48,7 +48,7 @@ class Emitter:
         else:
             failure = "system_error"
         message = redact(str(e))
-        trace = {
+        trace: dict[str, Any] = {
             "type": "ERROR",
             "emitted_at": time.time() * 1000,
             "error": {

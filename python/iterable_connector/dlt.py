@@ -16,7 +16,7 @@ unless passed.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import dlt
 from dlt.sources import DltResource
@@ -51,7 +51,7 @@ def column_hints(info: StreamInfo) -> dict[str, dict[str, Any]]:
     }
 
 
-def _disposition(info: StreamInfo, incremental: bool) -> str:
+def _disposition(info: StreamInfo, incremental: bool) -> Literal["append", "replace", "merge"]:
     if not incremental:
         return "replace"
     return "merge" if info.primary_key else "append"
@@ -76,13 +76,15 @@ def _records(source: IterableSource, info: StreamInfo, incremental: bool) -> Ite
 
 
 def _resource(source: IterableSource, info: StreamInfo, incremental: bool) -> DltResource:
-    return dlt.resource(
+    hints: Any = column_hints(info)
+    resource: DltResource = dlt.resource(
         _records(source, info, incremental),
         name=info.name,
-        primary_key=info.primary_key or None,
+        primary_key=info.primary_key or (),
         write_disposition=_disposition(info, incremental),
-        columns=column_hints(info),
+        columns=hints,
     )
+    return resource
 
 
 @dlt.source(name="iterable", max_table_nesting=0)

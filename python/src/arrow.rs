@@ -44,7 +44,9 @@ fn kind_of(prop: &Value) -> Kind {
     };
     types.retain(|t| *t != "null");
     match types.as_slice() {
-        ["string"] if prop.get("format").and_then(Value::as_str) == Some("date-time") => Kind::Timestamp,
+        ["string"] if prop.get("format").and_then(Value::as_str) == Some("date-time") => {
+            Kind::Timestamp
+        }
         ["string"] => Kind::Str,
         ["integer"] => Kind::Int,
         ["number"] => Kind::Float,
@@ -78,7 +80,9 @@ impl Col {
             Kind::Int => Col::Int(Int64Builder::new()),
             Kind::Float => Col::Float(Float64Builder::new()),
             Kind::Bool => Col::Bool(BooleanBuilder::new()),
-            Kind::Timestamp => Col::Timestamp(TimestampMillisecondBuilder::new().with_timezone("UTC")),
+            Kind::Timestamp => {
+                Col::Timestamp(TimestampMillisecondBuilder::new().with_timezone("UTC"))
+            }
         }
     }
 
@@ -91,9 +95,11 @@ impl Col {
                 Some(other) => b.append_value(other.to_string()),
             },
             Col::Int(b) => b.append_option(v.and_then(|v| match v {
-                Value::Number(n) => n
-                    .as_i64()
-                    .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e18).map(|f| f as i64)),
+                Value::Number(n) => n.as_i64().or_else(|| {
+                    n.as_f64()
+                        .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e18)
+                        .map(|f| f as i64)
+                }),
                 Value::String(s) => s.trim().parse().ok(),
                 _ => None,
             })),
@@ -104,7 +110,9 @@ impl Col {
             })),
             Col::Bool(b) => b.append_option(v.and_then(Value::as_bool)),
             Col::Timestamp(b) => b.append_option(v.and_then(|v| match v {
-                Value::String(s) => connector_core::time::parse_timestamp_str(s).map(|t| t.timestamp_millis()),
+                Value::String(s) => {
+                    connector_core::time::parse_timestamp_str(s).map(|t| t.timestamp_millis())
+                }
                 Value::Number(n) => n.as_i64(),
                 _ => None,
             })),
@@ -162,7 +170,13 @@ struct Builder {
 impl Builder {
     fn append(&mut self, records: &[Record]) -> Result<(), ArrowError> {
         for r in records {
-            for ((name, kind), col) in self.layout.names.iter().zip(&self.layout.kinds).zip(&mut self.cols) {
+            for ((name, kind), col) in self
+                .layout
+                .names
+                .iter()
+                .zip(&self.layout.kinds)
+                .zip(&mut self.cols)
+            {
                 col.push(*kind, r.get(name));
             }
             self.rows += 1;
@@ -226,7 +240,8 @@ impl ArrowBuilder {
     /// Appends a batch's records (without the GIL).
     fn append(&self, py: Python<'_>, batch: &Bound<'_, Batch>) -> PyResult<()> {
         let b: &Batch = batch.get();
-        py.detach(|| self.lock().append(&b.records)).map_err(arrow_err)
+        py.detach(|| self.lock().append(&b.records))
+            .map_err(arrow_err)
     }
 
     /// Rows appended so far.
@@ -289,7 +304,8 @@ impl ArrowBatch {
     ) -> PyResult<Bound<'py, PyTuple>> {
         let _ = requested_schema; // producers may ignore it (the interface allows that)
         let data = StructArray::from(self.batch.clone()).into_data();
-        let (array, schema): (FFI_ArrowArray, FFI_ArrowSchema) = to_ffi(&data).map_err(arrow_err)?;
+        let (array, schema): (FFI_ArrowArray, FFI_ArrowSchema) =
+            to_ffi(&data).map_err(arrow_err)?;
         let schema = PyCapsule::new_with_value(py, schema, c"arrow_schema")?;
         let array = PyCapsule::new_with_value(py, array, c"arrow_array")?;
         PyTuple::new(py, [schema.into_any(), array.into_any()])
@@ -331,7 +347,10 @@ impl ArrowTable {
         requested_schema: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyCapsule>> {
         let _ = requested_schema;
-        let reader = RecordBatchIterator::new(self.batches.clone().into_iter().map(Ok), self.schema.clone());
+        let reader = RecordBatchIterator::new(
+            self.batches.clone().into_iter().map(Ok),
+            self.schema.clone(),
+        );
         let stream = FFI_ArrowArrayStream::new(Box::new(reader));
         PyCapsule::new_with_value(py, stream, c"arrow_array_stream")
     }
@@ -353,7 +372,10 @@ mod tests {
 
     #[test]
     fn kinds_follow_the_schema() {
-        assert_eq!(kind_of(&json!({"type": ["null", "string"], "format": "date-time"})), Kind::Timestamp);
+        assert_eq!(
+            kind_of(&json!({"type": ["null", "string"], "format": "date-time"})),
+            Kind::Timestamp
+        );
         assert_eq!(kind_of(&json!({"type": "string"})), Kind::Str);
         assert_eq!(kind_of(&json!({"type": ["null", "integer"]})), Kind::Int);
         assert_eq!(kind_of(&json!({"type": ["null", "object"]})), Kind::Json);

@@ -79,7 +79,10 @@ pub(crate) fn parse_json(text: &str, what: &str) -> Result<Value, ConnectorError
 }
 
 /// `(id, method, url, headers, body, needs_auth, stream)`.
-pub(crate) fn request_to_py<'py>(py: Python<'py>, r: &HttpRequest) -> PyResult<Bound<'py, PyTuple>> {
+pub(crate) fn request_to_py<'py>(
+    py: Python<'py>,
+    r: &HttpRequest,
+) -> PyResult<Bound<'py, PyTuple>> {
     let headers = PyList::empty(py);
     for (k, v) in &r.headers {
         headers.append((k.as_str(), v.as_str()))?;

@@ -40,7 +40,11 @@ impl Batch {
     }
 
     fn __repr__(&self) -> String {
-        format!("Batch(stream={:?}, records={})", self.stream, self.records.len())
+        format!(
+            "Batch(stream={:?}, records={})",
+            self.stream,
+            self.records.len()
+        )
     }
 }
 
@@ -68,7 +72,9 @@ impl Session {
         streams: Vec<(String, bool)>,
         state_json: Option<&str>,
     ) -> PyResult<Self> {
-        let config = parse_json(config_json, "config").and_then(|v| Config::from_json(&v)).py(py)?;
+        let config = parse_json(config_json, "config")
+            .and_then(|v| Config::from_json(&v))
+            .py(py)?;
         let state = match state_json {
             Some(s) => parse_json(s, "state")
                 .and_then(|v| connector_core::state::session_state_from_json(&v))
@@ -108,7 +114,9 @@ impl Session {
                 )?;
                 ("emit", b).into_pyobject(py)
             }
-            Action::Commit(cp) => ("commit", cp.stream, json_to_py(py, &cp.state)?).into_pyobject(py),
+            Action::Commit(cp) => {
+                ("commit", cp.stream, json_to_py(py, &cp.state)?).into_pyobject(py)
+            }
             Action::SleepUntil(t) => ("sleep", t).into_pyobject(py),
             Action::AwaitResponse => ("await",).into_pyobject(py),
             Action::Log(l) => ("log", l.level.as_str(), l.message, l.stream).into_pyobject(py),

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The Python package (python/): built from source into a fresh venv with
+# `pip install ./python`, linted, then tested against the simulator.
+# Run by scripts/test.sh (last, so pytest's closing line is the final word).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p target
+VENV="${CI_VENV:-.ci-venv}"
+
+echo "-- python: simulator binary for the tests"
+cargo build --locked -p iterable-sim
+export ITERABLE_SIM="$PWD/target/debug/iterable-sim"
+
+echo "-- python: fresh venv $VENV"
+rm -rf "$VENV"
+python3 -m venv "$VENV"
+"$VENV/bin/pip" install --quiet --upgrade pip
+"$VENV/bin/pip" install --quiet maturin pytest ruff mypy pyarrow pandas polars requests httpx tqdm "dlt[duckdb]"
+
+echo "-- python: pip install ./python (maturin builds the extension from source)"
+"$VENV/bin/pip" install ./python
+
+echo "-- python: lint"
+"$VENV/bin/ruff" check python
+"$VENV/bin/ruff" format --check python
+(cd python && "../$VENV/bin/mypy")
+
+echo "-- python: pytest"
+# Run from the repo root so the installed package, not python/iterable_connector, is imported.
+set +e
+"$VENV/bin/pytest" -q -p no:cacheprovider python/tests 2>&1 | tee target/pytest-output.txt
+rc=${PIPESTATUS[0]}
+set -e
+if [ "$rc" -eq 5 ]; then
+    echo "pytest collected no tests: failing"
+    exit 1
+fi
+if [ "$rc" -ne 0 ]; then
+    exit "$rc"
+fi
+grep -Eq '[0-9]+ passed' target/pytest-output.txt || { echo "pytest reported no passed tests"; exit 1; }
