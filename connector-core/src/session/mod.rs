@@ -76,6 +76,7 @@ struct Task {
     /// Set by a failure; turned into `retry_at` at the next poll (which knows the time).
     retry_delay: Option<i64>,
     retry_at: i64,
+    last_sent_at: i64,
     dedupe: Dedupe,
     summary: StreamSummary,
 }
@@ -151,6 +152,7 @@ impl ReadSession {
                 attempts: 0,
                 retry_delay: None,
                 retry_at: i64::MIN,
+                last_sent_at: 0,
                 dedupe: Dedupe::default(),
                 summary: StreamSummary {
                     stream: def.name.to_string(),
@@ -302,6 +304,7 @@ impl ReadSession {
         self.next_id += 1;
         let t = &mut self.tasks[i];
         t.busy = true;
+        t.last_sent_at = now;
         t.summary.requests += 1;
         let mut headers = vec![("Accept".to_string(), accept_for(&planned))];
         if planned.body.is_some() {
@@ -343,6 +346,7 @@ impl ReadSession {
             start,
             end,
             incremental: self.tasks[i].incremental,
+            last_sent_at: self.tasks[i].last_sent_at,
             jobs_running: &self.jobs_running,
         };
         f(self.tasks[i].reader.as_mut(), &ctx)

@@ -63,6 +63,9 @@ pub struct Ctx<'a> {
     pub end: DateTime<Utc>,
     /// Full refresh ignores saved state.
     pub incremental: bool,
+    /// When this stream's latest request was actually sent (epoch ms): with
+    /// `now` at the next planning step, how long its response took.
+    pub last_sent_at: i64,
     /// Async export jobs running in this session (Iterable allows 4 at once).
     pub jobs_running: &'a std::cell::Cell<u32>,
 }

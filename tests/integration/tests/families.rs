@@ -492,3 +492,51 @@ fn persistent_errors_fail_or_are_skipped_and_reported_when_opted_in() {
             .any(|l| l.message.contains("skipped /api/lists/getUsers"))
     );
 }
+
+fn window_days(req: &HttpRequest) -> i64 {
+    let parse =
+        |k| chrono::NaiveDateTime::parse_from_str(&query(req, k)[0], "%Y-%m-%d %H:%M:%S").unwrap();
+    (parse("endDateTime") - parse("startDateTime")).num_days()
+}
+
+/// A clock that a transport can move forward (a slow server).
+struct SlowClock(std::rc::Rc<std::cell::Cell<i64>>);
+
+impl driver::Clock for SlowClock {
+    fn now_ms(&mut self) -> i64 {
+        self.0.get()
+    }
+    fn sleep_until(&mut self, t: i64) {
+        self.0.set(self.0.get().max(t));
+    }
+}
+
+#[test]
+fn adaptive_windows_grow_while_fast_and_stay_while_slow() {
+    let cfg = config(json!({"start_date": "2023-01-01", "end_date": "2024-03-01"}));
+    let empty = |_: &HttpRequest| MockResponse::Ok(200, "application/x-json-stream", Vec::new());
+    let (out, sent) = sync(cfg.clone(), &["email_send"], &SessionState::new(), empty);
+    out.unwrap();
+    let days: Vec<i64> = sent.iter().map(window_days).collect();
+    assert_eq!(&days[..4], &[30, 60, 120, 180], "{days:?}");
+
+    // Every response takes two minutes: no growth.
+    let now = std::rc::Rc::new(std::cell::Cell::new(NOW));
+    let clock_in_transport = now.clone();
+    let mut session = ReadSession::open(
+        cfg,
+        &[StreamSelection::incremental("email_send")],
+        &SessionState::new(),
+    )
+    .unwrap();
+    let mut t = MockTransport::new(move |_: &HttpRequest| {
+        clock_in_transport.set(clock_in_transport.get() + 120_000);
+        MockResponse::Ok(200, "application/x-json-stream", Vec::new())
+    });
+    driver::run(&mut session, &mut t, &mut SlowClock(now), None).unwrap();
+    let days: Vec<i64> = t.sent.iter().map(window_days).collect();
+    assert!(
+        days.iter().take(days.len() - 1).all(|d| *d == 30),
+        "{days:?}"
+    );
+}

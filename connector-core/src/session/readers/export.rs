@@ -45,7 +45,9 @@ pub struct ExportReader {
     saved: StreamState,
     max_cursor_ms: Option<i64>,
     rows: u64,
-    sent_at: i64,
+    /// Rows of the last complete response, if the window may grow: judged at
+    /// the next planning step, when the response's duration is known.
+    grow_candidate: Option<u64>,
     begun: bool,
 }
 
@@ -72,7 +74,7 @@ impl ExportReader {
             max_cursor_ms: saved.cursor.map(|c| time::to_epoch_ms(&c)),
             saved,
             rows: 0,
-            sent_at: 0,
+            grow_candidate: None,
             begun: false,
         }
     }
@@ -101,6 +103,13 @@ impl Reader for ExportReader {
                 self.max_cursor_ms = None;
             }
         }
+        if let Some(rows) = self.grow_candidate.take() {
+            let elapsed = ctx.now - ctx.last_sent_at;
+            let fast_ms = (FAST_MS as f64 / ctx.config.time_scale.max(1.0)) as i64;
+            if rows < SMALL_ROWS && elapsed <= fast_ms {
+                self.size = (self.size * 2).min(MAX_WINDOW);
+            }
+        }
         let start = self.start.expect("set above");
         if start >= ctx.end {
             return Ok(Next::Done);
@@ -108,7 +117,6 @@ impl Reader for ExportReader {
         let end = (start + self.size).min(ctx.end);
         self.window_end = Some(end);
         self.rows = 0;
-        self.sent_at = ctx.now;
         let q = [
             ("dataTypeName", self.data_type.to_string()),
             ("startDateTime", time::to_export_param(&start)),
@@ -137,15 +145,13 @@ impl Reader for ExportReader {
         Ok(())
     }
 
-    fn on_complete(&mut self, ctx: &Ctx, sink: &mut Sink) -> Result<()> {
+    fn on_complete(&mut self, _ctx: &Ctx, sink: &mut Sink) -> Result<()> {
         let end = self.window_end.take().ok_or_else(|| {
             ConnectorError::new(ErrorKind::Internal, "export response without a window")
         })?;
         self.start = Some(end);
-        let elapsed = ctx.now - self.sent_at;
-        let fast = elapsed <= FAST_MS / (ctx.config.time_scale.max(1.0) as i64).max(1);
-        if !self.fixed && self.dedupe_until.is_none() && self.rows < SMALL_ROWS && fast {
-            self.size = (self.size * 2).min(MAX_WINDOW);
+        if !self.fixed && self.dedupe_until.is_none() {
+            self.grow_candidate = Some(self.rows);
         }
         if self.dedupe_until.is_some_and(|u| end >= u) {
             self.dedupe_until = None;
