@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -70,9 +71,18 @@ def _send(transport: Transport, req: Request, key: Secret | None, timeout: float
 
 
 def fetch(
-    session: _native.Session, transport: Transport, req: Request, key: Secret | None, timeout: float
-) -> None:
-    """Performs one planned request, streaming the reply into the session."""
+    session: _native.Session,
+    transport: Transport,
+    req: Request,
+    key: Secret | None,
+    timeout: float,
+    on_chunk: Callable[[], Iterator[tuple[Any, ...]]] | None = None,
+) -> Iterator[tuple[Any, ...]]:
+    """Performs one planned request, streaming the reply into the session.
+
+    After every chunk, ``on_chunk`` drains what the core has parsed so far, so
+    memory stays bounded by a chunk's worth of records, not a response's.
+    """
     rid = req[0]
     try:
         resp = _send(transport, req, key, timeout)
@@ -86,6 +96,8 @@ def fetch(
             for chunk in resp.iter_chunks():
                 if chunk:
                     session.on_response_body(rid, chunk)
+                    if on_chunk is not None:
+                        yield from on_chunk()
         except TransportError as e:
             logger.debug("request %d cut off: %s", rid, e)
             session.on_transport_error(rid, e.kind)
@@ -136,12 +148,44 @@ def drive(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], int] = now_ms,
 ) -> Iterator[tuple[Any, ...]]:
-    """Runs the session; yields the ``emit``, ``commit`` and ``done`` actions."""
+    """Runs the session; yields the ``emit``, ``commit`` and ``done`` actions.
+
+    Sequential: one request on the wire at a time. When the core plans another
+    request while a body is still streaming (it allows several in flight), the
+    request waits in ``pending`` and is sent next; sending later than planned
+    never breaks a rate limit.
+    """
+    pending: deque[Request] = deque()
+
+    def log(action: tuple[Any, ...]) -> None:
+        _, level, message, stream = action
+        logger.log(
+            _LEVELS.get(level, logging.INFO), "%s%s", f"[{stream}] " if stream else "", message
+        )
+
+    def drain() -> Iterator[tuple[Any, ...]]:
+        # Hand out what the core has ready without waiting for anything.
+        while True:
+            action = session.poll(clock())
+            tag = action[0]
+            if tag == "emit" or tag == "commit":
+                yield action
+            elif tag == "log":
+                log(action)
+            elif tag == "fetch":
+                pending.append(action[1])
+            else:  # sleep, await: nothing more until the body goes on
+                return
+
     while True:
+        if pending:
+            req = pending.popleft()
+            yield from fetch(session, transport, req, key, timeout, drain)
+            continue
         action = session.poll(clock())
         tag = action[0]
         if tag == "fetch":
-            fetch(session, transport, action[1], key, timeout)
+            yield from fetch(session, transport, action[1], key, timeout, drain)
         elif tag == "emit" or tag == "commit":
             yield action
         elif tag == "sleep":
@@ -150,10 +194,7 @@ def drive(
                 logger.debug("pacing: sleeping %d ms", delay)
                 sleep(delay / 1000.0)
         elif tag == "log":
-            _, level, message, stream = action
-            logger.log(
-                _LEVELS.get(level, logging.INFO), "%s%s", f"[{stream}] " if stream else "", message
-            )
+            log(action)
         elif tag == "done":
             yield action
             return
