@@ -25,6 +25,10 @@ _LEVELS = {
     "ERROR": logging.ERROR,
 }
 
+# Hand out parsed records after at least this many body bytes (bounds memory
+# to about this much parsed data, and keeps batches full).
+DRAIN_BYTES = 256 * 1024
+
 Request = tuple[int, str, str, list[tuple[str, str]], bytes | None, bool, str]
 
 
@@ -92,11 +96,14 @@ def fetch(
         return
     try:
         session.on_response_head(rid, int(resp.status), [(str(k), str(v)) for k, v in resp.headers])
+        fed = 0
         try:
             for chunk in resp.iter_chunks():
                 if chunk:
                     session.on_response_body(rid, chunk)
-                    if on_chunk is not None:
+                    fed += len(chunk)
+                    if on_chunk is not None and fed >= DRAIN_BYTES:
+                        fed = 0
                         yield from on_chunk()
         except TransportError as e:
             logger.debug("request %d cut off: %s", rid, e)

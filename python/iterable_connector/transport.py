@@ -132,8 +132,14 @@ class Urllib3Transport:
 
         def chunks() -> Iterator[bytes]:
             nonlocal done
+            # read(amt) rather than stream(): for chunked bodies stream() yields
+            # every HTTP chunk (one per row on some servers); read(amt) fills amt.
             try:
-                yield from resp.stream(self._chunk_size, decode_content=True)
+                while True:
+                    data = resp.read(self._chunk_size, decode_content=True)
+                    if not data:
+                        break
+                    yield data
             except u3.exceptions.HTTPError as e:
                 kind = self._kind(e)
                 raise TransportError(
@@ -173,6 +179,8 @@ class RequestsTransport:
         timeout: float,
     ) -> Response:
         rq = self._requests
+        import urllib3.exceptions as u3e
+
         try:
             resp = self._session.request(
                 method,
@@ -193,11 +201,16 @@ class RequestsTransport:
             raise TransportError("other", type(e).__name__) from None
 
         def chunks() -> Iterator[bytes]:
+            raw = resp.raw  # urllib3: read(amt) fills amt even for chunked bodies
             try:
-                yield from resp.iter_content(self._chunk_size)
-            except rq.exceptions.Timeout as e:
+                while True:
+                    data = raw.read(self._chunk_size, decode_content=True)
+                    if not data:
+                        break
+                    yield data
+            except (rq.exceptions.Timeout, u3e.TimeoutError) as e:
                 raise TransportError("timeout", type(e).__name__) from None
-            except rq.exceptions.RequestException as e:
+            except (rq.exceptions.RequestException, u3e.HTTPError, OSError) as e:
                 raise TransportError("body_cut", type(e).__name__) from None
 
         return _SimpleResponse(resp.status_code, list(resp.headers.items()), chunks(), resp.close)
