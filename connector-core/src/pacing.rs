@@ -49,6 +49,9 @@ impl Bucket {
     }
 }
 
+/// Slack between a request leaving here and Iterable counting it.
+const ARRIVAL_MARGIN_MS: i64 = 250;
+
 /// Per-bucket send history. Pure: times are handed in.
 #[derive(Debug, Clone)]
 pub struct Pacer {
@@ -70,10 +73,12 @@ impl Pacer {
     }
 
     fn window_ms(&self, window: i64) -> i64 {
-        // A safety margin of 5% absorbs the gap between our send time and the
-        // server's arrival time, so normal pacing never meets a 429.
+        // A safety margin (5% plus a quarter second) absorbs the gap between
+        // our send time and the server's arrival time, so normal pacing never
+        // meets a 429 even on a loaded machine. The absolute part matters with
+        // simulators whose clock runs fast (a 1 s window becomes 8 ms at 120x).
         let scaled = window as f64 / self.time_scale;
-        (scaled * 1.05).ceil() as i64
+        (scaled * 1.05).ceil() as i64 + ARRIVAL_MARGIN_MS
     }
 
     /// Scales a real-API duration to the server's clock.
@@ -159,7 +164,7 @@ mod tests {
             p.record(Bucket::Export, 0);
         }
         let next = p.ready_at(Bucket::Export, 0).unwrap();
-        assert!((1_000..=1_100).contains(&next), "{next}");
+        assert!((1_000..=1_350).contains(&next), "{next}");
     }
 
     #[test]
