@@ -125,6 +125,39 @@ pub fn natural_key(stream: &str, r: &Value) -> Option<String> {
     }
 }
 
+/// Scores what a connector read for `stream` against ground truth over
+/// `[start, end)` (`None` = the whole history): `Ok` when every expected
+/// record is there exactly once and nothing else is, else one line saying
+/// how many records are missing, unexpected or duplicated.
+pub fn score(
+    opts: &WorldOptions,
+    stream: &str,
+    start: Option<DateTime<Utc>>,
+    end: Option<DateTime<Utc>>,
+    records: &[Value],
+) -> Result<(), String> {
+    let truth = ground_truth(opts, stream, start, end)?;
+    let mut keys = BTreeSet::new();
+    let mut duplicated = 0;
+    for r in records {
+        let k = natural_key(stream, r)
+            .ok_or_else(|| format!("{stream}: record without a natural key: {r}"))?;
+        if !keys.insert(k) {
+            duplicated += 1;
+        }
+    }
+    let missing = truth.keys.difference(&keys).count();
+    let unexpected = keys.difference(&truth.keys).count();
+    if missing + unexpected + duplicated > 0 || records.len() as u64 != truth.count {
+        return Err(format!(
+            "{stream}: {} records vs truth {}; missing {missing}, unexpected {unexpected}, duplicated {duplicated}",
+            records.len(),
+            truth.count
+        ));
+    }
+    Ok(())
+}
+
 fn collect(stream: &str, records: impl Iterator<Item = Value>) -> Result<Truth, String> {
     let mut keys = BTreeSet::new();
     let mut count = 0u64;
