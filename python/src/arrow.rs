@@ -4,8 +4,10 @@
 //!
 //! Types: `integer` → int64, `number` → float64, `boolean` → bool,
 //! `string` + `format: date-time` → timestamp[ms, UTC], `string` → utf8,
-//! `object` / `array` / anything else → utf8 holding JSON text.
+//! `object` / `array` / anything else → utf8 holding JSON text. Fields outside
+//! the schema get columns too (after the schema's), typed from their first value.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use arrow_array::builder::{
@@ -13,7 +15,7 @@ use arrow_array::builder::{
 };
 use arrow_array::ffi::{FFI_ArrowArray, FFI_ArrowSchema, to_ffi};
 use arrow_array::ffi_stream::FFI_ArrowArrayStream;
-use arrow_array::{Array, ArrayRef, RecordBatch, RecordBatchIterator, StructArray};
+use arrow_array::{Array, ArrayRef, RecordBatch, RecordBatchIterator, StructArray, new_null_array};
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
 use connector_core::session::Record;
 use pyo3::exceptions::PyValueError;
@@ -130,11 +132,13 @@ impl Col {
     }
 }
 
-/// Field names, kinds and the Arrow schema derived from a stream's JSON schema.
+/// Field names and kinds: the stream's JSON schema properties first, then
+/// fields found in records but absent from the schema (schemas allow
+/// additional properties), in the order they were first seen.
 struct Layout {
     names: Vec<String>,
     kinds: Vec<Kind>,
-    schema: SchemaRef,
+    index: HashMap<String, usize>,
 }
 
 impl Layout {
@@ -143,20 +147,39 @@ impl Layout {
             .get("properties")
             .and_then(Value::as_object)
             .ok_or_else(|| PyValueError::new_err("json_schema has no \"properties\" object"))?;
-        let mut names = Vec::with_capacity(props.len());
-        let mut kinds = Vec::with_capacity(props.len());
-        let mut fields = Vec::with_capacity(props.len());
+        let mut layout = Layout {
+            names: Vec::with_capacity(props.len()),
+            kinds: Vec::with_capacity(props.len()),
+            index: HashMap::with_capacity(props.len()),
+        };
         for (name, prop) in props {
-            let kind = kind_of(prop);
-            fields.push(Field::new(name, data_type(kind), true));
-            names.push(name.clone());
-            kinds.push(kind);
+            layout.index.insert(name.clone(), layout.names.len());
+            layout.names.push(name.clone());
+            layout.kinds.push(kind_of(prop));
         }
-        Ok(Layout {
-            names,
-            kinds,
-            schema: Arc::new(Schema::new(fields)),
-        })
+        Ok(layout)
+    }
+
+    fn schema(&self) -> SchemaRef {
+        let fields: Vec<Field> = self
+            .names
+            .iter()
+            .zip(&self.kinds)
+            .map(|(n, k)| Field::new(n, data_type(*k), true))
+            .collect();
+        Arc::new(Schema::new(fields))
+    }
+}
+
+/// The kind of a field outside the schema, from its first non-null value:
+/// numbers become float64 (so that a later non-integral value still fits),
+/// objects and arrays JSON text.
+fn kind_of_value(v: &Value) -> Kind {
+    match v {
+        Value::Bool(_) => Kind::Bool,
+        Value::Number(_) => Kind::Float,
+        Value::String(_) => Kind::Str,
+        _ => Kind::Json,
     }
 }
 
@@ -168,8 +191,37 @@ struct Builder {
 }
 
 impl Builder {
+    fn new(layout: Layout) -> Builder {
+        let cols = layout.kinds.iter().map(|k| Col::new(*k)).collect();
+        Builder {
+            layout,
+            cols,
+            rows: 0,
+            done: Vec::new(),
+        }
+    }
+
+    /// Adds columns for fields of `r` outside the layout, null for earlier rows.
+    fn discover(&mut self, r: &Record) {
+        for (k, v) in r {
+            if v.is_null() || self.layout.index.contains_key(k) {
+                continue;
+            }
+            let kind = kind_of_value(v);
+            let mut col = Col::new(kind);
+            for _ in 0..self.rows {
+                col.push(kind, None);
+            }
+            self.layout.index.insert(k.clone(), self.layout.names.len());
+            self.layout.names.push(k.clone());
+            self.layout.kinds.push(kind);
+            self.cols.push(col);
+        }
+    }
+
     fn append(&mut self, records: &[Record]) -> Result<(), ArrowError> {
         for r in records {
+            let mut present = 0;
             for ((name, kind), col) in self
                 .layout
                 .names
@@ -177,7 +229,18 @@ impl Builder {
                 .zip(&self.layout.kinds)
                 .zip(&mut self.cols)
             {
-                col.push(*kind, r.get(name));
+                let v = r.get(name);
+                present += usize::from(v.is_some());
+                col.push(*kind, v);
+            }
+            if present < r.len() {
+                // Fields never seen before: add their columns, then this row's values.
+                let known = self.cols.len();
+                self.discover(r);
+                for i in known..self.cols.len() {
+                    let kind = self.layout.kinds[i];
+                    self.cols[i].push(kind, r.get(&self.layout.names[i]));
+                }
             }
             self.rows += 1;
             if self.rows >= ROWS_PER_BATCH {
@@ -199,7 +262,28 @@ impl Builder {
     fn take(&mut self) -> Result<RecordBatch, ArrowError> {
         let columns: Vec<ArrayRef> = self.cols.iter_mut().map(Col::finish).collect();
         self.rows = 0;
-        RecordBatch::try_new(self.layout.schema.clone(), columns)
+        RecordBatch::try_new(self.layout.schema(), columns)
+    }
+
+    /// Every batch so far, all with the final schema (earlier batches get
+    /// null columns for fields first seen later).
+    fn finish(&mut self) -> Result<(SchemaRef, Vec<RecordBatch>), ArrowError> {
+        self.flush()?;
+        let schema = self.layout.schema();
+        let batches = std::mem::take(&mut self.done)
+            .into_iter()
+            .map(|b| {
+                if b.num_columns() == schema.fields().len() {
+                    return Ok(b);
+                }
+                let mut columns = b.columns().to_vec();
+                for f in &schema.fields()[b.num_columns()..] {
+                    columns.push(new_null_array(f.data_type(), b.num_rows()));
+                }
+                RecordBatch::try_new(schema.clone(), columns)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((schema, batches))
     }
 }
 
@@ -226,14 +310,8 @@ impl ArrowBuilder {
         let schema: Value = serde_json::from_str(json_schema)
             .map_err(|e| PyValueError::new_err(format!("json_schema is not JSON: {e}")))?;
         let layout = Layout::from_json_schema(&schema)?;
-        let cols = layout.kinds.iter().map(|k| Col::new(*k)).collect();
         Ok(ArrowBuilder {
-            inner: Mutex::new(Builder {
-                layout,
-                cols,
-                rows: 0,
-                done: Vec::new(),
-            }),
+            inner: Mutex::new(Builder::new(layout)),
         })
     }
 
@@ -259,13 +337,7 @@ impl ArrowBuilder {
 
     /// Everything appended, as a table; the builder starts over empty.
     fn finish(&self, py: Python<'_>) -> PyResult<ArrowTable> {
-        let (schema, batches) = py
-            .detach(|| {
-                let mut b = self.lock();
-                b.flush()?;
-                Ok::<_, ArrowError>((b.layout.schema.clone(), std::mem::take(&mut b.done)))
-            })
-            .map_err(arrow_err)?;
+        let (schema, batches) = py.detach(|| self.lock().finish()).map_err(arrow_err)?;
         Ok(ArrowTable { schema, batches })
     }
 }

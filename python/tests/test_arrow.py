@@ -12,7 +12,18 @@ from conftest import Sim, source
 
 pa = pytest.importorskip("pyarrow")
 
-STREAMS = ["email_send", "email_click", "users", "campaigns", "templates", "lists", "list_users"]
+STREAMS = [
+    "email_send",
+    "email_click",
+    "users",
+    "campaigns",
+    "templates",
+    "lists",
+    "list_users",
+    "campaigns_metrics",
+    "webhooks",
+    "snippets",
+]
 
 
 def _kind(prop: dict[str, Any]) -> str:
@@ -72,7 +83,12 @@ def test_arrow_matches_dicts(both: Any) -> None:
     info, dicts, table = both
     props = info.json_schema["properties"]
     assert table.num_rows == len(dicts)
-    assert table.column_names == list(props)  # one column per schema property
+    # One column per schema property, then one per field seen outside the schema.
+    assert table.column_names[: len(props)] == list(props)
+    extra = table.column_names[len(props) :]
+    assert set(extra) == {
+        k for d in dicts for k, v in d.items() if k not in props and v is not None
+    }
     for name, prop in props.items():
         assert table.schema.field(name).type == EXPECTED_TYPE[_kind(prop)], name
     rows = table.to_pylist()
@@ -88,6 +104,17 @@ def test_arrow_matches_dicts(both: Any) -> None:
             if kind == "json" and got is not None:
                 got = json.loads(got)
             assert got == want, (info.name, name, d.get(name), row[name])
+        for name in extra:
+            v, got = d.get(name), row[name]
+            t = table.schema.field(name).type
+            if v is None:
+                assert got is None, (info.name, name)
+            elif t == pa.float64():
+                assert got == float(v), (info.name, name)
+            elif t == pa.bool_() or isinstance(v, str):
+                assert got == v, (info.name, name)
+            else:
+                assert json.loads(got) == v, (info.name, name)
 
 
 def test_pandas_matches_arrow(both: Any) -> None:
