@@ -130,3 +130,18 @@ impl fmt::Display for ConnectorError {
 impl std::error::Error for ConnectorError {}
 
 pub type Result<T> = std::result::Result<T, ConnectorError>;
+
+/// Iterable's error envelope `{"msg", "code", "params"}` in a response body,
+/// when there is one: `(code, msg)`. Bodies are not always JSON (gateways send
+/// HTML or plain text), hence the options.
+pub fn envelope(body: &[u8]) -> (Option<String>, Option<String>) {
+    let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    let field = |name: &str| {
+        parsed
+            .as_ref()
+            .and_then(|v| v.get(name))
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_string)
+    };
+    (field("code"), field("msg"))
+}

@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use crate::config::Config;
-use crate::error::{ConnectorError, ErrorKind, Result};
+use crate::error::{ConnectorError, ErrorKind, Result, envelope};
 use crate::http::{HttpRequest, Method};
 
 fn get(config: &Config, path: &str, id: u64) -> HttpRequest {
@@ -27,15 +27,10 @@ pub fn check_request(config: &Config) -> HttpRequest {
 
 /// Judges the answer to [`check_request`].
 pub fn check_response(status: u16, body: &[u8]) -> Result<()> {
-    let parsed: Option<Value> = serde_json::from_slice(body).ok();
-    let code = parsed
-        .as_ref()
-        .and_then(|v| v.get("code"))
-        .and_then(Value::as_str)
-        .map(str::to_string);
+    let (code, _) = envelope(body);
     let (kind, message) = match status {
         200..=299 => {
-            return match parsed {
+            return match serde_json::from_slice::<Value>(body).ok() {
                 Some(v) if v.get("channels").is_some() => Ok(()),
                 _ => Err(ConnectorError::malformed(
                     "GET /api/channels did not answer with {\"channels\": [...]}: is base_url an Iterable API?",

@@ -686,18 +686,9 @@ fn path_of(url: &str) -> &str {
 
 /// A typed error from an HTTP error response (Iterable's envelope when present).
 fn status_error(status: u16, body: &[u8], planned: &Planned) -> ConnectorError {
-    let parsed: Option<Value> = serde_json::from_slice(body).ok();
-    let code = parsed
-        .as_ref()
-        .and_then(|v| v.get("code"))
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    let msg = parsed
-        .as_ref()
-        .and_then(|v| v.get("msg"))
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned());
+    let (code, msg) = crate::error::envelope(body);
+    let msg =
+        msg.unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned());
     let msg: String = msg.chars().take(300).collect();
     let path = path_of(&planned.url);
     let (kind, hint, retryable) = match status {

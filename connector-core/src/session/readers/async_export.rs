@@ -19,9 +19,8 @@ use crate::error::{ConnectorError, ErrorKind, Result};
 use crate::http::{Method, path_with_query};
 use crate::pacing::Bucket;
 use crate::parse::BodyFormat;
-use crate::record::{shape_event, shape_user, timestamp_ms};
 use crate::session::reader::{Ctx, Next, Planned, Reader, Sink};
-use crate::session::readers::simple::as_record;
+use crate::session::readers::export::{shape_export_row, track_cursor};
 use crate::session::types::{LogLevel, LogMessage};
 use crate::state::{JobState, StreamState};
 use crate::time;
@@ -292,15 +291,8 @@ impl Reader for AsyncExportReader {
                 }
             }
             _ => {
-                let row = as_record(item)?;
-                let rec = if self.data_type == "user" {
-                    shape_user(row)
-                } else {
-                    shape_event(self.stream, row)
-                };
-                if let Some(t) = timestamp_ms(&rec, self.cursor_field) {
-                    self.max_cursor_ms = Some(self.max_cursor_ms.map_or(t, |m| m.max(t)));
-                }
+                let rec = shape_export_row(self.stream, self.data_type, item)?;
+                track_cursor(&mut self.max_cursor_ms, &rec, self.cursor_field);
                 sink.records.push(rec);
             }
         }

@@ -18,6 +18,7 @@ use crate::parse::BodyFormat;
 use crate::record::{shape_event, shape_user, timestamp_ms};
 use crate::session::reader::{Ctx, Next, Planned, Reader, Sink};
 use crate::session::readers::simple::as_record;
+use crate::session::types::Record;
 use crate::state::StreamState;
 use crate::time;
 
@@ -28,6 +29,24 @@ const MIN_WINDOW: Duration = Duration::hours(1);
 /// A response under these is "small": the window may double.
 const SMALL_ROWS: u64 = 200_000;
 const FAST_MS: i64 = 60_000;
+
+/// An export row as a record: users keep their dotted keys, events get the
+/// synthetic key; timestamps become RFC 3339 either way.
+pub fn shape_export_row(stream: &str, data_type: &str, item: Value) -> Result<Record> {
+    let row = as_record(item)?;
+    Ok(if data_type == "user" {
+        shape_user(row)
+    } else {
+        shape_event(stream, row)
+    })
+}
+
+/// Raises `max_ms` to the record's cursor value (cursors come from records).
+pub fn track_cursor(max_ms: &mut Option<i64>, rec: &Record, cursor_field: &str) {
+    if let Some(t) = timestamp_ms(rec, cursor_field) {
+        *max_ms = Some(max_ms.map_or(t, |m| m.max(t)));
+    }
+}
 
 pub struct ExportReader {
     stream: &'static str,
@@ -131,15 +150,8 @@ impl Reader for ExportReader {
     }
 
     fn on_item(&mut self, item: Value, _ctx: &Ctx, sink: &mut Sink) -> Result<()> {
-        let row = as_record(item)?;
-        let rec = if self.data_type == "user" {
-            shape_user(row)
-        } else {
-            shape_event(self.stream, row)
-        };
-        if let Some(t) = timestamp_ms(&rec, self.cursor_field) {
-            self.max_cursor_ms = Some(self.max_cursor_ms.map_or(t, |m| m.max(t)));
-        }
+        let rec = shape_export_row(self.stream, self.data_type, item)?;
+        track_cursor(&mut self.max_cursor_ms, &rec, self.cursor_field);
         self.rows += 1;
         sink.records.push(rec);
         Ok(())
