@@ -400,7 +400,11 @@ fn by_key_streams_need_a_filter_and_unknown_users_are_empty() {
         |_| json_body(json!({})),
     );
     assert_eq!(out.unwrap().count("user_profile"), 0);
-    assert!(sent[0].url.ends_with("/api/users/who%2Bx%40example.com"), "{}", sent[0].url);
+    assert!(
+        sent[0].url.ends_with("/api/users/who%2Bx%40example.com"),
+        "{}",
+        sent[0].url
+    );
 }
 
 #[test]
