@@ -24,6 +24,10 @@ pub trait Output {
     fn log(&mut self, message: LogMessage) -> Result<(), Error>;
     /// A request is about to be sent (progress displays).
     fn request(&mut self, _request: &HttpRequest) {}
+    /// Pushes buffered output out (called after a read, even a failed one).
+    fn flush(&mut self) -> Result<(), Error> {
+        Ok(())
+    }
 }
 
 /// Events taken from finished or streaming requests before each poll, at

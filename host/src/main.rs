@@ -8,9 +8,9 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use iterable_connector_host::demo::{self, DemoOptions};
-use iterable_connector_host::driver::{self, ReadJob};
+use iterable_connector_host::driver::{self, Output, ReadJob};
 use iterable_connector_host::protocol::{self, AirbyteWriter, SingerWriter};
-use iterable_connector_host::runtime::{self, LoadedFrom};
+use iterable_connector_host::runtime::{self, LoadedFrom, StreamSelection};
 use iterable_connector_host::{Connector, Error, Instance};
 use serde_json::json;
 
@@ -120,6 +120,26 @@ fn load(cli: &Cli) -> Result<Connector, Error> {
     Ok(connector)
 }
 
+/// Reads the selected streams into `out` (Airbyte or Singer), then flushes
+/// what was written: a failed read still delivers its records and states.
+async fn run_read(
+    inst: &mut Instance,
+    cfg: &protocol::LoadedConfig,
+    streams: &[StreamSelection],
+    state: Option<&str>,
+    out: &mut dyn Output,
+) -> Result<(), Error> {
+    let job = ReadJob {
+        config: &cfg.json,
+        streams,
+        state,
+        api_key: cfg.api_key.clone(),
+    };
+    let result = driver::read(inst, &job, out).await;
+    out.flush()?;
+    result.map(|_| ())
+}
+
 async fn instantiate(connector: &Connector, verbose: bool) -> Result<Instance, Error> {
     let t = Instant::now();
     let inst = connector.instantiate().await?;
@@ -186,15 +206,7 @@ fn run(cli: Cli) -> Result<(), Error> {
                 let mut inst = instantiate(&connector, verbose).await?;
                 inst.validate_config(&cfg.json).await?;
                 let mut out = AirbyteWriter::new(BufWriter::new(std::io::stdout().lock()));
-                let job = ReadJob {
-                    config: &cfg.json,
-                    streams: &selection,
-                    state: state.as_deref(),
-                    api_key: cfg.api_key.clone(),
-                };
-                let result = driver::read(&mut inst, &job, &mut out).await;
-                out.w.flush().map_err(|e| Error::Io(e.to_string()))?;
-                result.map(|_| ())
+                run_read(&mut inst, &cfg, &selection, state.as_deref(), &mut out).await
             })
         }
         Command::Singer {
@@ -240,15 +252,7 @@ fn run(cli: Cli) -> Result<(), Error> {
                 let mut out =
                     SingerWriter::new(BufWriter::new(std::io::stdout().lock()), bookmarks);
                 out.schemas(&chosen)?;
-                let job = ReadJob {
-                    config: &cfg.json,
-                    streams: &selection,
-                    state: state.as_deref(),
-                    api_key: cfg.api_key.clone(),
-                };
-                let result = driver::read(&mut inst, &job, &mut out).await;
-                out.w.flush().map_err(|e| Error::Io(e.to_string()))?;
-                result.map(|_| ())
+                run_read(&mut inst, &cfg, &selection, state.as_deref(), &mut out).await
             })
         }
         Command::Demo {

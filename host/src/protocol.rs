@@ -304,6 +304,10 @@ impl<W: Write> AirbyteWriter<W> {
 }
 
 impl<W: Write> Output for AirbyteWriter<W> {
+    fn flush(&mut self) -> Result<(), Error> {
+        self.w.flush().map_err(|e| Error::Io(e.to_string()))
+    }
+
     fn emit(&mut self, batch: RecordBatch) -> Result<(), Error> {
         let head = format!(
             "{{\"type\":\"RECORD\",\"record\":{{\"stream\":{},\"data\":",
@@ -444,6 +448,10 @@ impl<W: Write> SingerWriter<W> {
 }
 
 impl<W: Write> Output for SingerWriter<W> {
+    fn flush(&mut self) -> Result<(), Error> {
+        self.w.flush().map_err(|e| Error::Io(e.to_string()))
+    }
+
     fn emit(&mut self, batch: RecordBatch) -> Result<(), Error> {
         let head = format!(
             "{{\"type\":\"RECORD\",\"stream\":{},\"record\":",

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use serde_json::{Value, json};
 
 use super::users::{Bulk, upsert_profile};
-use super::{bad, body, not_found, ok_envelope};
+use super::{bad, body, invalid_email, not_found, ok_envelope};
 use crate::types::{ApiRequest, ApiResponse};
 use crate::world::overlay::OverlayEvent;
 use crate::world::time::export_ts;
@@ -449,11 +449,7 @@ pub fn subscription_one(
         return ApiResponse::error(400, "UnknownUserIdError", "No user exists with this userId");
     };
     if !users::valid_email(&e) {
-        return ApiResponse::error(
-            400,
-            "InvalidEmailAddressError",
-            format!("Invalid email: {e}"),
-        );
+        return invalid_email(&e);
     }
     match group_action(world, req, group, gid, &e, subscribe) {
         Ok(()) => ApiResponse {

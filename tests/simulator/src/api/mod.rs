@@ -150,6 +150,15 @@ pub(crate) fn bad(msg: impl Into<String>) -> ApiResponse {
     ApiResponse::error(400, "BadParams", msg)
 }
 
+/// Iterable's answer to a malformed email address.
+pub(crate) fn invalid_email(email: &str) -> ApiResponse {
+    ApiResponse::error(
+        400,
+        "InvalidEmailAddressError",
+        format!("Invalid email: {email}"),
+    )
+}
+
 pub(crate) fn not_found(msg: impl Into<String>) -> ApiResponse {
     ApiResponse::error(404, "NotFound", msg)
 }

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Map, Value, json};
 
 use super::export::{resolve_user, user_rows};
-use super::{bad, body, int_param, not_found, ok_envelope, time_param};
+use super::{bad, body, int_param, invalid_email, not_found, ok_envelope, time_param};
 use crate::types::{ApiRequest, ApiResponse};
 use crate::world::overlay::OverlayEvent;
 use crate::world::rng::Rng;
@@ -153,6 +153,28 @@ fn user_json(p: &Map<String, Value>) -> Value {
     json!({"user": u})
 }
 
+/// The user a write is about, by email or userId, or Iterable's error:
+/// an invalid email, an unknown userId, or neither given (`missing`).
+fn recipient(
+    world: &World,
+    email: Option<&str>,
+    user_id: Option<&str>,
+    missing: &str,
+) -> Result<String, ApiResponse> {
+    match (email, user_id) {
+        (Some(e), _) if !users::valid_email(e) => Err(invalid_email(e)),
+        (Some(e), _) => Ok(e.to_string()),
+        (None, Some(id)) => resolve_user(world, None, Some(id)).ok_or_else(|| {
+            ApiResponse::error(
+                400,
+                "UnknownUserIdError",
+                format!("No user with userId {id}"),
+            )
+        }),
+        (None, None) => Err(bad(missing)),
+    }
+}
+
 /// `GET /api/users/getFields`.
 pub fn get_fields() -> ApiResponse {
     ApiResponse::json(200, users::field_types())
@@ -161,11 +183,7 @@ pub fn get_fields() -> ApiResponse {
 /// `GET /api/users/{email}`: unknown users are `200 {}`.
 pub fn get_by_email(world: &World, email: &str) -> ApiResponse {
     if !users::valid_email(email) {
-        return ApiResponse::error(
-            400,
-            "InvalidEmailAddressError",
-            format!("Invalid email: {email}"),
-        );
+        return invalid_email(email);
     }
     match world.read().overlay.profile(&world.model, email) {
         Some(p) => ApiResponse::json(200, user_json(&p)),
@@ -307,11 +325,7 @@ pub fn update(world: &World, req: &ApiRequest) -> ApiResponse {
     }
     match update_one(world, &b, req.now.timestamp()) {
         Outcome::Ok(_) => ok_envelope(""),
-        Outcome::Fail("invalidEmails", e) if !e.is_empty() => ApiResponse::error(
-            400,
-            "InvalidEmailAddressError",
-            format!("Invalid email: {e}"),
-        ),
+        Outcome::Fail("invalidEmails", e) if !e.is_empty() => invalid_email(&e),
         Outcome::Fail("forgottenEmails", e) => ApiResponse::error(
             409,
             "ForgottenUserError",
@@ -460,11 +474,7 @@ pub fn track(world: &World, req: &ApiRequest) -> ApiResponse {
     };
     match track_one(world, &b, req.now.timestamp()) {
         Ok(id) => ApiResponse::success(format!("Event with id: {id} tracked."), json!({"id": id})),
-        Err(("invalidEmails", e)) if !e.is_empty() => ApiResponse::error(
-            400,
-            "InvalidEmailAddressError",
-            format!("Invalid email: {e}"),
-        ),
+        Err(("invalidEmails", e)) if !e.is_empty() => invalid_email(&e),
         Err(("notFoundUserIds", id)) => ApiResponse::error(
             400,
             "UnknownUserIdError",
@@ -526,29 +536,14 @@ pub fn track_purchase(world: &World, req: &ApiRequest) -> ApiResponse {
     let Some(total) = b.get("total").and_then(Value::as_f64) else {
         return bad("total is required");
     };
-    let email = match (
+    let email = match recipient(
+        world,
         user.get("email").and_then(Value::as_str),
         user.get("userId").and_then(Value::as_str),
+        "user.email or user.userId is required",
     ) {
-        (Some(e), _) if !users::valid_email(e) => {
-            return ApiResponse::error(
-                400,
-                "InvalidEmailAddressError",
-                format!("Invalid email: {e}"),
-            );
-        }
-        (Some(e), _) => e.to_string(),
-        (None, Some(id)) => match resolve_user(world, None, Some(id)) {
-            Some(e) => e,
-            None => {
-                return ApiResponse::error(
-                    400,
-                    "UnknownUserIdError",
-                    format!("No user with userId {id}"),
-                );
-            }
-        },
-        (None, None) => return bad("user.email or user.userId is required"),
+        Ok(e) => e,
+        Err(r) => return r,
     };
     let now = req.now.timestamp();
     let secs = write_time(b.get("createdAt"), now);
@@ -735,29 +730,14 @@ pub fn inapp_target(world: &World, req: &ApiRequest) -> ApiResponse {
     else {
         return not_found(format!("Campaign {cid} not found"));
     };
-    let email = match (
+    let email = match recipient(
+        world,
         b.get("recipientEmail").and_then(Value::as_str),
         b.get("recipientUserId").and_then(Value::as_str),
+        "recipientEmail or recipientUserId is required",
     ) {
-        (Some(e), _) if !users::valid_email(e) => {
-            return ApiResponse::error(
-                400,
-                "InvalidEmailAddressError",
-                format!("Invalid email: {e}"),
-            );
-        }
-        (Some(e), _) => e.to_string(),
-        (None, Some(id)) => match resolve_user(world, None, Some(id)) {
-            Some(e) => e,
-            None => {
-                return ApiResponse::error(
-                    400,
-                    "UnknownUserIdError",
-                    format!("No user with userId {id}"),
-                );
-            }
-        },
-        (None, None) => return bad("recipientEmail or recipientUserId is required"),
+        Ok(e) => e,
+        Err(r) => return r,
     };
     let now = req.now.timestamp();
     let secs = b
