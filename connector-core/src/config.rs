@@ -16,6 +16,7 @@ use crate::time;
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps an API key.
     pub fn new(value: impl Into<String>) -> Self {
         Secret(value.into())
     }
@@ -41,11 +42,14 @@ impl fmt::Display for Secret {
 /// Iterable data centre. A key only works against its own project's region.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Region {
+    /// US data centre: `api.iterable.com`.
     Us,
+    /// EU data centre: `api.eu.iterable.com`.
     Eu,
 }
 
 impl Region {
+    /// The API base URL of this region (`scheme://host`).
     pub fn base_url(self) -> &'static str {
         match self {
             Region::Us => "https://api.iterable.com",
@@ -57,11 +61,14 @@ impl Region {
 /// Which identifier keys users: email-based projects vs userId-based projects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserKey {
+    /// Users are keyed by `email`.
     Email,
+    /// Users are keyed by `userId`.
     UserId,
 }
 
 impl UserKey {
+    /// The record field that holds the user key (`email` or `userId`).
     pub fn field(self) -> &'static str {
         match self {
             UserKey::Email => "email",
@@ -79,10 +86,12 @@ pub enum ExportMode {
     Async,
 }
 
+/// Validated connector settings, parsed by [`Config::from_json`]; see [`spec`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// Optional: a host may keep the key to itself and add the header (`needs_auth`).
     pub api_key: Option<Secret>,
+    /// Data centre; sets the default `base_url`. Default US.
     pub region: Region,
     /// `scheme://host[:port]` without a trailing slash; `/api/...` is appended.
     pub base_url: String,
@@ -92,11 +101,15 @@ pub struct Config {
     pub end_date: Option<DateTime<Utc>>,
     /// Fixed export window length; `None` = adaptive.
     pub window_days: Option<u32>,
+    /// Export windows end this many minutes before now, so late-indexed events are not missed. Default 5.
     pub lookback_minutes: u32,
+    /// Which identifier keys users. Default `email`.
     pub user_key: UserKey,
+    /// How export streams fetch their data. Default `sync`.
     pub export_mode: ExportMode,
     /// Filters for by-key streams (events, user_profile, ...).
     pub email: Option<String>,
+    /// userId filter for by-key streams (instead of `email`).
     pub user_id: Option<String>,
     /// Restrict `list_users` to these lists.
     pub list_ids: Option<Vec<i64>>,

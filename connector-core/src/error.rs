@@ -27,6 +27,7 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Stable kebab-case name, e.g. `"rate-limited"`.
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::InvalidConfig => "invalid-config",
@@ -45,7 +46,9 @@ impl ErrorKind {
 /// names, stream names, paths and Iterable's own error codes only.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConnectorError {
+    /// What went wrong.
     pub kind: ErrorKind,
+    /// Human-readable explanation, saying how to fix it where possible.
     pub message: String,
     /// The config field (or stream) at fault, for `InvalidConfig`.
     pub field: Option<String>,
@@ -62,6 +65,7 @@ pub struct ConnectorError {
 }
 
 impl ConnectorError {
+    /// An error of `kind` with `message` and no other details.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         ConnectorError {
             kind,
@@ -86,24 +90,29 @@ impl ConnectorError {
         e
     }
 
+    /// The host called the session out of order ([`ErrorKind::ProtocolMisuse`]).
     pub fn misuse(message: impl Into<String>) -> Self {
         ConnectorError::new(ErrorKind::ProtocolMisuse, message)
     }
 
+    /// Iterable sent a body we could not parse ([`ErrorKind::MalformedResponse`]).
     pub fn malformed(message: impl Into<String>) -> Self {
         ConnectorError::new(ErrorKind::MalformedResponse, message)
     }
 
+    /// Sets the stream being read.
     pub fn with_stream(mut self, stream: impl Into<String>) -> Self {
         self.stream = Some(stream.into());
         self
     }
 
+    /// Sets the HTTP status of the response that caused it.
     pub fn with_status(mut self, status: u16) -> Self {
         self.status = Some(status);
         self
     }
 
+    /// Sets Iterable's error `code` (from the error envelope).
     pub fn with_code(mut self, code: Option<String>) -> Self {
         self.code = code;
         self
@@ -129,12 +138,13 @@ impl fmt::Display for ConnectorError {
 
 impl std::error::Error for ConnectorError {}
 
+/// Result of the core's fallible operations.
 pub type Result<T> = std::result::Result<T, ConnectorError>;
 
 /// Iterable's error envelope `{"msg", "code", "params"}` in a response body,
 /// when there is one: `(code, msg)`. Bodies are not always JSON (gateways send
 /// HTML or plain text), hence the options.
-pub fn envelope(body: &[u8]) -> (Option<String>, Option<String>) {
+pub(crate) fn envelope(body: &[u8]) -> (Option<String>, Option<String>) {
     let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
     let field = |name: &str| {
         parsed

@@ -5,14 +5,16 @@
 use serde_json::Value;
 
 use crate::config::Config;
-use crate::error::{ConnectorError, ErrorKind, Result, envelope};
-use crate::http::{HttpRequest, Method};
+use crate::error::{ConnectorError, Result};
+use crate::exchange::endpoint::{CHANNELS, Endpoint, USER_FIELDS};
+use crate::exchange::{HttpRequest, status_error};
 
-fn get(config: &Config, path: &str, id: u64) -> HttpRequest {
+/// A one-shot request: id 0, outside any session's pacing.
+fn get(config: &Config, endpoint: &Endpoint) -> HttpRequest {
     HttpRequest {
-        id,
-        method: Method::Get,
-        url: config.url(path),
+        id: 0,
+        method: endpoint.method,
+        url: config.url(endpoint.path),
         headers: vec![("Accept".into(), "application/json".into())],
         body: None,
         needs_auth: true,
@@ -22,54 +24,31 @@ fn get(config: &Config, path: &str, id: u64) -> HttpRequest {
 
 /// A cheap authenticated call (100/s class) that any server-side key may make.
 pub fn check_request(config: &Config) -> HttpRequest {
-    get(config, "/api/channels", 0)
+    get(config, &CHANNELS)
 }
 
 /// Judges the answer to [`check_request`].
 pub fn check_response(status: u16, body: &[u8]) -> Result<()> {
-    let (code, _) = envelope(body);
-    let (kind, message) = match status {
-        200..=299 => {
-            return match serde_json::from_slice::<Value>(body).ok() {
-                Some(v) if v.get("channels").is_some() => Ok(()),
-                _ => Err(ConnectorError::malformed(
-                    "GET /api/channels did not answer with {\"channels\": [...]}: is base_url an Iterable API?",
-                )),
-            };
-        }
-        401 => (
-            ErrorKind::Unauthorized,
-            "Iterable rejected the API key: use a server-side key, and set region to the project's data centre (US or EU)",
-        ),
-        403 => (
-            ErrorKind::Forbidden,
-            "the API key may not read this project: give it read permissions",
-        ),
-        429 => (
-            ErrorKind::RateLimited,
-            "rate limited while checking the key; try again in a minute",
-        ),
-        _ => (
-            ErrorKind::Upstream,
-            "Iterable failed while checking the key",
-        ),
-    };
-    let mut e = ConnectorError::new(kind, message)
-        .with_status(status)
-        .with_code(code);
-    e.retryable = matches!(kind, ErrorKind::RateLimited | ErrorKind::Upstream);
-    Err(e)
+    if !(200..300).contains(&status) {
+        return Err(status_error(status, body, CHANNELS.path));
+    }
+    match serde_json::from_slice::<Value>(body).ok() {
+        Some(v) if v.get("channels").is_some() => Ok(()),
+        _ => Err(ConnectorError::malformed(
+            "GET /api/channels did not answer with {\"channels\": [...]}: is base_url an Iterable API?",
+        )),
+    }
 }
 
 /// `GET /api/users/getFields`: the project's user fields, for the `users` schema.
 pub fn user_fields_request(config: &Config) -> HttpRequest {
-    get(config, "/api/users/getFields", 0)
+    get(config, &USER_FIELDS)
 }
 
 /// Parses the answer to [`user_fields_request`] into what `catalog::discover` takes.
 pub fn user_fields_response(status: u16, body: &[u8]) -> Result<Value> {
     if !(200..300).contains(&status) {
-        return check_response(status, body).map(|_| Value::Null);
+        return Err(status_error(status, body, USER_FIELDS.path));
     }
     let v: Value = serde_json::from_slice(body)
         .map_err(|e| ConnectorError::malformed(format!("users/getFields: {e}")))?;
@@ -85,6 +64,7 @@ pub fn user_fields_response(status: u16, body: &[u8]) -> Result<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
 
     #[test]
     fn check_maps_statuses() {

@@ -5,31 +5,9 @@
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::catalog::EVENT_KEY_FIELD;
+use crate::catalog::{EVENT_KEY_FIELD, RowShape, StreamDef, TimestampPaths};
+use crate::exchange::Record;
 use crate::time;
-
-/// Fields that hold timestamps in some wire format (epoch ms or strings).
-const TIMESTAMP_FIELDS: &[&str] = &[
-    "createdAt",
-    "updatedAt",
-    "startAt",
-    "endedAt",
-    "lastModified",
-    "expiresAt",
-    "sentAt",
-    "profileUpdatedAt",
-    "signupDate",
-    "eventUpdatedAt",
-    "documentCreatedAt",
-    "documentUpdatedAt",
-    "itblInternal.documentCreatedAt",
-    "itblInternal.documentUpdatedAt",
-    "scheduledStartTime",
-    "endTime",
-];
-
-/// Nested objects whose timestamp fields are normalised too.
-const NESTED_WITH_TIMESTAMPS: &[&str] = &["itblInternal", "metadata"];
 
 /// Fields that identify an event; hashed into the synthetic key.
 const EVENT_IDENTITY_FIELDS: &[&str] = &[
@@ -52,54 +30,73 @@ const EVENT_IDENTITY_FIELDS: &[&str] = &[
     "reason",
 ];
 
-fn normalize_in_place(obj: &mut Map<String, Value>) {
-    for field in TIMESTAMP_FIELDS {
+/// Shapes one stream's rows as its schema says: the timestamp fields the
+/// schema declares become RFC 3339 UTC; event rows also get
+/// `transactionalData` decoded and the synthetic key.
+#[derive(Debug, Clone)]
+pub(crate) struct Shaper {
+    stream: &'static str,
+    timestamps: TimestampPaths,
+}
+
+impl Shaper {
+    pub(crate) fn new(def: &StreamDef) -> Self {
+        Shaper {
+            stream: def.name,
+            timestamps: def.timestamp_paths(),
+        }
+    }
+
+    /// Shapes a row of the given kind.
+    pub(crate) fn shape(&self, rows: RowShape, obj: Record) -> Record {
+        match rows {
+            RowShape::Object => self.object(obj),
+            RowShape::Event => self.event(obj),
+        }
+    }
+
+    /// An API object (campaign, list, template, user …).
+    pub(crate) fn object(&self, mut obj: Record) -> Record {
+        self.normalize(&mut obj);
+        obj
+    }
+
+    /// An export / event row, with its synthetic key.
+    pub(crate) fn event(&self, mut obj: Record) -> Record {
+        self.normalize(&mut obj);
+        if let Some(Value::String(raw)) = obj.get("transactionalData") {
+            // Iterable sends transactionalData as a JSON-encoded string.
+            if let Ok(decoded @ Value::Object(_)) = serde_json::from_str::<Value>(raw) {
+                obj.insert("transactionalData".into(), decoded);
+            }
+        }
+        let key = event_key(self.stream, &obj);
+        obj.insert(EVENT_KEY_FIELD.into(), Value::String(key));
+        obj
+    }
+
+    fn normalize(&self, obj: &mut Record) {
+        normalize_fields(obj, &self.timestamps.top);
+        for (nested, fields) in &self.timestamps.nested {
+            if let Some(Value::Object(inner)) = obj.get_mut(*nested) {
+                normalize_fields(inner, fields);
+            }
+        }
+    }
+}
+
+fn normalize_fields(obj: &mut Record, fields: &[&str]) {
+    for field in fields {
         if let Some(v) = obj.get_mut(*field)
             && let Some(n) = time::normalize_timestamp(v)
         {
             *v = n;
         }
     }
-    for nested in NESTED_WITH_TIMESTAMPS {
-        if let Some(Value::Object(inner)) = obj.get_mut(*nested) {
-            for field in TIMESTAMP_FIELDS {
-                if let Some(v) = inner.get_mut(*field)
-                    && let Some(n) = time::normalize_timestamp(v)
-                {
-                    *v = n;
-                }
-            }
-        }
-    }
-}
-
-/// Shapes a JSON API object (campaign, list, template, ...).
-pub fn shape_object(mut obj: Map<String, Value>) -> Map<String, Value> {
-    normalize_in_place(&mut obj);
-    obj
-}
-
-/// Shapes an export / event row and adds the synthetic key.
-pub fn shape_event(stream: &str, mut obj: Map<String, Value>) -> Map<String, Value> {
-    normalize_in_place(&mut obj);
-    if let Some(Value::String(raw)) = obj.get("transactionalData") {
-        // Iterable sends transactionalData as a JSON-encoded string.
-        if let Ok(decoded @ Value::Object(_)) = serde_json::from_str::<Value>(raw) {
-            obj.insert("transactionalData".into(), decoded);
-        }
-    }
-    let key = event_key(stream, &obj);
-    obj.insert(EVENT_KEY_FIELD.into(), Value::String(key));
-    obj
-}
-
-/// Shapes a users-export row (dotted keys kept: `itblInternal.emailDomain`).
-pub fn shape_user(obj: Map<String, Value>) -> Map<String, Value> {
-    shape_object(obj)
 }
 
 /// A CSV metrics row: numbers become numbers, empty cells stay null.
-pub fn shape_csv_row(obj: Map<String, Value>) -> Map<String, Value> {
+pub(crate) fn shape_csv_row(obj: Map<String, Value>) -> Map<String, Value> {
     obj.into_iter()
         .map(|(k, v)| {
             let typed = match &v {
@@ -136,7 +133,7 @@ fn canonical(v: Option<&Value>) -> String {
 /// Stable synthetic key of an event: a hash of the stream and the fields that
 /// identify the event (never of fields Iterable rewrites, like documentUpdatedAt),
 /// so a re-read of the same event gives the same key and dedupes downstream.
-pub fn event_key(stream: &str, obj: &Map<String, Value>) -> String {
+pub(crate) fn event_key(stream: &str, obj: &Map<String, Value>) -> String {
     let mut h = Sha256::new();
     h.update(stream.as_bytes());
     for field in EVENT_IDENTITY_FIELDS {
@@ -149,7 +146,7 @@ pub fn event_key(stream: &str, obj: &Map<String, Value>) -> String {
 
 /// A 128-bit fingerprint of a record's primary key, for de-duplication of rows
 /// re-read after a retry.
-pub fn key_fingerprint(obj: &Map<String, Value>, key_fields: &[&str]) -> u128 {
+pub(crate) fn key_fingerprint(obj: &Map<String, Value>, key_fields: &[&str]) -> u128 {
     // The synthetic event key already is a 128-bit hash: reuse it.
     if let [EVENT_KEY_FIELD] = key_fields
         && let Some(Value::String(hex)) = obj.get(EVENT_KEY_FIELD)
@@ -169,7 +166,7 @@ pub fn key_fingerprint(obj: &Map<String, Value>, key_fields: &[&str]) -> u128 {
 }
 
 /// The value of a timestamp field as epoch ms, for cursor comparisons.
-pub fn timestamp_ms(obj: &Map<String, Value>, field: &str) -> Option<i64> {
+pub(crate) fn timestamp_ms(obj: &Map<String, Value>, field: &str) -> Option<i64> {
     obj.get(field)
         .and_then(time::parse_wire_timestamp)
         .map(|dt| time::to_epoch_ms(&dt))
@@ -181,7 +178,15 @@ mod tests {
     use serde_json::json;
 
     fn obj(v: Value) -> Map<String, Value> {
-        v.as_object().unwrap().clone()
+        v.as_object().expect("an object").clone()
+    }
+
+    fn shaper(stream: &str) -> Shaper {
+        Shaper::new(&crate::catalog::find(stream).expect("a stream"))
+    }
+
+    fn shape_event(stream: &str, row: Record) -> Record {
+        shaper(stream).event(row)
     }
 
     #[test]
@@ -218,7 +223,7 @@ mod tests {
 
     #[test]
     fn epoch_ms_objects_and_csv_rows() {
-        let c = shape_object(obj(json!({"id": 1, "updatedAt": 1618417553314i64})));
+        let c = shaper("campaigns").object(obj(json!({"id": 1, "updatedAt": 1618417553314i64})));
         assert_eq!(c["updatedAt"], "2021-04-14T16:25:53.314Z");
         let r = shape_csv_row(obj(json!({"id": "2220229", "Revenue": "12.5", "x": null})));
         assert_eq!(r["id"], 2220229);

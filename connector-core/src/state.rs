@@ -15,11 +15,15 @@ use serde_json::{Value, json};
 use crate::error::{ConnectorError, Result};
 use crate::time;
 
+/// Version (`"v"`) of the stream state format; other versions are rejected.
 pub const STATE_VERSION: u64 = 1;
 
+/// Progress of one stream, as stored between sessions (see the module docs).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StreamState {
+    /// Greatest cursor value among records handed out.
     pub cursor: Option<DateTime<Utc>>,
+    /// Windowed streams: exclusive end of the last window completely handed out.
     pub next_start: Option<DateTime<Utc>>,
     /// Async export only: the job whose files are being downloaded.
     pub job: Option<JobState>,
@@ -29,9 +33,11 @@ pub struct StreamState {
 /// `after` (the last file completely handed out).
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobState {
+    /// Iterable's id of the export job.
     pub id: i64,
     /// Exclusive end of the job's window (its start is `next_start`).
     pub end: DateTime<Utc>,
+    /// The last file completely handed out; `None` = none yet.
     pub after: Option<String>,
 }
 
@@ -97,6 +103,7 @@ impl StreamState {
         })
     }
 
+    /// The versioned JSON form the host stores.
     pub fn to_json(&self) -> Value {
         let mut v = json!({"v": STATE_VERSION});
         if let Some(c) = &self.cursor {

@@ -102,7 +102,7 @@ pub fn to_rfc3339(dt: &DateTime<Utc>) -> String {
 
 /// The normalised form of a JSON timestamp value: `Value::String(to_rfc3339(..))`,
 /// or `None` when the value is not a timestamp (callers then keep the original).
-pub fn normalize_timestamp(v: &Value) -> Option<Value> {
+pub(crate) fn normalize_timestamp(v: &Value) -> Option<Value> {
     parse_wire_timestamp(v).map(|dt| Value::String(to_rfc3339(&dt)))
 }
 

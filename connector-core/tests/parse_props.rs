@@ -8,8 +8,8 @@
 //! run hits every such position.
 
 use chrono::{DateTime, FixedOffset, Utc};
-use connector_core::parse::{BodyFormat, BodyParser, ParseError, ParseOptions};
-use connector_core::time::{
+use connector_core::{BodyFormat, BodyParser, ParseError, ParseOptions};
+use connector_core::{
     parse_config_date, parse_timestamp_str, parse_wire_timestamp, to_epoch_ms, to_export_param,
     to_rfc3339,
 };

@@ -425,33 +425,39 @@ impl Instance {
         status: u16,
         headers: &[(String, String)],
     ) -> Call<()> {
+        let now = now_ms();
         let rs = self
             .bindings
             .iterable_connector_source_source()
             .read_session();
         flat(
-            rs.call_on_response_head(&mut self.store, s.handle, id, status, headers)
+            rs.call_on_response_head(&mut self.store, s.handle, now, id, status, headers)
                 .await,
         )
     }
 
     pub async fn on_response_body(&mut self, s: &Session, id: u64, chunk: &[u8]) -> Call<()> {
+        let now = now_ms();
         let rs = self
             .bindings
             .iterable_connector_source_source()
             .read_session();
         flat(
-            rs.call_on_response_body(&mut self.store, s.handle, id, chunk)
+            rs.call_on_response_body(&mut self.store, s.handle, now, id, chunk)
                 .await,
         )
     }
 
     pub async fn on_response_end(&mut self, s: &Session, id: u64) -> Call<()> {
+        let now = now_ms();
         let rs = self
             .bindings
             .iterable_connector_source_source()
             .read_session();
-        flat(rs.call_on_response_end(&mut self.store, s.handle, id).await)
+        flat(
+            rs.call_on_response_end(&mut self.store, s.handle, now, id)
+                .await,
+        )
     }
 
     pub async fn on_transport_error(
@@ -460,12 +466,13 @@ impl Instance {
         id: u64,
         kind: TransportErrorKind,
     ) -> Call<()> {
+        let now = now_ms();
         let rs = self
             .bindings
             .iterable_connector_source_source()
             .read_session();
         flat(
-            rs.call_on_transport_error(&mut self.store, s.handle, id, kind)
+            rs.call_on_transport_error(&mut self.store, s.handle, now, id, kind)
                 .await,
         )
     }

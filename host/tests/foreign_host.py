@@ -142,6 +142,10 @@ def sync(c, base, streams):
             raise SystemExit(f"unexpected action {tag}")
 
 
+def now_ms():
+    return int(time.time() * 1000)
+
+
 def send(c, session, req, head, body, end, terr):
     rid = field(req, "id")
     headers = dict(field(req, "headers"))
@@ -157,22 +161,22 @@ def send(c, session, req, head, body, end, terr):
         resp = e
     except OSError as e:
         print(f"     {method} {field(req, 'url')}: {e}", flush=True)
-        terr(c.store, session, rid, "connect")
+        terr(c.store, session, now_ms(), rid, "connect")
         return
     status = getattr(resp, "status", None) or resp.code
-    out = head(c.store, session, rid, status, [(k, v) for k, v in resp.headers.items()])
+    out = head(c.store, session, now_ms(), rid, status, [(k, v) for k, v in resp.headers.items()])
     assert not is_error(out), out.__dict__
     try:
         while True:
             chunk = resp.read(16384)
             if not chunk:
                 break
-            out = body(c.store, session, rid, chunk)
+            out = body(c.store, session, now_ms(), rid, chunk)
             assert not is_error(out), out.__dict__
     except OSError:
-        terr(c.store, session, rid, "body-cut")
+        terr(c.store, session, now_ms(), rid, "body-cut")
         return
-    out = end(c.store, session, rid)
+    out = end(c.store, session, now_ms(), rid)
     assert not is_error(out), out.__dict__
 
 

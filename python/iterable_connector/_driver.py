@@ -81,6 +81,7 @@ def fetch(
     key: Secret | None,
     timeout: float,
     on_chunk: Callable[[], Iterator[tuple[Any, ...]]] | None = None,
+    clock: Callable[[], int] = now_ms,
 ) -> Iterator[tuple[Any, ...]]:
     """Performs one planned request, streaming the reply into the session.
 
@@ -92,24 +93,26 @@ def fetch(
         resp = _send(transport, req, key, timeout)
     except TransportError as e:
         logger.debug("request %d failed: %s", rid, e)
-        session.on_transport_error(rid, e.kind)
+        session.on_transport_error(clock(), rid, e.kind)
         return
     try:
-        session.on_response_head(rid, int(resp.status), [(str(k), str(v)) for k, v in resp.headers])
+        session.on_response_head(
+            clock(), rid, int(resp.status), [(str(k), str(v)) for k, v in resp.headers]
+        )
         fed = 0
         try:
             for chunk in resp.iter_chunks():
                 if chunk:
-                    session.on_response_body(rid, chunk)
+                    session.on_response_body(clock(), rid, chunk)
                     fed += len(chunk)
                     if on_chunk is not None and fed >= DRAIN_BYTES:
                         fed = 0
                         yield from on_chunk()
         except TransportError as e:
             logger.debug("request %d cut off: %s", rid, e)
-            session.on_transport_error(rid, e.kind)
+            session.on_transport_error(clock(), rid, e.kind)
             return
-        session.on_response_end(rid)
+        session.on_response_end(clock(), rid)
     finally:
         resp.close()
 
@@ -187,12 +190,12 @@ def drive(
     while True:
         if pending:
             req = pending.popleft()
-            yield from fetch(session, transport, req, key, timeout, drain)
+            yield from fetch(session, transport, req, key, timeout, drain, clock)
             continue
         action = session.poll(clock())
         tag = action[0]
         if tag == "fetch":
-            yield from fetch(session, transport, action[1], key, timeout, drain)
+            yield from fetch(session, transport, action[1], key, timeout, drain, clock)
         elif tag == "emit" or tag == "commit":
             yield action
         elif tag == "sleep":

@@ -17,7 +17,7 @@ use arrow_array::ffi::{FFI_ArrowArray, FFI_ArrowSchema, to_ffi};
 use arrow_array::ffi_stream::FFI_ArrowArrayStream;
 use arrow_array::{Array, ArrayRef, RecordBatch, RecordBatchIterator, StructArray, new_null_array};
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
-use connector_core::session::Record;
+use connector_core::Record;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyTuple};
@@ -113,7 +113,7 @@ impl Col {
             Col::Bool(b) => b.append_option(v.and_then(Value::as_bool)),
             Col::Timestamp(b) => b.append_option(v.and_then(|v| match v {
                 Value::String(s) => {
-                    connector_core::time::parse_timestamp_str(s).map(|t| t.timestamp_millis())
+                    connector_core::parse_timestamp_str(s).map(|t| t.timestamp_millis())
                 }
                 Value::Number(n) => n.as_i64(),
                 _ => None,

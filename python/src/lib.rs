@@ -24,7 +24,7 @@ fn config_from(py: Python<'_>, config_json: &str) -> PyResult<Config> {
 /// The connector's config JSON Schema (a dict).
 #[pyfunction]
 fn spec(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
-    json_to_py(py, &connector_core::config::spec())
+    json_to_py(py, &connector_core::spec())
 }
 
 /// Validates a config (JSON text); raises `ConfigError` naming the field.
@@ -49,7 +49,7 @@ fn discover<'py>(
         None => None,
     };
     let list = PyList::empty(py);
-    for d in connector_core::catalog::discover(&config, fields.as_ref()) {
+    for d in connector_core::discover(&config, fields.as_ref()) {
         let item = PyDict::new(py);
         item.set_item("name", &d.name)?;
         item.set_item("json_schema", json_to_py(py, &d.json_schema)?)?;
@@ -66,26 +66,26 @@ fn discover<'py>(
 #[pyfunction]
 fn check_request<'py>(py: Python<'py>, config_json: &str) -> PyResult<Bound<'py, PyTuple>> {
     let config = config_from(py, config_json)?;
-    request_to_py(py, &connector_core::probe::check_request(&config))
+    request_to_py(py, &connector_core::check_request(&config))
 }
 
 /// Judges the answer to `check_request`; raises a typed error when it failed.
 #[pyfunction]
 fn check_response(py: Python<'_>, status: u16, body: &[u8]) -> PyResult<()> {
-    connector_core::probe::check_response(status, body).py(py)
+    connector_core::check_response(status, body).py(py)
 }
 
 /// The request listing the project's user fields.
 #[pyfunction]
 fn user_fields_request<'py>(py: Python<'py>, config_json: &str) -> PyResult<Bound<'py, PyTuple>> {
     let config = config_from(py, config_json)?;
-    request_to_py(py, &connector_core::probe::user_fields_request(&config))
+    request_to_py(py, &connector_core::user_fields_request(&config))
 }
 
 /// Parses the answer to `user_fields_request`; returns JSON text for `discover`.
 #[pyfunction]
 fn user_fields_response(py: Python<'_>, status: u16, body: &[u8]) -> PyResult<String> {
-    connector_core::probe::user_fields_response(status, body)
+    connector_core::user_fields_response(status, body)
         .py(py)
         .map(|v| v.to_string())
 }

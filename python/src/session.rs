@@ -2,7 +2,7 @@
 
 use std::sync::{Mutex, MutexGuard};
 
-use connector_core::session::Record;
+use connector_core::Record;
 use connector_core::{Action, Config, ReadSession, StreamSelection, TransportErrorKind};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -77,7 +77,7 @@ impl Session {
             .py(py)?;
         let state = match state_json {
             Some(s) => parse_json(s, "state")
-                .and_then(|v| connector_core::state::session_state_from_json(&v))
+                .and_then(|v| connector_core::session_state_from_json(&v))
                 .py(py)?,
             None => Default::default(),
         };
@@ -139,24 +139,28 @@ impl Session {
     fn on_response_head(
         &self,
         py: Python<'_>,
+        now_ms: i64,
         id: u64,
         status: u16,
         headers: Vec<(String, String)>,
     ) -> PyResult<()> {
-        self.lock().on_response_head(id, status, &headers).py(py)
+        self.lock()
+            .on_response_head(now_ms, id, status, &headers)
+            .py(py)
     }
 
     /// Feeds a body chunk; parsing runs without the GIL.
-    fn on_response_body(&self, py: Python<'_>, id: u64, chunk: &[u8]) -> PyResult<()> {
-        py.detach(|| self.lock().on_response_body(id, chunk)).py(py)
+    fn on_response_body(&self, py: Python<'_>, now_ms: i64, id: u64, chunk: &[u8]) -> PyResult<()> {
+        py.detach(|| self.lock().on_response_body(now_ms, id, chunk))
+            .py(py)
     }
 
-    fn on_response_end(&self, py: Python<'_>, id: u64) -> PyResult<()> {
-        py.detach(|| self.lock().on_response_end(id)).py(py)
+    fn on_response_end(&self, py: Python<'_>, now_ms: i64, id: u64) -> PyResult<()> {
+        py.detach(|| self.lock().on_response_end(now_ms, id)).py(py)
     }
 
     /// `kind`: "connect", "timeout", "body_cut" or "other".
-    fn on_transport_error(&self, py: Python<'_>, id: u64, kind: &str) -> PyResult<()> {
+    fn on_transport_error(&self, py: Python<'_>, now_ms: i64, id: u64, kind: &str) -> PyResult<()> {
         let kind = match kind {
             "connect" => TransportErrorKind::Connect,
             "timeout" => TransportErrorKind::Timeout,
@@ -168,6 +172,6 @@ impl Session {
                 )));
             }
         };
-        self.lock().on_transport_error(id, kind).py(py)
+        self.lock().on_transport_error(now_ms, id, kind).py(py)
     }
 }

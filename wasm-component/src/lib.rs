@@ -13,11 +13,11 @@
 
 use std::cell::RefCell;
 
-use connector_core::session::{LogLevel, LogMessage, StreamSummary};
 use connector_core::{
     Action, Checkpoint, Config, ConnectorError, ErrorKind, HttpRequest, Method, ReadSession,
     RecordBatch, StreamSelection, Summary, TransportErrorKind,
 };
+use connector_core::{LogLevel, LogMessage, StreamSummary};
 use serde_json::Value;
 
 mod bindings {
@@ -178,7 +178,7 @@ fn open(
     let config = config(config_json)?;
     let state = match state_json.as_deref().map(str::trim) {
         None | Some("") => Default::default(),
-        Some(text) => connector_core::state::session_state_from_json(&parse_json("state", text)?)?,
+        Some(text) => connector_core::session_state_from_json(&parse_json("state", text)?)?,
     };
     let selection: Vec<StreamSelection> = streams
         .into_iter()
@@ -200,7 +200,7 @@ impl source::Guest for Component {
     }
 
     fn spec() -> String {
-        connector_core::config::spec().to_string()
+        connector_core::spec().to_string()
     }
 
     fn validate_config(config_json: String) -> Result<(), wit::ConnectorError> {
@@ -216,7 +216,7 @@ impl source::Guest for Component {
             Some(text) => Some(parse_json("user_fields", &text).map_err(error)?),
             None => None,
         };
-        Ok(connector_core::catalog::discover(&config, fields.as_ref())
+        Ok(connector_core::discover(&config, fields.as_ref())
             .into_iter()
             .map(|d| wit::StreamDescriptor {
                 name: d.name,
@@ -231,20 +231,20 @@ impl source::Guest for Component {
 
     fn check_request(config_json: String) -> Result<wit::HttpRequest, wit::ConnectorError> {
         let config = config(&config_json).map_err(error)?;
-        Ok(request(connector_core::probe::check_request(&config)))
+        Ok(request(connector_core::check_request(&config)))
     }
 
     fn check_response(status: u16, body: Vec<u8>) -> Result<(), wit::ConnectorError> {
-        connector_core::probe::check_response(status, &body).map_err(error)
+        connector_core::check_response(status, &body).map_err(error)
     }
 
     fn user_fields_request(config_json: String) -> Result<wit::HttpRequest, wit::ConnectorError> {
         let config = config(&config_json).map_err(error)?;
-        Ok(request(connector_core::probe::user_fields_request(&config)))
+        Ok(request(connector_core::user_fields_request(&config)))
     }
 
     fn user_fields_response(status: u16, body: Vec<u8>) -> Result<String, wit::ConnectorError> {
-        connector_core::probe::user_fields_response(status, &body)
+        connector_core::user_fields_response(status, &body)
             .map(|v| v.to_string())
             .map_err(error)
     }
@@ -291,27 +291,34 @@ impl source::GuestReadSession for Session {
 
     fn on_response_head(
         &self,
+        now_ms: i64,
         id: u64,
         status: u16,
         headers: Vec<(String, String)>,
     ) -> Result<(), wit::ConnectorError> {
-        self.with(|s| s.on_response_head(id, status, &headers))
+        self.with(|s| s.on_response_head(now_ms, id, status, &headers))
     }
 
-    fn on_response_body(&self, id: u64, chunk: Vec<u8>) -> Result<(), wit::ConnectorError> {
-        self.with(|s| s.on_response_body(id, &chunk))
+    fn on_response_body(
+        &self,
+        now_ms: i64,
+        id: u64,
+        chunk: Vec<u8>,
+    ) -> Result<(), wit::ConnectorError> {
+        self.with(|s| s.on_response_body(now_ms, id, &chunk))
     }
 
-    fn on_response_end(&self, id: u64) -> Result<(), wit::ConnectorError> {
-        self.with(|s| s.on_response_end(id))
+    fn on_response_end(&self, now_ms: i64, id: u64) -> Result<(), wit::ConnectorError> {
+        self.with(|s| s.on_response_end(now_ms, id))
     }
 
     fn on_transport_error(
         &self,
+        now_ms: i64,
         id: u64,
         kind: wit::TransportErrorKind,
     ) -> Result<(), wit::ConnectorError> {
-        self.with(|s| s.on_transport_error(id, transport_kind(kind)))
+        self.with(|s| s.on_transport_error(now_ms, id, transport_kind(kind)))
     }
 }
 
@@ -395,7 +402,9 @@ fn fetch(
     }
     let response = match builder.send() {
         Ok(r) => r,
-        Err(_) => return session.on_transport_error(id, TransportErrorKind::Connect),
+        Err(_) => {
+            return session.on_transport_error(clock::now_ms(), id, TransportErrorKind::Connect);
+        }
     };
     let head: Vec<(String, String)> = response
         .headers()
@@ -407,12 +416,18 @@ fn fetch(
             )
         })
         .collect();
-    session.on_response_head(id, response.status_code(), &head)?;
+    session.on_response_head(clock::now_ms(), id, response.status_code(), &head)?;
     loop {
         match response.chunk(CHUNK) {
-            Ok(Some(chunk)) => session.on_response_body(id, &chunk)?,
-            Ok(None) => return session.on_response_end(id),
-            Err(_) => return session.on_transport_error(id, TransportErrorKind::BodyCut),
+            Ok(Some(chunk)) => session.on_response_body(clock::now_ms(), id, &chunk)?,
+            Ok(None) => return session.on_response_end(clock::now_ms(), id),
+            Err(_) => {
+                return session.on_transport_error(
+                    clock::now_ms(),
+                    id,
+                    TransportErrorKind::BodyCut,
+                );
+            }
         }
     }
 }

@@ -37,7 +37,10 @@ pub enum BodyFormat {
     /// One JSON object per line (`data.json`, `userEvents`).
     Ndjson,
     /// RFC 4180 CSV with a header row (`data.csv`, metrics). One object per row.
-    Csv { delimiter: u8 },
+    Csv {
+        /// Field separator byte, e.g. `b','`.
+        delimiter: u8,
+    },
     /// One identifier per line (`lists/getUsers`). One string per non-blank line.
     TextLines,
 }
@@ -164,6 +167,7 @@ pub struct BodyParser {
 }
 
 impl BodyParser {
+    /// A parser for one body in `format`.
     pub fn new(format: BodyFormat, options: ParseOptions) -> Self {
         let max = options.max_document_bytes;
         let decoder = match format {

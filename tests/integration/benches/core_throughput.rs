@@ -5,8 +5,8 @@
 
 use std::time::Instant;
 
-use connector_core::parse::{BodyFormat, BodyParser, ParseOptions};
-use connector_core::state::SessionState;
+use connector_core::SessionState;
+use connector_core::{BodyFormat, BodyParser, ParseOptions};
 use connector_core::{Config, ReadSession, StreamSelection};
 use integration_tests::driver::{self, MockResponse, MockTransport, VirtualClock};
 use serde_json::json;

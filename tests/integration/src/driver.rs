@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use connector_core::session::{LogMessage, Record};
 use connector_core::{Action, ConnectorError, HttpRequest, ReadSession, Summary};
+use connector_core::{LogMessage, Record};
 use serde_json::Value;
 
 use crate::http_client::{self, Event};
@@ -124,13 +124,14 @@ pub fn run(
                     if result.is_err() {
                         return;
                     }
+                    let now = clock.now_ms();
                     result = match ev {
                         Event::Head(status, headers) => {
-                            session.on_response_head(id, status, &headers)
+                            session.on_response_head(now, id, status, &headers)
                         }
-                        Event::Body(chunk) => session.on_response_body(id, chunk),
-                        Event::End => session.on_response_end(id),
-                        Event::Error(kind) => session.on_transport_error(id, kind),
+                        Event::Body(chunk) => session.on_response_body(now, id, chunk),
+                        Event::End => session.on_response_end(now, id),
+                        Event::Error(kind) => session.on_transport_error(now, id, kind),
                     };
                 });
                 result?;

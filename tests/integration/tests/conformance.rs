@@ -3,8 +3,8 @@
 //! loaded by the simulator's validator): path, method, required parameters,
 //! enums and date formats.
 
-use connector_core::catalog::all_streams;
-use connector_core::state::SessionState;
+use connector_core::SessionState;
+use connector_core::all_streams;
 use connector_core::{Config, ReadSession, StreamSelection};
 use integration_tests::driver::{self, MockResponse, MockTransport, VirtualClock};
 use integration_tests::mock_iterable;
@@ -16,7 +16,6 @@ const NOW: i64 = 1_709_300_000_000; // 2024-03-01T13:33:20Z
 fn check_all(config: Value, cut_exports: bool) -> usize {
     let config = Config::from_json(&config).unwrap();
     let streams: Vec<StreamSelection> = all_streams()
-        .iter()
         .map(|d| StreamSelection::incremental(d.name))
         .collect();
     let mut session = ReadSession::open(config, &streams, &SessionState::new()).unwrap();

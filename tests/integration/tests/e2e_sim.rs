@@ -4,8 +4,8 @@
 //! 500 GenericErrors and malformed lines switched on.
 
 use chrono::{DateTime, Duration, Utc};
-use connector_core::catalog::all_streams;
-use connector_core::state::SessionState;
+use connector_core::SessionState;
+use connector_core::all_streams;
 use connector_core::{Config, ReadSession, StreamSelection};
 use integration_tests::driver::{self, HttpTransport, RealClock, SyncOutput};
 use iterable_sim::types::{Scale, WorldOptions};
@@ -48,7 +48,6 @@ fn history() -> (DateTime<Utc>, DateTime<Utc>) {
 /// Streams readable without a user filter (by-key streams are tested apart).
 fn streams() -> Vec<StreamSelection> {
     all_streams()
-        .iter()
         .filter(|d| !d.is_by_key())
         .map(|d| StreamSelection::incremental(d.name))
         .collect()
@@ -71,8 +70,8 @@ fn sync(sim: &RunningSim, extra: Value) -> (SyncOutput, HttpTransport) {
 
 fn is_export(stream: &str) -> bool {
     matches!(
-        connector_core::catalog::find(stream).map(|d| d.family),
-        Ok(connector_core::catalog::Family::Export { .. })
+        connector_core::find_stream(stream).map(|d| d.family),
+        Ok(connector_core::Family::Export { .. })
     )
 }
 
@@ -195,7 +194,6 @@ fn by_key_streams_read_one_users_data() {
     )
     .unwrap();
     let sel: Vec<StreamSelection> = all_streams()
-        .iter()
         .filter(|d| d.is_by_key())
         .map(|d| StreamSelection::incremental(d.name))
         .collect();

@@ -1,7 +1,7 @@
 //! The core's read path on recorded bodies, one test per stream family,
 //! driven through the native test driver with bodies fed in small chunks.
 
-use connector_core::state::SessionState;
+use connector_core::SessionState;
 use connector_core::{
     Config, ErrorKind, HttpRequest, ReadSession, StreamSelection, TransportErrorKind,
 };

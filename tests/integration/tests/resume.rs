@@ -8,8 +8,8 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use connector_core::catalog::all_streams;
-use connector_core::state::SessionState;
+use connector_core::SessionState;
+use connector_core::all_streams;
 use connector_core::{Config, ReadSession, StreamSelection};
 use integration_tests::driver::{
     self, Clock, MockResponse, MockTransport, SyncOutput, VirtualClock,
@@ -180,7 +180,6 @@ fn planned_requests_never_exceed_documented_limits() {
     let cfg = Config::from_json(&json!({"base_url": "http://sim.test", "start_date": "2024-02-01",
         "end_date": "2024-03-02", "window_days": 7, "max_concurrency": 8, "email": "a@example.com"})).unwrap();
     let sel: Vec<StreamSelection> = all_streams()
-        .iter()
         .map(|d| StreamSelection::incremental(d.name))
         .collect();
     let mut session = ReadSession::open(cfg, &sel, &SessionState::new()).unwrap();

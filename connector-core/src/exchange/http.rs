@@ -3,16 +3,23 @@
 /// Correlates a planned request with the host's reply. Unique within a session.
 pub type RequestId = u64;
 
+/// HTTP method of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
+    /// `GET`.
     Get,
+    /// `POST`.
     Post,
+    /// `PUT`.
     Put,
+    /// `PATCH`.
     Patch,
+    /// `DELETE`.
     Delete,
 }
 
 impl Method {
+    /// The method's name as sent, e.g. `"GET"`.
     pub fn as_str(self) -> &'static str {
         match self {
             Method::Get => "GET",
@@ -31,12 +38,17 @@ impl Method {
 /// export files must be fetched *without* the key: they have `needs_auth = false`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpRequest {
+    /// Identifies the reply: pass it back with every response call.
     pub id: RequestId,
+    /// HTTP method to use.
     pub method: Method,
     /// Absolute URL, query string included and percent-encoded.
     pub url: String,
+    /// Headers to send (`Accept`, `Content-Type`); never the `Api-Key`.
     pub headers: Vec<(String, String)>,
+    /// Request body (JSON), if any.
     pub body: Option<Vec<u8>>,
+    /// Whether the host must add the `Api-Key` header.
     pub needs_auth: bool,
     /// The stream this request serves (for logs and progress displays).
     pub stream: String,
@@ -56,7 +68,7 @@ pub enum TransportErrorKind {
 }
 
 /// Percent-encodes a query value or path segment (RFC 3986 unreserved kept).
-pub fn encode_component(s: &str) -> String {
+pub(crate) fn encode_component(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
@@ -70,7 +82,7 @@ pub fn encode_component(s: &str) -> String {
 }
 
 /// `path?k=v&k=v` with every key and value encoded; repeated keys allowed.
-pub fn path_with_query(path: &str, query: &[(&str, String)]) -> String {
+pub(crate) fn path_with_query(path: &str, query: &[(&str, String)]) -> String {
     if query.is_empty() {
         return path.to_string();
     }

@@ -8,7 +8,7 @@
 //! fingerprint was seen.
 
 #[derive(Default)]
-pub struct Dedupe {
+pub(crate) struct Dedupe {
     seen: Vec<u128>,
     /// `seen[..sorted]` is sorted (it holds everything before the last failure).
     sorted: usize,
@@ -17,7 +17,7 @@ pub struct Dedupe {
 
 impl Dedupe {
     /// Records the row; `false` if it was handed out before a failure.
-    pub fn admit(&mut self, fingerprint: u128) -> bool {
+    pub(crate) fn admit(&mut self, fingerprint: u128) -> bool {
         if self.filtering && self.seen[..self.sorted].binary_search(&fingerprint).is_ok() {
             return false;
         }
@@ -26,7 +26,7 @@ impl Dedupe {
     }
 
     /// A request failed mid-unit: from now on, filter against what was seen.
-    pub fn on_retry(&mut self) {
+    pub(crate) fn on_retry(&mut self) {
         if self.seen.is_empty() {
             return;
         }
@@ -37,7 +37,7 @@ impl Dedupe {
     }
 
     /// The unit completed: forget it.
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.seen.clear();
         self.sorted = 0;
         self.filtering = false;

@@ -15,18 +15,19 @@ use std::collections::VecDeque;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
+use crate::catalog::RowShape;
 use crate::error::{ConnectorError, ErrorKind, Result};
-use crate::http::{Method, path_with_query};
-use crate::pacing::Bucket;
+use crate::exchange::endpoint::{EXPORT_FILES, EXPORT_START};
+use crate::exchange::{LogLevel, LogMessage, Planned};
 use crate::parse::BodyFormat;
-use crate::session::reader::{Ctx, Next, Planned, Reader, Sink};
-use crate::session::readers::export::{shape_export_row, track_cursor};
-use crate::session::types::{LogLevel, LogMessage};
+use crate::read::reader::{Ctx, Next, Reader, Sink};
+use crate::read::readers::export::track_cursor;
+use crate::read::readers::paged::as_record;
 use crate::state::{JobState, StreamState};
 use crate::time;
 
 /// Iterable processes at most this many export jobs of a project at once.
-pub const MAX_JOBS: u32 = 4;
+pub(crate) const MAX_JOBS: u32 = 4;
 const MAX_WINDOW: Duration = Duration::days(365);
 const MIN_WINDOW: Duration = Duration::hours(1);
 /// Files per listing page (Iterable's page size).
@@ -44,9 +45,10 @@ enum Phase {
     Files,
 }
 
-pub struct AsyncExportReader {
+pub(crate) struct AsyncExportReader {
     stream: &'static str,
     data_type: &'static str,
+    rows: RowShape,
     cursor_field: &'static str,
     saved: StreamState,
     begun: bool,
@@ -67,9 +69,10 @@ pub struct AsyncExportReader {
 }
 
 impl AsyncExportReader {
-    pub fn new(
+    pub(crate) fn new(
         stream: &'static str,
         data_type: &'static str,
+        rows: RowShape,
         cursor_field: &'static str,
         saved: StreamState,
         window_days: Option<u32>,
@@ -77,6 +80,7 @@ impl AsyncExportReader {
         AsyncExportReader {
             stream,
             data_type,
+            rows,
             cursor_field,
             max_cursor_ms: saved.cursor.map(|c| time::to_epoch_ms(&c)),
             saved,
@@ -112,12 +116,7 @@ impl AsyncExportReader {
             .iter()
             .map(|a| ("startAfter", a.clone()))
             .collect();
-        Planned::get(
-            ctx.config,
-            path_with_query(&format!("/api/export/{job}/files"), &q),
-            BodyFormat::Json,
-            Bucket::ExportFiles,
-        )
+        EXPORT_FILES.plan(ctx.config, &[&job.to_string()], &q)
     }
 
     fn release_slot(&mut self, ctx: &Ctx) {
@@ -183,14 +182,11 @@ impl Reader for AsyncExportReader {
                     "startDateTime": time::to_export_param(&start),
                     "endDateTime": time::to_export_param(&end),
                 });
-                Ok(Next::Send(Planned {
-                    method: Method::Post,
-                    url: ctx.config.url("/api/export/start"),
-                    body: Some(body.to_string().into_bytes()),
-                    format: BodyFormat::Json,
-                    bucket: Bucket::ExportStart,
-                    needs_auth: true,
-                }))
+                Ok(Next::Send(
+                    EXPORT_START
+                        .plan(ctx.config, &[], &[])
+                        .with_json_body(&body),
+                ))
             }
             Phase::Starting => Err(ConnectorError::new(
                 ErrorKind::Internal,
@@ -207,15 +203,8 @@ impl Reader for AsyncExportReader {
             Phase::Files => {
                 if let Some((name, url)) = self.queue.front().cloned() {
                     self.downloading = Some(name);
-                    return Ok(Next::Send(Planned {
-                        method: Method::Get,
-                        url,
-                        body: None,
-                        format: BodyFormat::Ndjson,
-                        bucket: Bucket::Unlimited,
-                        // Pre-signed URLs must be fetched without the key.
-                        needs_auth: false,
-                    }));
+                    // Pre-signed URLs are fetched without the key.
+                    return Ok(Next::Send(Planned::download(url, BodyFormat::Ndjson)));
                 }
                 let id = self.job.as_ref().map(|j| j.id).unwrap_or_default();
                 if self.more_files {
@@ -233,7 +222,7 @@ impl Reader for AsyncExportReader {
         }
     }
 
-    fn on_item(&mut self, item: Value, _ctx: &Ctx, sink: &mut Sink) -> Result<()> {
+    fn on_item(&mut self, item: Value, ctx: &Ctx, sink: &mut Sink) -> Result<()> {
         match self.phase {
             Phase::Starting => {
                 let id = item.get("jobId").and_then(Value::as_i64).ok_or_else(|| {
@@ -291,7 +280,7 @@ impl Reader for AsyncExportReader {
                 }
             }
             _ => {
-                let rec = shape_export_row(self.stream, self.data_type, item)?;
+                let rec = ctx.shaper.shape(self.rows, as_record(item)?);
                 track_cursor(&mut self.max_cursor_ms, &rec, self.cursor_field);
                 sink.records.push(rec);
             }

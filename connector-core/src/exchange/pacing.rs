@@ -54,7 +54,7 @@ const ARRIVAL_MARGIN_MS: i64 = 250;
 
 /// Per-bucket send history. Pure: times are handed in.
 #[derive(Debug, Clone)]
-pub struct Pacer {
+pub(crate) struct Pacer {
     /// How many times faster the server's clock runs (simulators); windows shrink by it.
     time_scale: f64,
     /// Sends per bucket, oldest first, only those still inside the window.
@@ -64,7 +64,7 @@ pub struct Pacer {
 }
 
 impl Pacer {
-    pub fn new(time_scale: f64) -> Self {
+    pub(crate) fn new(time_scale: f64) -> Self {
         Pacer {
             time_scale,
             history: Vec::new(),
@@ -82,7 +82,7 @@ impl Pacer {
     }
 
     /// Scales a real-API duration to the server's clock.
-    pub fn scale(&self, ms: i64) -> i64 {
+    pub(crate) fn scale(&self, ms: i64) -> i64 {
         ((ms as f64) / self.time_scale).ceil() as i64
     }
 
@@ -95,7 +95,7 @@ impl Pacer {
     }
 
     /// `None` if a request in `bucket` may be sent at `now`, else the earliest time.
-    pub fn ready_at(&mut self, bucket: Bucket, now: i64) -> Option<i64> {
+    pub(crate) fn ready_at(&mut self, bucket: Bucket, now: i64) -> Option<i64> {
         let frozen = self
             .frozen_until
             .iter()
@@ -120,25 +120,19 @@ impl Pacer {
     }
 
     /// Records a send at `now`.
-    pub fn record(&mut self, bucket: Bucket, now: i64) {
+    pub(crate) fn record(&mut self, bucket: Bucket, now: i64) {
         if bucket.limit().is_some() {
             self.sends(bucket).push_back(now);
         }
     }
 
     /// After a 429: no request of this bucket before `until`.
-    pub fn freeze(&mut self, bucket: Bucket, until: i64) {
+    pub(crate) fn freeze(&mut self, bucket: Bucket, until: i64) {
         match self.frozen_until.iter_mut().find(|(b, _)| *b == bucket) {
             Some((_, t)) => *t = (*t).max(until),
             None => self.frozen_until.push((bucket, until)),
         }
     }
-}
-
-/// Exponential backoff for retryable failures: 1 s, 2 s, 4 s ... capped at 60 s.
-pub fn backoff_ms(attempt: u32) -> i64 {
-    let exp = attempt.min(6);
-    (1_000i64 << exp).min(60_000)
 }
 
 #[cfg(test)]
@@ -174,12 +168,5 @@ mod tests {
         assert_eq!(p.ready_at(Bucket::General, 0), Some(5_000));
         assert_eq!(p.ready_at(Bucket::General, 5_000), None);
         assert_eq!(p.ready_at(Bucket::Unlimited, 0), None);
-    }
-
-    #[test]
-    fn backoff_grows_and_caps() {
-        assert_eq!(backoff_ms(0), 1_000);
-        assert_eq!(backoff_ms(3), 8_000);
-        assert_eq!(backoff_ms(30), 60_000);
     }
 }

@@ -9,76 +9,49 @@ use serde_json::Value;
 
 use crate::config::Config;
 use crate::error::Result;
-use crate::http::Method;
-use crate::pacing::Bucket;
-use crate::parse::BodyFormat;
-use crate::session::types::{LogMessage, Record};
+use crate::exchange::{LogMessage, Planned, Record};
+use crate::record::Shaper;
 
-/// A request a reader wants sent.
-#[derive(Debug, Clone)]
-pub struct Planned {
-    pub method: Method,
-    /// Absolute URL.
-    pub url: String,
-    pub body: Option<Vec<u8>>,
-    pub format: BodyFormat,
-    pub bucket: Bucket,
-    pub needs_auth: bool,
-}
-
-impl Planned {
-    pub fn get(
-        config: &Config,
-        path_and_query: String,
-        format: BodyFormat,
-        bucket: Bucket,
-    ) -> Self {
-        Planned {
-            method: Method::Get,
-            url: config.url(&path_and_query),
-            body: None,
-            format,
-            bucket,
-            needs_auth: true,
-        }
-    }
-}
-
-pub enum Next {
+/// What a reader wants next.
+pub(crate) enum Next {
+    /// Send this request.
     Send(Planned),
     /// Nothing to send for this long (ms on the server's clock), e.g. while
     /// an export job runs or too many jobs are running.
     Wait(i64),
+    /// The stream is read.
     Done,
 }
 
 /// What a reader sees of the session.
-pub struct Ctx<'a> {
-    pub config: &'a Config,
+pub(crate) struct Ctx<'a> {
+    pub(crate) config: &'a Config,
     /// Time of the latest poll (epoch ms).
-    pub now: i64,
+    pub(crate) now: i64,
     /// Start of history for streams without state.
-    pub start: DateTime<Utc>,
+    pub(crate) start: DateTime<Utc>,
     /// End of history: `end_date`, or the first poll's now − lookback.
-    pub end: DateTime<Utc>,
+    pub(crate) end: DateTime<Utc>,
     /// Full refresh ignores saved state.
-    pub incremental: bool,
+    pub(crate) incremental: bool,
     /// When this stream's latest request was actually sent (epoch ms): with
     /// `now` at the next planning step, how long its response took.
-    pub last_sent_at: i64,
+    pub(crate) last_sent_at: i64,
     /// Async export jobs running in this session (Iterable allows 4 at once).
-    pub jobs_running: &'a std::cell::Cell<u32>,
+    pub(crate) jobs_running: &'a std::cell::Cell<u32>,
+    /// Shapes this stream's rows as its schema says.
+    pub(crate) shaper: &'a Shaper,
 }
 
 /// Where readers put their output for the current response.
 #[derive(Default)]
-pub struct Sink {
-    pub records: Vec<Record>,
-    pub commit: Option<Value>,
-    pub logs: Vec<LogMessage>,
+pub(crate) struct Sink {
+    pub(crate) records: Vec<Record>,
+    pub(crate) commit: Option<Value>,
+    pub(crate) logs: Vec<LogMessage>,
 }
 
-pub trait Reader: Send {
+pub(crate) trait Reader: Send {
     /// The next request, called only when none of this reader's is in flight.
     fn next(&mut self, ctx: &Ctx) -> Result<Next>;
     /// One parsed item of the current (successful) response body.

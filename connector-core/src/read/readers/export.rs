@@ -11,14 +11,13 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 
+use crate::catalog::RowShape;
 use crate::error::{ConnectorError, ErrorKind, Result};
-use crate::http::path_with_query;
-use crate::pacing::Bucket;
-use crate::parse::BodyFormat;
-use crate::record::{shape_event, shape_user, timestamp_ms};
-use crate::session::reader::{Ctx, Next, Planned, Reader, Sink};
-use crate::session::readers::simple::as_record;
-use crate::session::types::Record;
+use crate::exchange::endpoint::EXPORT_DATA;
+use crate::exchange::{LogLevel, LogMessage, Record};
+use crate::read::reader::{Ctx, Next, Reader, Sink};
+use crate::read::readers::paged::as_record;
+use crate::record::timestamp_ms;
 use crate::state::StreamState;
 use crate::time;
 
@@ -30,27 +29,17 @@ const MIN_WINDOW: Duration = Duration::hours(1);
 const SMALL_ROWS: u64 = 200_000;
 const FAST_MS: i64 = 60_000;
 
-/// An export row as a record: users keep their dotted keys, events get the
-/// synthetic key; timestamps become RFC 3339 either way.
-pub fn shape_export_row(stream: &str, data_type: &str, item: Value) -> Result<Record> {
-    let row = as_record(item)?;
-    Ok(if data_type == "user" {
-        shape_user(row)
-    } else {
-        shape_event(stream, row)
-    })
-}
-
 /// Raises `max_ms` to the record's cursor value (cursors come from records).
-pub fn track_cursor(max_ms: &mut Option<i64>, rec: &Record, cursor_field: &str) {
+pub(crate) fn track_cursor(max_ms: &mut Option<i64>, rec: &Record, cursor_field: &str) {
     if let Some(t) = timestamp_ms(rec, cursor_field) {
         *max_ms = Some(max_ms.map_or(t, |m| m.max(t)));
     }
 }
 
-pub struct ExportReader {
+pub(crate) struct ExportReader {
     stream: &'static str,
     data_type: &'static str,
+    shape: RowShape,
     cursor_field: &'static str,
     /// Start of the next window (inclusive).
     start: Option<DateTime<Utc>>,
@@ -71,9 +60,10 @@ pub struct ExportReader {
 }
 
 impl ExportReader {
-    pub fn new(
+    pub(crate) fn new(
         stream: &'static str,
         data_type: &'static str,
+        shape: RowShape,
         cursor_field: &'static str,
         saved: StreamState,
         window_days: Option<u32>,
@@ -84,6 +74,7 @@ impl ExportReader {
         ExportReader {
             stream,
             data_type,
+            shape,
             cursor_field,
             start: None,
             size,
@@ -141,16 +132,11 @@ impl Reader for ExportReader {
             ("startDateTime", time::to_export_param(&start)),
             ("endDateTime", time::to_export_param(&end)),
         ];
-        Ok(Next::Send(Planned::get(
-            ctx.config,
-            path_with_query("/api/export/data.json", &q),
-            BodyFormat::Ndjson,
-            Bucket::Export,
-        )))
+        Ok(Next::Send(EXPORT_DATA.plan(ctx.config, &[], &q)))
     }
 
-    fn on_item(&mut self, item: Value, _ctx: &Ctx, sink: &mut Sink) -> Result<()> {
-        let rec = shape_export_row(self.stream, self.data_type, item)?;
+    fn on_item(&mut self, item: Value, ctx: &Ctx, sink: &mut Sink) -> Result<()> {
+        let rec = ctx.shaper.shape(self.shape, as_record(item)?);
         track_cursor(&mut self.max_cursor_ms, &rec, self.cursor_field);
         self.rows += 1;
         sink.records.push(rec);
@@ -185,8 +171,8 @@ impl Reader for ExportReader {
         self.size = (self.size / 2).max(MIN_WINDOW);
         self.dedupe_until = Some(self.dedupe_until.map_or(end, |u| u.max(end)));
         self.window_end = None;
-        sink.logs.push(crate::session::types::LogMessage {
-            level: crate::session::types::LogLevel::Warn,
+        sink.logs.push(LogMessage {
+            level: LogLevel::Warn,
             message: format!(
                 "export response cut off; retrying with a window of {} minutes",
                 self.size.num_minutes()

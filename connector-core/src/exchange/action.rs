@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::http::HttpRequest;
+use super::http::HttpRequest;
 
 /// A record as handed out: one JSON object, typed as the stream's schema says.
 pub type Record = Map<String, Value>;
@@ -10,27 +10,36 @@ pub type Record = Map<String, Value>;
 /// Records of one stream, handed out together (never one call per record).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordBatch {
+    /// The stream the records belong to.
     pub stream: String,
+    /// The records, in the order read.
     pub records: Vec<Record>,
 }
 
 /// The state of one stream covering every record emitted before it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Checkpoint {
+    /// The stream this state belongs to.
     pub stream: String,
     /// Versioned per-stream state (`{"v":1,...}`), opaque to hosts.
     pub state: Value,
 }
 
+/// Severity of a [`LogMessage`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogLevel {
+    /// Detail for debugging.
     Debug,
+    /// Normal progress (e.g. a stream finished).
     Info,
+    /// Something went wrong but the sync goes on (e.g. a retry).
     Warn,
+    /// A failure (e.g. a unit skipped after persistent errors).
     Error,
 }
 
 impl LogLevel {
+    /// Upper-case name, e.g. `"WARN"`.
     pub fn as_str(self) -> &'static str {
         match self {
             LogLevel::Debug => "DEBUG",
@@ -41,19 +50,27 @@ impl LogLevel {
     }
 }
 
+/// A log line for the host to show.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogMessage {
+    /// How severe it is.
     pub level: LogLevel,
+    /// The text.
     pub message: String,
+    /// The stream it concerns, if any.
     pub stream: Option<String>,
 }
 
 /// Per-stream totals at the end of a session.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct StreamSummary {
+    /// The stream's name.
     pub stream: String,
+    /// Records emitted.
     pub records: u64,
+    /// Requests sent.
     pub requests: u64,
+    /// Requests retried after a failure.
     pub retries: u64,
     /// Malformed lines skipped (only when the config allows skipping).
     pub skipped_lines: u64,
@@ -62,8 +79,10 @@ pub struct StreamSummary {
     pub skipped_units: u64,
 }
 
+/// Totals of a whole session.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Summary {
+    /// One entry per stream read.
     pub streams: Vec<StreamSummary>,
 }
 
@@ -81,6 +100,7 @@ pub enum Action {
     SleepUntil(i64),
     /// Requests are in flight and nothing else can happen until one answers.
     AwaitResponse,
+    /// Pass this message to the host's log.
     Log(LogMessage),
     /// The session is finished; further polls return `Done` again.
     Done(Summary),

@@ -4,57 +4,57 @@
 //! host                                   core (ReadSession)
 //!  |  open(config, streams, state)  -->  validates; plans
 //!  |  poll(now)                     <--  Action::Fetch(HttpRequest)
-//!  |  on_response_head(id, status, headers)
-//!  |  on_response_body(id, chunk)   -->  incremental parse, bounded memory
-//!  |  on_response_end(id) | on_transport_error(id, kind)
+//!  |  on_response_head(now, id, status, headers)
+//!  |  on_response_body(now, id, chunk) -->  incremental parse, bounded memory
+//!  |  on_response_end(now, id) | on_transport_error(now, id, kind)
 //!  |  poll(now)                     <--  Emit | Commit | SleepUntil | Log | Done
 //! ```
 //!
-//! The runner owns what every stream shares: pacing, retries, HTTP status
-//! handling, parsing, de-duplication after retries, and the output queue. Each
-//! stream's requests come from its reader (`readers`), one at a time.
+//! The session owns what is particular to reading: one task per stream with
+//! its reader (`readers`, one request at a time each), de-duplication of rows
+//! re-read after a retry, record batching and checkpoints. Ids, pacing,
+//! parsing of bodies as they arrive and the retry decision are the shared
+//! exchange engine's (`crate::exchange`).
 
 mod dedupe;
-pub mod reader;
-pub mod readers;
-pub mod types;
+mod reader;
+mod readers;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 
-pub use types::*;
-
 use crate::catalog::{self, StreamDef};
 use crate::config::Config;
 use crate::error::{ConnectorError, ErrorKind, Result};
-use crate::http::{HttpRequest, RequestId, TransportErrorKind};
-use crate::pacing::{self, Pacer};
-use crate::parse::{BodyParser, ParseOptions};
-use crate::record::key_fingerprint;
+use crate::exchange::{
+    Action, Checkpoint, Ended, Exchange, Failure, HttpRequest, LogLevel, LogMessage, Planned,
+    RecordBatch, RequestId, StreamSummary, Summary, TransportErrorKind, Verdict, path_of,
+};
+use crate::record::{Shaper, key_fingerprint};
 use crate::state::{SessionState, StreamState};
 use crate::time;
 use dedupe::Dedupe;
-use reader::{Ctx, Next, Planned, Reader, Sink};
+use reader::{Ctx, Next, Reader, Sink};
 
 /// Records per `Emit` at most: big enough to amortise the boundary crossing,
 /// small enough to keep memory flat.
 pub const MAX_BATCH: usize = 1000;
-/// Error bodies kept for the error message, at most.
-const MAX_ERROR_BODY: usize = 16 * 1024;
 /// History read when neither state nor `start_date` says otherwise.
 const DEFAULT_HISTORY: Duration = Duration::days(30);
 
 /// A stream to read and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamSelection {
+    /// The stream's name, as in the catalog.
     pub name: String,
     /// `false` = full refresh: saved state is ignored.
     pub incremental: bool,
 }
 
 impl StreamSelection {
+    /// Selects stream `name` for an incremental read.
     pub fn incremental(name: &str) -> Self {
         StreamSelection {
             name: name.to_string(),
@@ -68,44 +68,24 @@ struct Task {
     reader: Box<dyn Reader>,
     incremental: bool,
     key_fields: Vec<&'static str>,
+    shaper: Shaper,
     /// Planned but not yet sent (waiting for budget or a retry delay).
     pending: Option<Planned>,
     busy: bool,
     finished: bool,
     attempts: u32,
-    /// Set by a failure; turned into `retry_at` at the next poll (which knows the time).
-    retry_delay: Option<i64>,
     retry_at: i64,
     last_sent_at: i64,
     dedupe: Dedupe,
     summary: StreamSummary,
 }
 
-struct InFlight {
-    task: usize,
-    planned: Planned,
-    status: Option<u16>,
-    parser: Option<BodyParser>,
-    error_body: Vec<u8>,
-    retry_after_ms: Option<i64>,
-}
-
-enum Failure {
-    Status {
-        status: u16,
-        body: Vec<u8>,
-        retry_after_ms: Option<i64>,
-    },
-    Transport(TransportErrorKind),
-}
-
+/// The sans-IO read session: see the module docs for the loop a host runs.
 pub struct ReadSession {
     config: Config,
     tasks: Vec<Task>,
-    inflight: BTreeMap<RequestId, InFlight>,
+    exchange: Exchange,
     queue: VecDeque<Action>,
-    pacer: Pacer,
-    next_id: RequestId,
     bounds: Option<(DateTime<Utc>, DateTime<Utc>)>,
     now: i64,
     failed: Option<ConnectorError>,
@@ -146,11 +126,11 @@ impl ReadSession {
                 reader,
                 incremental: sel.incremental,
                 key_fields: def.key_fields(&config),
+                shaper: Shaper::new(&def),
                 pending: None,
                 busy: false,
                 finished: false,
                 attempts: 0,
-                retry_delay: None,
                 retry_at: i64::MIN,
                 last_sent_at: 0,
                 dedupe: Dedupe::default(),
@@ -161,12 +141,10 @@ impl ReadSession {
             });
         }
         Ok(ReadSession {
-            pacer: Pacer::new(config.time_scale),
+            exchange: Exchange::new(config.time_scale, config.skip_malformed_lines),
             config,
             tasks,
-            inflight: BTreeMap::new(),
             queue: VecDeque::new(),
-            next_id: 1,
             bounds: None,
             now: 0,
             failed: None,
@@ -180,6 +158,7 @@ impl ReadSession {
         self.config.max_concurrency as usize
     }
 
+    /// The validated config the session runs with.
     pub fn config(&self) -> &Config {
         &self.config
     }
@@ -201,7 +180,7 @@ impl ReadSession {
         }
         let mut wake: Option<i64> = None;
         for i in 0..self.tasks.len() {
-            if self.inflight.len() >= self.max_in_flight() {
+            if self.exchange.in_flight() >= self.max_in_flight() {
                 break;
             }
             match self.try_send(i, now) {
@@ -212,7 +191,7 @@ impl ReadSession {
             let t = &self.tasks[i];
             if !t.finished && !t.busy {
                 let at = match &t.pending {
-                    Some(p) if t.retry_at <= now => self.pacer.ready_at(p.bucket, now),
+                    Some(p) if t.retry_at <= now => self.exchange.ready_at(p.bucket, now),
                     _ => Some(t.retry_at).filter(|r| *r > now),
                 };
                 if let Some(at) = at {
@@ -223,7 +202,7 @@ impl ReadSession {
         if let Some(action) = self.queue.pop_front() {
             return Ok(action);
         }
-        if !self.inflight.is_empty() {
+        if self.exchange.in_flight() > 0 {
             return Ok(match wake {
                 Some(w) => Action::SleepUntil(w),
                 None => Action::AwaitResponse,
@@ -264,9 +243,6 @@ impl ReadSession {
             if t.finished || t.busy {
                 return Ok(None);
             }
-            if let Some(d) = t.retry_delay.take() {
-                t.retry_at = now + d;
-            }
             if t.retry_at > now {
                 return Ok(None);
             }
@@ -276,7 +252,7 @@ impl ReadSession {
             match next {
                 Next::Send(p) => self.tasks[i].pending = Some(p),
                 Next::Wait(ms) => {
-                    self.tasks[i].retry_at = now + self.pacer.scale(ms);
+                    self.tasks[i].retry_at = now + self.exchange.scale(ms);
                     return Ok(None);
                 }
                 Next::Done => {
@@ -295,42 +271,15 @@ impl ReadSession {
             }
         }
         let bucket = self.tasks[i].pending.as_ref().expect("set above").bucket;
-        if self.pacer.ready_at(bucket, now).is_some() {
+        if self.exchange.ready_at(bucket, now).is_some() {
             return Ok(None);
         }
-        self.pacer.record(bucket, now);
         let planned = self.tasks[i].pending.take().expect("set above");
-        let id = self.next_id;
-        self.next_id += 1;
         let t = &mut self.tasks[i];
         t.busy = true;
         t.last_sent_at = now;
         t.summary.requests += 1;
-        let mut headers = vec![("Accept".to_string(), accept_for(&planned))];
-        if planned.body.is_some() {
-            headers.push(("Content-Type".into(), "application/json".into()));
-        }
-        let request = HttpRequest {
-            id,
-            method: planned.method,
-            url: planned.url.clone(),
-            headers,
-            body: planned.body.clone(),
-            needs_auth: planned.needs_auth,
-            stream: t.def.name.to_string(),
-        };
-        self.inflight.insert(
-            id,
-            InFlight {
-                task: i,
-                planned,
-                status: None,
-                parser: None,
-                error_body: Vec::new(),
-                retry_after_ms: None,
-            },
-        );
-        Ok(Some(request))
+        Ok(Some(self.exchange.send(i, planned, t.def.name, now)))
     }
 
     /// Runs `f` with task `i`'s reader and a context (disjoint borrows).
@@ -340,131 +289,93 @@ impl ReadSession {
         f: impl FnOnce(&mut dyn Reader, &Ctx) -> Result<T>,
     ) -> Result<T> {
         let (start, end) = self.bounds.expect("bounds are set by the first poll");
+        let task = &mut self.tasks[i];
         let ctx = Ctx {
             config: &self.config,
             now: self.now,
             start,
             end,
-            incremental: self.tasks[i].incremental,
-            last_sent_at: self.tasks[i].last_sent_at,
+            incremental: task.incremental,
+            last_sent_at: task.last_sent_at,
             jobs_running: &self.jobs_running,
+            shaper: &task.shaper,
         };
-        f(self.tasks[i].reader.as_mut(), &ctx)
+        f(task.reader.as_mut(), &ctx)
     }
 
     /// The status line and headers of a response.
     pub fn on_response_head(
         &mut self,
+        now: i64,
         id: RequestId,
         status: u16,
         headers: &[(String, String)],
     ) -> Result<()> {
-        let skip = self.config.skip_malformed_lines;
-        let f = self.inflight_mut(id)?;
-        if f.status.is_some() {
-            return Err(ConnectorError::misuse(format!(
-                "on_response_head called twice for request {id}"
-            )));
-        }
-        f.status = Some(status);
-        if (200..300).contains(&status) {
-            f.parser = Some(BodyParser::new(
-                f.planned.format,
-                ParseOptions {
-                    skip_malformed: skip,
-                    ..ParseOptions::default()
-                },
-            ));
-        }
-        f.retry_after_ms = headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
-            .and_then(|(_, v)| v.trim().parse::<i64>().ok())
-            .map(|secs| secs.max(0) * 1000);
-        Ok(())
+        self.advance_clock(now);
+        self.exchange.on_head(id, status, headers)
     }
 
     /// A chunk of the body, split anywhere.
-    pub fn on_response_body(&mut self, id: RequestId, chunk: &[u8]) -> Result<()> {
-        let f = self.inflight_mut(id)?;
-        if f.status.is_none() {
-            return Err(ConnectorError::misuse(format!(
-                "on_response_body before on_response_head for request {id}"
-            )));
-        }
-        let task = f.task;
-        let items = match f.parser.as_mut() {
-            Some(parser) => match parser.push(chunk) {
-                Ok(()) => parser.take(),
-                Err(e) => {
-                    let stream = self.tasks[task].def.name;
-                    return Err(self.fail(ConnectorError::from(e).with_stream(stream)));
-                }
-            },
-            None => {
-                let room = MAX_ERROR_BODY.saturating_sub(f.error_body.len());
-                f.error_body
-                    .extend_from_slice(&chunk[..chunk.len().min(room)]);
-                return Ok(());
+    pub fn on_response_body(&mut self, now: i64, id: RequestId, chunk: &[u8]) -> Result<()> {
+        self.advance_clock(now);
+        match self.exchange.on_body(id, chunk)? {
+            Some((task, Ok(items))) => self.deliver(task, items, false),
+            Some((task, Err(e))) => {
+                let stream = self.tasks[task].def.name;
+                Err(self.fail(e.with_stream(stream)))
             }
-        };
-        self.deliver(task, items, false)
+            None => Ok(()),
+        }
     }
 
     /// The body is complete.
-    pub fn on_response_end(&mut self, id: RequestId) -> Result<()> {
-        let f = self
-            .inflight
-            .remove(&id)
-            .ok_or_else(|| ConnectorError::misuse(format!("unknown request id {id}")))?;
-        let status = f.status.ok_or_else(|| {
-            ConnectorError::misuse(format!("on_response_end before on_response_head for {id}"))
-        })?;
-        let task = f.task;
-        self.tasks[task].busy = false;
-        match f.parser {
-            Some(mut parser) => {
-                let finished = parser.finish();
-                self.tasks[task].summary.skipped_lines += parser.skipped();
-                if let Err(e) = finished {
-                    let stream = self.tasks[task].def.name;
-                    return Err(self.fail(ConnectorError::from(e).with_stream(stream)));
+    pub fn on_response_end(&mut self, now: i64, id: RequestId) -> Result<()> {
+        self.advance_clock(now);
+        match self.exchange.on_end(id)? {
+            Ended::Complete {
+                owner: task,
+                items,
+                skipped_lines,
+            } => {
+                self.tasks[task].busy = false;
+                self.tasks[task].summary.skipped_lines += skipped_lines;
+                match items {
+                    Ok(items) => self.deliver(task, items, true),
+                    Err(e) => {
+                        let stream = self.tasks[task].def.name;
+                        Err(self.fail(e.with_stream(stream)))
+                    }
                 }
-                let items = parser.take();
-                self.deliver(task, items, true)
             }
-            None => self.on_failure(
-                task,
-                f.planned,
-                Failure::Status {
-                    status,
-                    body: f.error_body,
-                    retry_after_ms: f.retry_after_ms,
-                },
-            ),
+            Ended::Failed {
+                owner: task,
+                planned,
+                failure,
+            } => {
+                self.tasks[task].busy = false;
+                self.on_failure(task, planned, failure)
+            }
         }
     }
 
     /// The request failed before its body was complete.
-    pub fn on_transport_error(&mut self, id: RequestId, kind: TransportErrorKind) -> Result<()> {
-        let f = self
-            .inflight
-            .remove(&id)
-            .ok_or_else(|| ConnectorError::misuse(format!("unknown request id {id}")))?;
-        self.tasks[f.task].busy = false;
-        // A 2xx whose body broke off is a cut body whatever the host called it.
-        let kind = if f.parser.is_some() && kind == TransportErrorKind::Other {
-            TransportErrorKind::BodyCut
-        } else {
-            kind
-        };
-        self.on_failure(f.task, f.planned, Failure::Transport(kind))
+    pub fn on_transport_error(
+        &mut self,
+        now: i64,
+        id: RequestId,
+        kind: TransportErrorKind,
+    ) -> Result<()> {
+        self.advance_clock(now);
+        let (task, planned, failure) = self.exchange.on_transport_error(id, kind)?;
+        self.tasks[task].busy = false;
+        self.on_failure(task, planned, failure)
     }
 
-    fn inflight_mut(&mut self, id: RequestId) -> Result<&mut InFlight> {
-        self.inflight
-            .get_mut(&id)
-            .ok_or_else(|| ConnectorError::misuse(format!("unknown request id {id}")))
+    /// Time-dependent inputs carry the host's clock: retry delays, window
+    /// growth and 429 freezes then use the true time, not the last poll's.
+    /// The clock never runs backwards here, whatever the host hands in.
+    fn advance_clock(&mut self, now: i64) {
+        self.now = self.now.max(now);
     }
 
     /// Hands parsed items to the reader and queues what comes out.
@@ -534,69 +445,52 @@ impl ReadSession {
         }
     }
 
+    /// A failed request: the reader may re-plan (a cut export window, a
+    /// vanished list); otherwise the engine's verdict decides between a
+    /// retry and a typed error, within `max_retries`.
     fn on_failure(&mut self, task: usize, planned: Planned, failure: Failure) -> Result<()> {
         let stream = self.tasks[task].def.name;
-        let delay = match &failure {
-            Failure::Transport(TransportErrorKind::BodyCut) => {
-                let mut sink = Sink::default();
-                let handled = self.with_reader(task, |r, ctx| r.on_cut(ctx, &mut sink));
-                let handled = match handled {
-                    Ok(h) => h,
-                    Err(e) => return Err(self.fail(e.with_stream(stream))),
+        if let Failure::Transport(TransportErrorKind::BodyCut) = failure {
+            let mut sink = Sink::default();
+            let handled = self.with_reader(task, |r, ctx| r.on_cut(ctx, &mut sink));
+            let handled = match handled {
+                Ok(h) => h,
+                Err(e) => return Err(self.fail(e.with_stream(stream))),
+            };
+            self.flush(task, sink);
+            let t = &mut self.tasks[task];
+            t.dedupe.on_retry();
+            if handled {
+                t.pending = None;
+                return Ok(());
+            }
+        }
+        let attempts = self.tasks[task].attempts;
+        let delay = match self
+            .exchange
+            .verdict(&planned, &failure, attempts, self.now)
+        {
+            Verdict::RetryAfter(delay) => delay,
+            Verdict::Permanent | Verdict::Unknown => {
+                let status = match &failure {
+                    Failure::Status { status, .. } => *status,
+                    Failure::Transport(_) => 0,
                 };
-                self.flush(task, sink);
-                let t = &mut self.tasks[task];
-                t.dedupe.on_retry();
-                if handled {
-                    t.pending = None;
+                let mut sink = Sink::default();
+                let replanned = match status {
+                    404 => self.tasks[task].reader.on_not_found(&mut sink),
+                    0 => false,
+                    _ => self.tasks[task].reader.on_error_status(status, &mut sink),
+                };
+                if replanned {
+                    self.flush(task, sink);
+                    if status == 404 {
+                        self.tasks[task].dedupe.reset();
+                    }
                     return Ok(());
                 }
-                pacing::backoff_ms(t.attempts)
+                return Err(self.fail(failure.to_error(&planned).with_stream(stream)));
             }
-            Failure::Transport(_) => pacing::backoff_ms(self.tasks[task].attempts),
-            Failure::Status {
-                status,
-                body,
-                retry_after_ms,
-            } => match *status {
-                429 => {
-                    let d = retry_after_ms.unwrap_or_else(|| {
-                        self.pacer.scale(planned.bucket.rate_limited_backoff_ms())
-                    });
-                    self.pacer.freeze(planned.bucket, self.now + d);
-                    d
-                }
-                408 | 500 | 502 | 503 | 504 => {
-                    retry_after_ms.unwrap_or_else(|| pacing::backoff_ms(self.tasks[task].attempts))
-                }
-                404 => {
-                    let mut sink = Sink::default();
-                    let skipped = self.tasks[task].reader.on_not_found(&mut sink);
-                    if skipped {
-                        self.flush(task, sink);
-                        self.tasks[task].dedupe.reset();
-                        return Ok(());
-                    }
-                    return Err(
-                        self.fail(status_error(*status, body, &planned).with_stream(stream))
-                    );
-                }
-                _ => {
-                    let mut sink = Sink::default();
-                    if self.tasks[task].reader.on_error_status(*status, &mut sink) {
-                        self.flush(task, sink);
-                        return Ok(());
-                    }
-                    return Err(
-                        self.fail(status_error(*status, body, &planned).with_stream(stream))
-                    );
-                }
-            },
-        };
-        let delay = match &failure {
-            // Backoff for server errors follows the server's clock too.
-            Failure::Status { status: 429, .. } => delay,
-            _ => self.pacer.scale(delay),
         };
         let max = self.config.max_retries;
         let skip_allowed = self.config.skip_persistent_errors;
@@ -623,33 +517,21 @@ impl ReadSession {
         }
         let t = &mut self.tasks[task];
         if t.attempts > max {
-            let err = match &failure {
-                Failure::Status { status, body, .. } => {
-                    let mut e = status_error(*status, body, &planned);
-                    e.message = format!("gave up after {max} retries: {}", e.message);
-                    e
-                }
-                Failure::Transport(kind) => ConnectorError::new(
-                    ErrorKind::Upstream,
-                    format!(
-                        "gave up after {max} retries: transport error ({kind:?}) on {}",
-                        path_of(&planned.url)
-                    ),
-                ),
-            };
-            return Err(self.fail(err.with_stream(stream)));
+            let mut e = failure.to_error(&planned);
+            e.message = format!("gave up after {max} retries: {}", e.message);
+            return Err(self.fail(e.with_stream(stream)));
         }
         t.summary.retries += 1;
         t.dedupe.on_retry();
         t.pending = Some(planned);
-        t.retry_delay = Some(delay);
-        let what = match &failure {
-            Failure::Status { status, .. } => format!("HTTP {status}"),
-            Failure::Transport(kind) => format!("transport error ({kind:?})"),
-        };
+        t.retry_at = self.now + delay;
         self.queue.push_back(Action::Log(LogMessage {
             level: LogLevel::Warn,
-            message: format!("{what}; retry {} of {max} in {delay} ms", t.attempts),
+            message: format!(
+                "{}; retry {} of {max} in {delay} ms",
+                failure.describe(),
+                t.attempts
+            ),
             stream: Some(stream.to_string()),
         }));
         Ok(())
@@ -660,55 +542,10 @@ impl ReadSession {
         e
     }
 
+    /// Per-stream totals so far (also handed out with `Done`).
     pub fn summary(&self) -> Summary {
         Summary {
             streams: self.tasks.iter().map(|t| t.summary.clone()).collect(),
         }
     }
-}
-
-fn accept_for(p: &Planned) -> String {
-    use crate::parse::BodyFormat;
-    match p.format {
-        BodyFormat::Json => "application/json",
-        BodyFormat::Ndjson => "application/x-json-stream",
-        BodyFormat::Csv { .. } => "text/csv",
-        BodyFormat::TextLines => "text/plain",
-    }
-    .to_string()
-}
-
-fn path_of(url: &str) -> &str {
-    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let path = after_scheme.find('/').map_or("/", |i| &after_scheme[i..]);
-    path.split('?').next().unwrap_or(path)
-}
-
-/// A typed error from an HTTP error response (Iterable's envelope when present).
-fn status_error(status: u16, body: &[u8], planned: &Planned) -> ConnectorError {
-    let (code, msg) = crate::error::envelope(body);
-    let msg =
-        msg.unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned());
-    let msg: String = msg.chars().take(300).collect();
-    let path = path_of(&planned.url);
-    let (kind, hint, retryable) = match status {
-        401 => (
-            ErrorKind::Unauthorized,
-            "Iterable rejected the API key: check it is a server-side key and that region (US/EU) matches the project",
-            false,
-        ),
-        403 => (
-            ErrorKind::Forbidden,
-            "the key lacks permission for this endpoint, or the feature is off for the project",
-            false,
-        ),
-        429 => (ErrorKind::RateLimited, "rate limit exceeded", true),
-        500..=599 => (ErrorKind::Upstream, "Iterable failed", true),
-        _ => (ErrorKind::Upstream, "Iterable refused the request", false),
-    };
-    let mut e = ConnectorError::new(kind, format!("{hint} ({path}): {msg}"))
-        .with_status(status)
-        .with_code(code);
-    e.retryable = retryable;
-    e
 }

@@ -1,0 +1,95 @@
+//! One reader per stream family (see `catalog::Family`); each plans its
+//! stream's requests, one at a time, from the stream's catalog row.
+
+mod async_export;
+mod by_key;
+mod catalog_items;
+mod cursor;
+mod export;
+mod list_users;
+mod metadata;
+mod metrics;
+mod paged;
+
+use crate::catalog::{Family, StreamDef};
+use crate::config::{Config, ExportMode};
+use crate::read::reader::Reader;
+use crate::state::StreamState;
+use cursor::ClientCursor;
+
+/// Builds the reader for a stream from its row.
+pub(crate) fn reader_for(
+    def: &StreamDef,
+    config: &Config,
+    state: &StreamState,
+    incremental: bool,
+) -> Box<dyn Reader> {
+    let cursor = || {
+        def.cursor_field
+            .map(|field| ClientCursor::new(field, state, incremental))
+    };
+    match def.family {
+        Family::Simple { endpoint, field } => Box::new(paged::SimpleReader::new(endpoint, field)),
+        Family::Paged {
+            endpoint,
+            field,
+            page_size,
+            in_envelope,
+            passes,
+            reread,
+        } => Box::new(paged::PagedReader::new(
+            paged::PagedSpec {
+                endpoint,
+                field,
+                page_size,
+                in_envelope,
+                passes,
+            },
+            cursor(),
+            reread,
+        )),
+        Family::Metadata {
+            tables,
+            keys,
+            values,
+        } => Box::new(metadata::MetadataReader::new(
+            [tables, keys, values],
+            cursor().expect("metadata has a cursor field"),
+        )),
+        Family::ListUsers { lists, members } => Box::new(list_users::ListUsersReader::new(
+            lists,
+            members,
+            config.list_ids.clone(),
+        )),
+        Family::CatalogItems { catalogs, items } => {
+            Box::new(catalog_items::CatalogItemsReader::new(
+                catalogs,
+                items,
+                config.catalog_names.clone(),
+                cursor().expect("catalog_items has a cursor field"),
+            ))
+        }
+        Family::CampaignMetrics { campaigns, metrics } => {
+            Box::new(metrics::MetricsReader::new(campaigns, metrics))
+        }
+        Family::Export { data_type, rows } if config.export_mode == ExportMode::Async => {
+            Box::new(async_export::AsyncExportReader::new(
+                def.name,
+                data_type,
+                rows,
+                def.cursor_field.unwrap_or("createdAt"),
+                state.clone(),
+                config.window_days,
+            ))
+        }
+        Family::Export { data_type, rows } => Box::new(export::ExportReader::new(
+            def.name,
+            data_type,
+            rows,
+            def.cursor_field.unwrap_or("createdAt"),
+            state.clone(),
+            config.window_days,
+        )),
+        Family::ByKey(read) => Box::new(by_key::ByKeyReader::new(def.name, read)),
+    }
+}

@@ -1,0 +1,264 @@
+//! One-GET streams and paged streams (`page`/`pageSize` + `nextPageUrl`),
+//! walked once per pass of the stream's row (templates: every type × medium;
+//! journeys: live and archived).
+
+use serde_json::{Map, Value, json};
+
+use crate::catalog::{Pass, Reread};
+use crate::config::Config;
+use crate::error::{ConnectorError, Result};
+use crate::exchange::endpoint::Endpoint;
+use crate::exchange::{Planned, Record};
+use crate::read::reader::{Ctx, Next, Reader, Sink};
+use crate::read::readers::cursor::ClientCursor;
+
+/// The array of records under `field` (optionally inside the envelope's `params`).
+pub(crate) fn records_in(
+    doc: &Value,
+    field: &str,
+    in_envelope: bool,
+) -> Result<(Vec<Value>, bool)> {
+    let body = if in_envelope { &doc["params"] } else { doc };
+    let items = match body.get(field) {
+        Some(Value::Array(items)) => items.clone(),
+        None | Some(Value::Null) => Vec::new(),
+        Some(_) => {
+            return Err(ConnectorError::malformed(format!(
+                "expected an array under \"{field}\""
+            )));
+        }
+    };
+    let more = body
+        .get("nextPageUrl")
+        .and_then(Value::as_str)
+        .is_some_and(|u| !u.is_empty());
+    Ok((items, more))
+}
+
+/// Objects stay objects; a bare string (catalog names in some API versions)
+/// becomes `{"name": s}`.
+pub(crate) fn as_record(item: Value) -> Result<Record> {
+    match item {
+        Value::Object(o) => Ok(o),
+        Value::String(s) => {
+            let mut m = Map::new();
+            m.insert("name".into(), json!(s));
+            Ok(m)
+        }
+        other => Err(ConnectorError::malformed(format!(
+            "expected an object, got {}",
+            type_name(&other)
+        ))),
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+pub(crate) struct SimpleReader {
+    endpoint: Endpoint,
+    field: &'static str,
+    done: bool,
+}
+
+impl SimpleReader {
+    pub(crate) fn new(endpoint: Endpoint, field: &'static str) -> Self {
+        SimpleReader {
+            endpoint,
+            field,
+            done: false,
+        }
+    }
+}
+
+impl Reader for SimpleReader {
+    fn next(&mut self, ctx: &Ctx) -> Result<Next> {
+        if self.done {
+            return Ok(Next::Done);
+        }
+        Ok(Next::Send(self.endpoint.plan(ctx.config, &[], &[])))
+    }
+
+    fn on_item(&mut self, item: Value, ctx: &Ctx, sink: &mut Sink) -> Result<()> {
+        let (items, _) = records_in(&item, self.field, false)?;
+        for it in items {
+            sink.records.push(ctx.shaper.object(as_record(it)?));
+        }
+        Ok(())
+    }
+
+    fn on_complete(&mut self, _ctx: &Ctx, _sink: &mut Sink) -> Result<()> {
+        self.done = true;
+        Ok(())
+    }
+}
+
+/// Walks `page=1..` while the response names a next page.
+pub(crate) struct Pager {
+    endpoint: Endpoint,
+    segments: Vec<String>,
+    field: &'static str,
+    page_size: u32,
+    in_envelope: bool,
+    extra_query: Vec<(&'static str, String)>,
+    page: u32,
+    more: bool,
+}
+
+impl Pager {
+    pub(crate) fn new(
+        endpoint: Endpoint,
+        field: &'static str,
+        page_size: u32,
+        in_envelope: bool,
+    ) -> Self {
+        Pager {
+            endpoint,
+            segments: Vec::new(),
+            field,
+            page_size,
+            in_envelope,
+            extra_query: Vec::new(),
+            page: 1,
+            more: true,
+        }
+    }
+
+    /// Fills the endpoint's path placeholders (a catalog's name).
+    pub(crate) fn with_segments(mut self, segments: Vec<String>) -> Self {
+        self.segments = segments;
+        self
+    }
+
+    /// Adds fixed query parameters (a pass's filter).
+    pub(crate) fn with_query(mut self, query: Vec<(&'static str, String)>) -> Self {
+        self.extra_query = query;
+        self
+    }
+
+    pub(crate) fn finished(&self) -> bool {
+        !self.more
+    }
+
+    pub(crate) fn request(&self, config: &Config) -> Planned {
+        let mut q = self.extra_query.clone();
+        q.push(("page", self.page.to_string()));
+        q.push(("pageSize", self.page_size.to_string()));
+        let segments: Vec<&str> = self.segments.iter().map(String::as_str).collect();
+        self.endpoint.plan(config, &segments, &q)
+    }
+
+    /// Records of a page; remembers whether another page follows.
+    pub(crate) fn page_records(&mut self, doc: &Value) -> Result<Vec<Record>> {
+        let (items, more) = records_in(doc, self.field, self.in_envelope)?;
+        // A next link with an empty page would loop forever: stop there.
+        self.more = more && !items.is_empty();
+        items.into_iter().map(as_record).collect()
+    }
+
+    pub(crate) fn advance(&mut self) {
+        self.page += 1;
+    }
+
+    pub(crate) fn stop(&mut self) {
+        self.more = false;
+    }
+}
+
+/// What a paged stream's row says about how to page it.
+#[derive(Clone, Copy)]
+pub(crate) struct PagedSpec {
+    pub(crate) endpoint: Endpoint,
+    pub(crate) field: &'static str,
+    pub(crate) page_size: u32,
+    pub(crate) in_envelope: bool,
+    pub(crate) passes: &'static [Pass],
+}
+
+impl PagedSpec {
+    fn pager(&self, pass: usize) -> Pager {
+        let query = self.passes[pass]
+            .query
+            .iter()
+            .map(|(k, v)| (*k, (*v).to_string()))
+            .collect();
+        Pager::new(self.endpoint, self.field, self.page_size, self.in_envelope).with_query(query)
+    }
+}
+
+/// A paged stream, walked once per pass; the cursor state is committed
+/// after the last page of the last pass.
+pub(crate) struct PagedReader {
+    spec: PagedSpec,
+    pass: usize,
+    pager: Pager,
+    cursor: Option<ClientCursor>,
+    reread: Option<Reread>,
+}
+
+impl PagedReader {
+    pub(crate) fn new(
+        spec: PagedSpec,
+        cursor: Option<ClientCursor>,
+        reread: Option<Reread>,
+    ) -> Self {
+        PagedReader {
+            pager: spec.pager(0),
+            spec,
+            pass: 0,
+            cursor,
+            reread,
+        }
+    }
+
+    fn last_pass(&self) -> bool {
+        self.pass + 1 >= self.spec.passes.len()
+    }
+}
+
+impl Reader for PagedReader {
+    fn next(&mut self, ctx: &Ctx) -> Result<Next> {
+        while self.pager.finished() {
+            if self.last_pass() {
+                return Ok(Next::Done);
+            }
+            self.pass += 1;
+            self.pager = self.spec.pager(self.pass);
+        }
+        Ok(Next::Send(self.pager.request(ctx.config)))
+    }
+
+    fn on_item(&mut self, item: Value, ctx: &Ctx, sink: &mut Sink) -> Result<()> {
+        let set = self.spec.passes[self.pass].set;
+        for mut rec in self.pager.page_records(&item)? {
+            for (field, value) in set {
+                rec.insert((*field).into(), value.to_json());
+            }
+            let rec = ctx.shaper.object(rec);
+            let reread = self.reread.is_some_and(|r| r.matches(&rec));
+            if self.cursor.as_mut().is_none_or(|c| c.admit(&rec) || reread) {
+                sink.records.push(rec);
+            }
+        }
+        Ok(())
+    }
+
+    fn on_complete(&mut self, _ctx: &Ctx, sink: &mut Sink) -> Result<()> {
+        self.pager.advance();
+        if self.pager.finished()
+            && self.last_pass()
+            && let Some(c) = &self.cursor
+        {
+            sink.commit = Some(c.state());
+        }
+        Ok(())
+    }
+}
