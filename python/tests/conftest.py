@@ -121,7 +121,7 @@ def source(sim: Sim, **kw: Any) -> Any:
     return IterableSource(api_key=cfg.pop("api_key", API_KEY), base_url=sim.url, **cfg)
 
 
-# -- natural keys: mirrors tests/simulator/src/truth.rs (natural_key) ---------
+# -- natural keys: mirrors simulator/src/truth.rs (natural_key) ---------------
 
 
 def id_str(v: Any) -> str | None:

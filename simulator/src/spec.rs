@@ -19,7 +19,7 @@ use crate::types::ApiResponse;
 
 const SPEC_JSON: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/iterable-openapi.json"
+    "/../../shared/iterable-openapi.json"
 ));
 
 /// Enum aliases the spec does not list but Iterable accepts (the api-client
