@@ -80,7 +80,9 @@ def main():
     names = [field(s, "name") for s in streams]
     check(len(names) >= 71 and "email_send" in names, f"discover() lists {len(names)} streams")
 
-    sim = subprocess.Popen([sim_bin, "--port", "0", "--seed", "3", "--scale", "tiny", "--api-key", KEY],
+    # --exit-on-stdin-eof: should this script die, the closed pipe stops the simulator.
+    sim = subprocess.Popen([sim_bin, "--port", "0", "--seed", "3", "--scale", "tiny", "--api-key", KEY,
+                            "--exit-on-stdin-eof"],
                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         base = None

@@ -3,7 +3,7 @@
     cargo build --release -p iterable-sim
     python python/bench/bench_read.py [--scale large] [--stream email_send] [--repeat 1]
 
-Starts `iterable-sim --scale large` (release build preferred; ITERABLE_SIM
+Starts `iterable-sim --scale large --exit-on-stdin-eof` (release build preferred; ITERABLE_SIM
 overrides), reads one export stream over loopback HTTP three ways and prints a
 Markdown table:
   - batches: the core's batches only (HTTP + Rust parsing; the floor),
@@ -43,7 +43,19 @@ def sim_binary() -> str:
 
 def start(binary: str, scale: str, seed: int) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
-        [binary, "--port", "0", "--seed", str(seed), "--scale", scale, "--now", NOW],
+        # --exit-on-stdin-eof: the simulator goes when this script does (pipe closed).
+        [
+            binary,
+            "--port",
+            "0",
+            "--seed",
+            str(seed),
+            "--scale",
+            scale,
+            "--now",
+            NOW,
+            "--exit-on-stdin-eof",
+        ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,

@@ -76,7 +76,9 @@ class Sim:
 
 
 def start_sim(*extra: str, now: str | None = SIM_NOW) -> Sim:
-    args = [str(sim_binary()), "--port", "0", "--seed", str(SEED), "--scale", SCALE, *extra]
+    # --exit-on-stdin-eof: if pytest dies, the closed pipe takes the simulator with it.
+    args = [str(sim_binary()), "--port", "0", "--seed", str(SEED), "--scale", SCALE]
+    args += ["--exit-on-stdin-eof", *extra]
     if now:
         args += ["--now", now]
     proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -90,7 +92,7 @@ def start_sim(*extra: str, now: str | None = SIM_NOW) -> Sim:
 
 def stop_sim(sim: Sim) -> None:
     assert sim.proc.stdin is not None
-    sim.proc.stdin.close()  # the simulator exits when its stdin closes
+    sim.proc.stdin.close()  # with --exit-on-stdin-eof the simulator exits on EOF
     try:
         sim.proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
@@ -121,7 +123,7 @@ def source(sim: Sim, **kw: Any) -> Any:
     return IterableSource(api_key=cfg.pop("api_key", API_KEY), base_url=sim.url, **cfg)
 
 
-# -- natural keys: mirrors tests/simulator/src/truth.rs (natural_key) ---------
+# -- natural keys: mirrors simulator/src/truth.rs (natural_key) ---------------
 
 
 def id_str(v: Any) -> str | None:

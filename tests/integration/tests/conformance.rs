@@ -1,5 +1,5 @@
 //! Every request the core plans, for every stream in every mode, is valid
-//! against Iterable's own OpenAPI description (`../shared/iterable-openapi.json`,
+//! against Iterable's own OpenAPI description (`simulator/spec/iterable-openapi.json`,
 //! loaded by the simulator's validator): path, method, required parameters,
 //! enums and date formats.
 

@@ -1,8 +1,10 @@
 //! `iterable-sim`: run the simulator from the command line.
 //!
-//! Prints exactly one line, the base URL, once ready; exits 0 on SIGTERM,
-//! SIGINT or when stdin reaches EOF, so a parent test process that dies
-//! takes the simulator with it. `iterable-sim truth …` prints ground truth.
+//! Prints exactly one line, the base URL, once ready, then serves like any
+//! server until SIGTERM or SIGINT (exit 0), so `iterable-sim --port 8080 &`
+//! works from a script. With `--exit-on-stdin-eof` it also exits when stdin
+//! reaches EOF, so a parent test process that dies (closing the pipe) takes
+//! the simulator with it. `iterable-sim truth …` prints ground truth.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -58,9 +60,15 @@ struct Cli {
     /// Rows become visible in exports only SECS after their createdAt.
     #[arg(long, value_name = "SECS", default_value_t = 0)]
     late_events: i64,
-    /// Keep running when stdin closes (for running in the background).
+    /// Also exit (code 0) when stdin reaches EOF, for test harnesses that
+    /// spawn the simulator with a pipe on stdin: if the harness dies, the
+    /// simulator goes too. Default: run until SIGTERM or SIGINT.
     #[arg(long)]
-    ignore_stdin: bool,
+    exit_on_stdin_eof: bool,
+    /// Accepted and ignored (older scripts): running on when stdin closes is
+    /// now the default.
+    #[arg(long = "ignore-stdin", hide = true)]
+    _ignore_stdin: bool,
 }
 
 fn parse_scale(s: &str) -> Result<Scale, String> {
@@ -148,7 +156,7 @@ fn main() -> ExitCode {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{}", sim.base_url()).and_then(|_| out.flush());
         drop(out);
-        wait_for_exit(cli.ignore_stdin).await;
+        wait_for_exit(cli.exit_on_stdin_eof).await;
         sim.stop();
         ExitCode::SUCCESS
     });
@@ -157,10 +165,10 @@ fn main() -> ExitCode {
     code
 }
 
-/// Resolves on SIGTERM, SIGINT or (unless ignored) EOF on stdin.
-async fn wait_for_exit(ignore_stdin: bool) {
+/// Resolves on SIGTERM, SIGINT or (if asked) EOF on stdin.
+async fn wait_for_exit(exit_on_stdin_eof: bool) {
     let (eof_tx, eof_rx) = tokio::sync::oneshot::channel::<()>();
-    if !ignore_stdin {
+    if exit_on_stdin_eof {
         // A plain thread: tokio's stdin would keep the runtime alive.
         std::thread::spawn(move || {
             let mut buf = [0u8; 1024];
@@ -172,7 +180,7 @@ async fn wait_for_exit(ignore_stdin: bool) {
         drop(eof_tx);
     }
     let stdin_closed = async {
-        // Err = stdin ignored: never resolve.
+        // Err = stdin not watched: never resolve.
         if eof_rx.await.is_err() {
             std::future::pending::<()>().await;
         }

@@ -13,6 +13,10 @@
 //! - `templates`: `templateId`; `catalogs`: `name`; `catalog_items`:
 //!   `catalogName|itemId`; `metadata`: `table|key`; `list_users`: `listId|email`;
 //!   `experiments_metrics`: `experimentId|templateId`.
+//!
+//! `journeys` is every journey, archived or not (each record carries
+//! `isArchived`): the default listing leaves archived journeys out, so a
+//! connector reads both it and `GET /api/journeys?state=Archived`.
 
 use std::collections::BTreeSet;
 
@@ -203,7 +207,8 @@ pub fn ground_truth(
         "channels" => collect(stream, st.channels.clone().into_iter()),
         "message_types" => collect(stream, st.message_types.clone().into_iter()),
         "lists" => collect(stream, st.lists.iter().map(|l| l.json.clone())),
-        "journeys" => collect(stream, st.journeys.iter().filter(|j| j["isArchived"] != true).cloned()),
+        // Both listings: `GET /api/journeys` (non-archived) and `?state=Archived`.
+        "journeys" => collect(stream, st.journeys.iter().cloned()),
         "snippets" => collect(stream, st.snippets.clone().into_iter()),
         "webhooks" => collect(stream, st.webhooks.clone().into_iter()),
         "templates" => {

@@ -369,6 +369,74 @@ fn catalogs_envelopes_and_paging() {
     assert!(prices.windows(2).all(|p| p[0] <= p[1]));
 }
 
+/// Every journey of a listing, following `nextPageUrl` from `first`; also
+/// returns how many pages that took and the `totalJourneysCount` of each page.
+fn all_journey_pages(
+    w: &iterable_sim::world::World,
+    first: &str,
+) -> (Vec<Value>, usize, Vec<Value>) {
+    let (mut rows, mut pages, mut totals) = (Vec::new(), 0, Vec::new());
+    let mut target = first.to_string();
+    loop {
+        let page = get_json(w, &target);
+        pages += 1;
+        rows.extend(page["journeys"].as_array().unwrap().iter().cloned());
+        totals.push(page["totalJourneysCount"].clone());
+        match page["nextPageUrl"].as_str() {
+            Some(next) => target = next.strip_prefix(BASE).unwrap().to_string(),
+            None => return (rows, pages, totals),
+        }
+        assert!(pages < 100, "nextPageUrl never ends");
+    }
+}
+
+#[test]
+fn journeys_without_state_leave_archived_out_and_page() {
+    let w = world(Scale::Tiny);
+    let seeded = w.read().journeys.clone();
+    let archived = seeded.iter().filter(|j| j["isArchived"] == true).count();
+    assert!(archived > 0, "the seeded world has archived journeys");
+    assert!(seeded.iter().all(|j| j["isArchived"].is_boolean()));
+    let (rows, pages, totals) = all_journey_pages(&w, "/api/journeys?pageSize=5");
+    assert_eq!(rows.len(), seeded.len() - archived);
+    assert_eq!(pages, rows.len().div_ceil(5));
+    assert!(totals.iter().all(|t| *t == rows.len()), "{totals:?}");
+    assert!(rows.iter().all(|j| j["isArchived"] == false));
+    let ids: BTreeSet<i64> = rows.iter().map(|j| j["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids.len(), rows.len(), "no journey twice across pages");
+    // The default page size pages the same listing.
+    let (default_rows, _, _) = all_journey_pages(&w, "/api/journeys");
+    assert_eq!(default_rows, rows);
+}
+
+#[test]
+fn journeys_with_state_archived_return_only_archived_and_page() {
+    let w = world(Scale::Small);
+    let seeded = w.read().journeys.clone();
+    let archived: BTreeSet<i64> = seeded
+        .iter()
+        .filter(|j| j["isArchived"] == true)
+        .map(|j| j["id"].as_i64().unwrap())
+        .collect();
+    assert!(
+        archived.len() > 1,
+        "several archived journeys to page through"
+    );
+    for state in ["Archived", "archived"] {
+        let (rows, pages, totals) =
+            all_journey_pages(&w, &format!("/api/journeys?state={state}&pageSize=1"));
+        assert_eq!(pages, archived.len(), "{state}: one journey per page");
+        assert!(totals.iter().all(|t| *t == archived.len()), "{totals:?}");
+        assert!(rows.iter().all(|j| j["isArchived"] == true), "{state}");
+        let ids: BTreeSet<i64> = rows.iter().map(|j| j["id"].as_i64().unwrap()).collect();
+        assert_eq!(ids, archived, "{state}");
+        assert_eq!(rows.len(), archived.len(), "no journey twice across pages");
+    }
+    // The two listings split the journeys between them.
+    let (live, _, _) = all_journey_pages(&w, "/api/journeys?pageSize=50");
+    assert_eq!(live.len() + archived.len(), seeded.len());
+}
+
 #[test]
 fn journeys_snippets_webhooks_experiments() {
     let w = world(Scale::Tiny);

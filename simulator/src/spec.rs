@@ -1,10 +1,16 @@
 //! Request validation against Iterable's own OpenAPI (Swagger 2.0) document.
 //!
-//! The spec file is compiled in from `../shared/iterable-openapi.json`, never
-//! hand-copied, so the simulator rejects exactly what the published contract
-//! says is wrong (plus the documented leniencies: case-insensitive enums and
-//! `anonSession` for `unknownSession`). The API is public because connector
-//! tests reuse it to check every request they plan.
+//! Where the spec comes from: `simulator/spec/iterable-openapi.json` is a
+//! byte-identical copy of Iterable's published description ("Iterable API",
+//! version 1.8), `api-docs.json` in Iterable's own client repository
+//! `Iterable/api-client` (MIT; HEAD `981eeb5`, file last changed in `89d123b`,
+//! Mar 2026). Never edit it by hand: replace it with a newer upstream copy.
+//!
+//! It is compiled in, never hand-copied into code, so the simulator rejects
+//! exactly what the published contract says is wrong (plus the documented
+//! leniencies: case-insensitive enums and `anonSession` for
+//! `unknownSession`). The API is public because connector tests reuse it to
+//! check every request they plan.
 
 mod datetime;
 
@@ -19,7 +25,7 @@ use crate::types::ApiResponse;
 
 const SPEC_JSON: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/iterable-openapi.json"
+    "/spec/iterable-openapi.json"
 ));
 
 /// Enum aliases the spec does not list but Iterable accepts (the api-client

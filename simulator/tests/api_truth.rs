@@ -113,7 +113,8 @@ fn entity_streams_match_their_endpoints() {
         assert_eq!(t.keys, keys_of(stream, &rows), "{stream}");
     }
 
-    // journeys: page through the default listing.
+    // journeys: page through the default listing (non-archived) and the
+    // archived one; ground truth is both, each record saying which it is.
     let mut js = Vec::new();
     for p in 1..=2 {
         js.extend(simple(
@@ -121,10 +122,17 @@ fn entity_streams_match_their_endpoints() {
             "journeys",
         ));
     }
-    assert_eq!(
-        ground_truth(&o, "journeys", None, None).unwrap().keys,
-        keys_of("journeys", &js)
-    );
+    let live = js.len();
+    js.extend(simple(
+        "/api/journeys?state=Archived&pageSize=50",
+        "journeys",
+    ));
+    assert!(js.len() > live, "some journeys are archived");
+    assert!(js[..live].iter().all(|j| j["isArchived"] == false));
+    assert!(js[live..].iter().all(|j| j["isArchived"] == true));
+    let t = ground_truth(&o, "journeys", None, None).unwrap();
+    assert_eq!(t.count as usize, js.len());
+    assert_eq!(t.keys, keys_of("journeys", &js));
 
     // templates: the 4×4 loop, records carrying templateType and messageMedium.
     let mut ts = Vec::new();

@@ -1,5 +1,6 @@
-//! The `iterable-sim` binary: one URL line, clean exit on stdin EOF and
-//! SIGTERM, flags reach the server.
+//! The `iterable-sim` binary: one URL line, runs like a server (stdin closed
+//! or not) until SIGTERM, exits on stdin EOF only with `--exit-on-stdin-eof`,
+//! flags reach the server.
 
 mod server_support;
 
@@ -9,10 +10,15 @@ use std::time::{Duration, Instant};
 
 use server_support::{get, request};
 
+/// Starts the binary with a pipe on stdin (held in `Child::stdin`).
 fn launch(args: &[&str]) -> (Child, BufReader<ChildStdout>, String) {
+    launch_with(args, Stdio::piped())
+}
+
+fn launch_with(args: &[&str], stdin: Stdio) -> (Child, BufReader<ChildStdout>, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_iterable-sim"))
         .args(args)
-        .stdin(Stdio::piped())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .spawn()
         .expect("run iterable-sim");
@@ -34,8 +40,45 @@ fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
 }
 
 #[test]
+fn keeps_serving_when_stdin_is_closed() {
+    // As from `iterable-sim --port N &` in a script: stdin at EOF from the start.
+    for extra in [&[][..], &["--ignore-stdin"]] {
+        let mut args = vec!["--port", "0", "--scale", "tiny"];
+        args.extend_from_slice(extra);
+        let (mut child, _out, line) = launch_with(&args, Stdio::null());
+        let url = line.trim_end().to_string();
+        assert!(url.starts_with("http://127.0.0.1:"), "{line:?}");
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "exited although stdin EOF is not an exit signal by default ({extra:?})"
+        );
+        let r = request(&url, "GET", "/api/campaigns", &[], None);
+        assert_eq!(r.status, 401, "still answering ({extra:?})");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
+
+#[test]
+fn with_the_flag_exits_on_stdin_eof() {
+    let (mut child, _out, line) = launch_with(&["--exit-on-stdin-eof"], Stdio::null());
+    assert!(line.starts_with("http://127.0.0.1:"), "{line:?}");
+    let status = wait_exit(&mut child);
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}
+
+#[test]
 fn prints_one_url_line_and_exits_when_stdin_closes() {
-    let (mut child, mut out, line) = launch(&["--port", "0", "--seed", "3", "--scale", "tiny"]);
+    let (mut child, mut out, line) = launch(&[
+        "--port",
+        "0",
+        "--seed",
+        "3",
+        "--scale",
+        "tiny",
+        "--exit-on-stdin-eof",
+    ]);
     let url = line.trim_end().to_string();
     assert!(line.ends_with('\n'));
     let port: u16 = url
@@ -82,6 +125,7 @@ fn flags_reach_the_server() {
         "2024-05-01T12:00:00Z",
         "--log",
         log.to_str().unwrap(),
+        "--exit-on-stdin-eof",
     ]);
     let url = line.trim_end();
     let r = request(url, "GET", "/api/campaigns", &[("Api-Key", "other")], None);
@@ -121,6 +165,7 @@ fn every_fault_flag_is_accepted() {
         "300",
         "--error-rate",
         "0",
+        "--exit-on-stdin-eof",
     ]);
     assert!(line.starts_with("http://127.0.0.1:"), "{line:?}");
     drop(child.stdin.take());
