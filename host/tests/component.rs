@@ -173,8 +173,8 @@ fn score(records: &BTreeMap<String, Vec<Value>>, streams: &[String]) -> Vec<Stri
         .iter()
         .filter_map(|stream| {
             let export = matches!(
-                connector_core::catalog::find(stream).map(|d| d.family),
-                Ok(connector_core::catalog::Family::Export { .. })
+                connector_core::find_stream(stream).map(|d| d.family),
+                Ok(connector_core::Family::Export { .. })
             );
             let (s, e) = if export {
                 (Some(start), Some(end))
@@ -233,7 +233,7 @@ fn every_stream_matches_ground_truth_through_the_component() {
 
 #[test]
 fn component_and_native_core_produce_identical_records_and_states() {
-    use connector_core::state::SessionState;
+    use connector_core::SessionState;
     use integration_tests::driver::{HttpTransport, RealClock, run};
 
     let sim = start_sim(FaultOptions::default(), 0);
@@ -388,9 +388,8 @@ fn airbyte_read_under_rate_limits_cut_bodies_and_late_events_is_exact() {
     );
     // Export streams: resumable after a cut. (Single-JSON bodies over the cut
     // size never get through whole, by the simulator's design.)
-    let streams: Vec<String> = connector_core::catalog::all_streams()
-        .iter()
-        .filter(|d| matches!(d.family, connector_core::catalog::Family::Export { .. }))
+    let streams: Vec<String> = connector_core::all_streams()
+        .filter(|d| matches!(d.family, connector_core::Family::Export { .. }))
         .map(|d| d.name.to_string())
         .collect();
     assert!(streams.len() > 40);

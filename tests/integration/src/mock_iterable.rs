@@ -148,6 +148,10 @@ pub fn answer(req: &HttpRequest) -> MockResponse {
                 json!({"templates": [{"templateId": id, "name": format!("{t}-{m}"), "createdAt": 1_700_000_000_000i64, "updatedAt": 1_700_000_000_000i64 + id, "creatorUserId": "ops@example.com", "messageTypeId": 5}], "totalTemplatesCount": 1}),
             )
         }
+        // As the spec says: archived journeys only with `state=Archived`.
+        "/api/journeys" if query(req, "state") == ["Archived"] => json_body(
+            json!({"journeys": [{"id": 10, "name": "old", "enabled": false, "isArchived": true, "createdAt": 1_700_000_000_000i64, "updatedAt": 1_700_000_000_000i64}], "totalJourneysCount": 1}),
+        ),
         "/api/journeys" => json_body(
             json!({"journeys": [{"id": 9, "name": "j", "enabled": true, "createdAt": 1_700_000_000_000i64, "updatedAt": 1_700_000_000_000i64}], "totalJourneysCount": 1}),
         ),
