@@ -6,10 +6,13 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::error::{ConnectorError, Result};
+use crate::settings;
 use crate::time;
+
+pub use crate::settings::spec;
 
 /// The API key. Deliberately opaque: it prints as `***`.
 #[derive(Clone, PartialEq, Eq)]
@@ -131,11 +134,6 @@ pub struct Config {
 }
 
 impl Config {
-    /// A config for `base_url` with every other setting at its default.
-    pub fn for_base_url(base_url: &str) -> Result<Config> {
-        Config::from_json(&json!({ "base_url": base_url }))
-    }
-
     /// Parses and validates a config object (the Airbyte/Singer config file).
     pub fn from_json(value: &Value) -> Result<Config> {
         let obj = value.as_object().ok_or_else(|| {
@@ -180,8 +178,10 @@ impl Config {
                 "must be after start_date; widen the range or drop end_date",
             ));
         }
-        let window_days = opt_u64(obj, "window_days", 1, 365)?.map(|v| v as u32);
-        let lookback_minutes = opt_u64(obj, "lookback_minutes", 0, 24 * 60)?.unwrap_or(5) as u32;
+        let window_days = int_setting(obj, "window_days")?.map(|v| v as u32);
+        let lookback_minutes = int_setting(obj, "lookback_minutes")?
+            .unwrap_or_else(|| settings::default_u64("lookback_minutes"))
+            as u32;
         let user_key = match opt_str(obj, "user_key")? {
             None | Some("email") => UserKey::Email,
             Some("userId") => UserKey::UserId,
@@ -259,8 +259,12 @@ impl Config {
                 ));
             }
         };
-        let max_concurrency = opt_u64(obj, "max_concurrency", 1, 64)?.unwrap_or(4) as u32;
-        let max_retries = opt_u64(obj, "max_retries", 0, 20)?.unwrap_or(6) as u32;
+        let max_concurrency = int_setting(obj, "max_concurrency")?
+            .unwrap_or_else(|| settings::default_u64("max_concurrency"))
+            as u32;
+        let max_retries = int_setting(obj, "max_retries")?
+            .unwrap_or_else(|| settings::default_u64("max_retries"))
+            as u32;
         let skip_malformed_lines = match obj.get("skip_malformed_lines") {
             None | Some(Value::Null) => false,
             Some(Value::Bool(b)) => *b,
@@ -281,11 +285,12 @@ impl Config {
                 ));
             }
         };
+        let (min_scale, max_scale) = settings::range_f64("time_scale");
         let time_scale = match obj.get("time_scale") {
             None | Some(Value::Null) => 1.0,
             Some(v) => v
                 .as_f64()
-                .filter(|f| *f >= 1.0 && *f <= 10_000.0)
+                .filter(|f| *f >= min_scale && *f <= max_scale)
                 .ok_or_else(|| {
                     ConnectorError::config(
                         "time_scale",
@@ -321,40 +326,25 @@ impl Config {
     }
 }
 
-const KNOWN_KEYS: &[&str] = &[
-    "api_key",
-    "region",
-    "base_url",
-    "start_date",
-    "end_date",
-    "window_days",
-    "lookback_minutes",
-    "user_key",
-    "export_mode",
-    "email",
-    "user_id",
-    "list_ids",
-    "catalog_names",
-    "max_concurrency",
-    "max_retries",
-    "skip_malformed_lines",
-    "skip_persistent_errors",
-    "time_scale",
-];
-
 fn reject_unknown_keys(obj: &Map<String, Value>) -> Result<()> {
     for key in obj.keys() {
-        if !KNOWN_KEYS.contains(&key.as_str()) {
+        if !settings::is_known(key) {
             return Err(ConnectorError::config(
                 key.clone(),
                 format!(
                     "is not a setting of this connector; known settings: {}",
-                    KNOWN_KEYS.join(", ")
+                    settings::known_keys()
                 ),
             ));
         }
     }
     Ok(())
+}
+
+/// An integer setting: its range and default come from the settings table.
+fn int_setting(obj: &Map<String, Value>, key: &str) -> Result<Option<u64>> {
+    let (min, max) = settings::range_u64(key);
+    opt_u64(obj, key, min, max)
 }
 
 fn opt_str<'a>(obj: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>> {
@@ -408,53 +398,10 @@ fn parse_base_url(url: &str) -> Result<String> {
     Ok(url.trim_end_matches('/').to_string())
 }
 
-/// The JSON Schema of the config, for `spec`.
-pub fn spec() -> Value {
-    json!({
-        "$schema": "http://json-schema.org/draft-07/schema#",
-        "title": "Iterable source",
-        "type": "object",
-        "additionalProperties": false,
-        "properties": {
-            "api_key": {"type": "string", "airbyte_secret": true, "order": 0,
-                "description": "Server-side API key (Iterable > Integrations > API Keys). Optional when the host adds the Api-Key header itself."},
-            "region": {"type": "string", "enum": ["US", "EU"], "default": "US", "order": 1,
-                "description": "Data centre of the project: US = api.iterable.com, EU = api.eu.iterable.com."},
-            "base_url": {"type": "string", "pattern": "^https?://[^/?# ]+/?$",
-                "description": "Overrides region (scheme://host[:port]); /api/... paths are appended. For proxies and simulators."},
-            "start_date": {"type": "string", "format": "date-time", "order": 2,
-                "description": "Read history from here (RFC 3339 or YYYY-MM-DD). Default: 30 days before the first sync."},
-            "end_date": {"type": "string", "format": "date-time",
-                "description": "Read history up to here (exclusive). Default: now minus lookback_minutes."},
-            "window_days": {"type": "integer", "minimum": 1, "maximum": 365,
-                "description": "Fixed export window length in days. Unset: adaptive (grows while responses are small and fast, halves when one is cut off)."},
-            "lookback_minutes": {"type": "integer", "minimum": 0, "maximum": 1440, "default": 5,
-                "description": "Export windows end this long before now, so late-indexed events are not missed."},
-            "user_key": {"type": "string", "enum": ["email", "userId"], "default": "email",
-                "description": "Primary key of users: email (email-based projects) or userId (userId-based projects)."},
-            "export_mode": {"type": "string", "enum": ["sync", "async"], "default": "sync",
-                "description": "sync: export/data.json windows; async: export jobs (export/start), for very long histories."},
-            "email": {"type": "string", "description": "User for the by-key streams (events, user_profile, in_app_messages, sent_messages, user_events)."},
-            "user_id": {"type": "string", "description": "userId for the by-key streams (instead of email)."},
-            "list_ids": {"type": "array", "items": {"type": "integer"}, "description": "Only these lists in list_users."},
-            "catalog_names": {"type": "array", "items": {"type": "string"}, "description": "Only these catalogs in catalog_items."},
-            "max_concurrency": {"type": "integer", "minimum": 1, "maximum": 64, "default": 4,
-                "description": "Requests in flight at once; rate limits are respected whatever the value."},
-            "max_retries": {"type": "integer", "minimum": 0, "maximum": 20, "default": 6,
-                "description": "Retries of one request (429, 5xx, cut connections) before the stream fails."},
-            "skip_malformed_lines": {"type": "boolean", "default": false,
-                "description": "Count and report malformed export lines instead of failing the sync."},
-            "skip_persistent_errors": {"type": "boolean", "default": false,
-                "description": "After max_retries, skip (and report) the one list, catalog or metadata key that keeps failing instead of failing the sync."},
-            "time_scale": {"type": "number", "minimum": 1, "maximum": 10000, "default": 1,
-                "description": "Simulators only: how many times faster the server's rate-limit clock runs."}
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn defaults() {
@@ -514,9 +461,10 @@ mod tests {
     fn spec_lists_every_known_key() {
         let spec = spec();
         let props = spec["properties"].as_object().unwrap();
-        for key in KNOWN_KEYS {
+        let known: Vec<&str> = settings::SETTINGS.iter().map(|s| s.key).collect();
+        for key in &known {
             assert!(props.contains_key(*key), "{key}");
         }
-        assert_eq!(props.len(), KNOWN_KEYS.len());
+        assert_eq!(props.len(), known.len());
     }
 }

@@ -76,6 +76,7 @@ mod parse;
 mod probe;
 mod read;
 mod record;
+mod settings;
 mod state;
 mod time;
 
