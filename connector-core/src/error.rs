@@ -27,6 +27,33 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind, in declaration order: boundary tests (WIT, Python) walk it.
+    pub const ALL: [ErrorKind; 8] = [
+        ErrorKind::InvalidConfig,
+        ErrorKind::Unauthorized,
+        ErrorKind::Forbidden,
+        ErrorKind::RateLimited,
+        ErrorKind::Upstream,
+        ErrorKind::MalformedResponse,
+        ErrorKind::ProtocolMisuse,
+        ErrorKind::Internal,
+    ];
+
+    /// Position in [`ErrorKind::ALL`]; exhaustive, so a new kind cannot be
+    /// added without being listed there.
+    pub const fn index(self) -> usize {
+        match self {
+            ErrorKind::InvalidConfig => 0,
+            ErrorKind::Unauthorized => 1,
+            ErrorKind::Forbidden => 2,
+            ErrorKind::RateLimited => 3,
+            ErrorKind::Upstream => 4,
+            ErrorKind::MalformedResponse => 5,
+            ErrorKind::ProtocolMisuse => 6,
+            ErrorKind::Internal => 7,
+        }
+    }
+
     /// Stable kebab-case name, e.g. `"rate-limited"`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -154,4 +181,16 @@ pub(crate) fn envelope(body: &[u8]) -> (Option<String>, Option<String>) {
             .map(str::to_string)
     };
     (field("code"), field("msg"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_lists_every_kind_once_in_order() {
+        for (i, kind) in ErrorKind::ALL.iter().enumerate() {
+            assert_eq!(kind.index(), i, "{kind:?}");
+        }
+    }
 }

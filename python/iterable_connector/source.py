@@ -378,7 +378,7 @@ class Reader:
 
     @property
     def summary(self) -> list[dict[str, Any]] | None:
-        """Per-stream totals (records, requests, retries, skipped_lines) once done."""
+        """Per-stream totals once done: records, requests, retries, skipped lines and units."""
         return copy.deepcopy(self._summary)
 
     @property

@@ -122,13 +122,24 @@ impl Session {
             Action::Log(l) => ("log", l.level.as_str(), l.message, l.stream).into_pyobject(py),
             Action::Done(summary) => {
                 let list = PyList::empty(py);
-                for s in &summary.streams {
+                for s in summary.streams {
+                    // Destructured without `..`: a field the core adds fails
+                    // this build until Python hands it out too.
+                    let connector_core::StreamSummary {
+                        stream,
+                        records,
+                        requests,
+                        retries,
+                        skipped_lines,
+                        skipped_units,
+                    } = s;
                     let d = PyDict::new(py);
-                    d.set_item("stream", &s.stream)?;
-                    d.set_item("records", s.records)?;
-                    d.set_item("requests", s.requests)?;
-                    d.set_item("retries", s.retries)?;
-                    d.set_item("skipped_lines", s.skipped_lines)?;
+                    d.set_item("stream", stream)?;
+                    d.set_item("records", records)?;
+                    d.set_item("requests", requests)?;
+                    d.set_item("retries", retries)?;
+                    d.set_item("skipped_lines", skipped_lines)?;
+                    d.set_item("skipped_units", skipped_units)?;
                     list.append(d)?;
                 }
                 ("done", list).into_pyobject(py)

@@ -129,12 +129,25 @@ fn summary(s: Summary) -> wit::Summary {
         streams: s
             .streams
             .into_iter()
-            .map(|s: StreamSummary| wit::StreamSummary {
-                stream: s.stream,
-                records: s.records,
-                requests: s.requests,
-                retries: s.retries,
-                skipped_lines: s.skipped_lines,
+            .map(|s: StreamSummary| {
+                // Destructured without `..`: a field the core adds fails
+                // this build until the WIT carries it too.
+                let StreamSummary {
+                    stream,
+                    records,
+                    requests,
+                    retries,
+                    skipped_lines,
+                    skipped_units,
+                } = s;
+                wit::StreamSummary {
+                    stream,
+                    records,
+                    requests,
+                    retries,
+                    skipped_lines,
+                    skipped_units,
+                }
             })
             .collect(),
     }

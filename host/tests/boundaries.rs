@@ -1,0 +1,66 @@
+//! Boundaries cannot drift: every error kind and every summary field of the
+//! core must exist in the WIT the component exports. (The component and the
+//! Python extension destructure the core's summary without `..`, so a new
+//! field fails their builds; this test covers the interface text itself.)
+
+use connector_core::{ErrorKind, StreamSummary};
+
+const TYPES_WIT: &str = include_str!("../../wit/types.wit");
+
+/// The body of `header { … }` in the WIT text.
+fn block<'a>(wit: &'a str, header: &str) -> &'a str {
+    let start = wit
+        .find(header)
+        .unwrap_or_else(|| panic!("{header} is not in types.wit"));
+    let body = &wit[start + header.len()..];
+    &body[..body.find('}').expect("a closing brace")]
+}
+
+/// WIT names: kebab-case, `%` escapes for keywords dropped.
+fn names(block: &str) -> Vec<String> {
+    block
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with("//") && !l.is_empty())
+        .flat_map(|l| l.split(','))
+        .map(|item| item.split(':').next().unwrap_or("").trim())
+        .filter(|n| !n.is_empty())
+        .map(|n| n.trim_start_matches('%').to_string())
+        .collect()
+}
+
+/// Field names of a struct, read from its `Debug` output.
+fn debug_fields(debug: &str) -> Vec<String> {
+    let inner = &debug[debug.find('{').expect("a struct") + 1..debug.rfind('}').expect("end")];
+    inner
+        .split(", ")
+        .filter_map(|kv| kv.split_once(':'))
+        .map(|(k, _)| k.trim().replace('_', "-"))
+        .collect()
+}
+
+#[test]
+fn wit_error_kinds_cover_every_core_kind() {
+    let wit = names(block(TYPES_WIT, "enum error-kind {"));
+    for kind in ErrorKind::ALL {
+        assert!(
+            wit.iter().any(|n| n == kind.as_str()),
+            "error kind {} is missing from wit/types.wit",
+            kind.as_str()
+        );
+    }
+    assert_eq!(wit.len(), ErrorKind::ALL.len(), "types.wit: {wit:?}");
+}
+
+#[test]
+fn wit_stream_summary_carries_every_core_field() {
+    let core = debug_fields(&format!("{:?}", StreamSummary::default()));
+    assert!(core.contains(&"skipped-units".to_string()), "{core:?}");
+    let wit = names(block(TYPES_WIT, "record stream-summary {"));
+    for field in &core {
+        assert!(
+            wit.contains(field),
+            "summary field {field} is missing from wit/types.wit (has {wit:?})"
+        );
+    }
+}
