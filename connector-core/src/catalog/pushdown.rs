@@ -1,6 +1,6 @@
 //! Which filters the API applies itself, per stream, and through which
-//! request parameter. SQL planning and partitioned reads push these down;
-//! every other predicate is evaluated on the records.
+//! request parameter: the facts SQL planning and partitioned reads will
+//! push down (every other predicate is then evaluated on the records).
 
 /// A comparison a filter makes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

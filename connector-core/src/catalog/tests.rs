@@ -69,6 +69,14 @@ fn every_row_is_complete() {
                 }
             }
         }
+        // Their readers filter client-side on the cursor: one must be declared
+        // (read::readers::reader_for relies on it).
+        if matches!(
+            def.family,
+            Family::Metadata { .. } | Family::CatalogItems { .. }
+        ) {
+            assert!(def.cursor_field.is_some(), "{name}: needs a cursor field");
+        }
         if def.is_export() {
             assert!(def.pushdown.iter().any(|p| p.op == FilterOp::Ge), "{name}");
         }

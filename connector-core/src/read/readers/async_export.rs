@@ -21,7 +21,7 @@ use crate::exchange::endpoint::{EXPORT_FILES, EXPORT_START};
 use crate::exchange::{LogLevel, LogMessage, Planned};
 use crate::parse::BodyFormat;
 use crate::read::reader::{Ctx, Next, Reader, Sink};
-use crate::read::readers::export::track_cursor;
+use crate::read::readers::export::{ExportSpec, track_cursor};
 use crate::read::readers::paged::as_record;
 use crate::state::{JobState, StreamState};
 use crate::time;
@@ -69,14 +69,14 @@ pub(crate) struct AsyncExportReader {
 }
 
 impl AsyncExportReader {
-    pub(crate) fn new(
-        stream: &'static str,
-        data_type: &'static str,
-        rows: RowShape,
-        cursor_field: &'static str,
-        saved: StreamState,
-        window_days: Option<u32>,
-    ) -> Self {
+    pub(crate) fn new(spec: ExportSpec, saved: StreamState) -> Self {
+        let ExportSpec {
+            stream,
+            data_type,
+            shape: rows,
+            cursor_field,
+            window_days,
+        } = spec;
         AsyncExportReader {
             stream,
             data_type,

@@ -29,6 +29,18 @@ const MIN_WINDOW: Duration = Duration::hours(1);
 const SMALL_ROWS: u64 = 200_000;
 const FAST_MS: i64 = 60_000;
 
+/// What both export readers (windows and jobs) take from the stream's row
+/// and the config.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ExportSpec {
+    pub(crate) stream: &'static str,
+    pub(crate) data_type: &'static str,
+    pub(crate) shape: RowShape,
+    pub(crate) cursor_field: &'static str,
+    /// Fixed window length; `None` = adaptive (windows) or the largest (jobs).
+    pub(crate) window_days: Option<u32>,
+}
+
 /// Raises `max_ms` to the record's cursor value (cursors come from records).
 pub(crate) fn track_cursor(max_ms: &mut Option<i64>, rec: &Record, cursor_field: &str) {
     if let Some(t) = timestamp_ms(rec, cursor_field) {
@@ -60,14 +72,14 @@ pub(crate) struct ExportReader {
 }
 
 impl ExportReader {
-    pub(crate) fn new(
-        stream: &'static str,
-        data_type: &'static str,
-        shape: RowShape,
-        cursor_field: &'static str,
-        saved: StreamState,
-        window_days: Option<u32>,
-    ) -> Self {
+    pub(crate) fn new(spec: ExportSpec, saved: StreamState) -> Self {
+        let ExportSpec {
+            stream,
+            data_type,
+            shape,
+            cursor_field,
+            window_days,
+        } = spec;
         let size = window_days
             .map(|d| Duration::days(d as i64))
             .unwrap_or(INITIAL_WINDOW);

@@ -72,24 +72,21 @@ pub(crate) fn reader_for(
         Family::CampaignMetrics { campaigns, metrics } => {
             Box::new(metrics::MetricsReader::new(campaigns, metrics))
         }
-        Family::Export { data_type, rows } if config.export_mode == ExportMode::Async => {
-            Box::new(async_export::AsyncExportReader::new(
-                def.name,
+        Family::Export { data_type, rows } => {
+            let spec = export::ExportSpec {
+                stream: def.name,
                 data_type,
-                rows,
-                def.cursor_field.unwrap_or("createdAt"),
-                state.clone(),
-                config.window_days,
-            ))
+                shape: rows,
+                cursor_field: def.cursor_field.unwrap_or("createdAt"),
+                window_days: config.window_days,
+            };
+            match config.export_mode {
+                ExportMode::Async => {
+                    Box::new(async_export::AsyncExportReader::new(spec, state.clone()))
+                }
+                ExportMode::Sync => Box::new(export::ExportReader::new(spec, state.clone())),
+            }
         }
-        Family::Export { data_type, rows } => Box::new(export::ExportReader::new(
-            def.name,
-            data_type,
-            rows,
-            def.cursor_field.unwrap_or("createdAt"),
-            state.clone(),
-            config.window_days,
-        )),
         Family::ByKey(read) => Box::new(by_key::ByKeyReader::new(def.name, read)),
     }
 }
