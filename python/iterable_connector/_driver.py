@@ -29,7 +29,9 @@ _LEVELS = {
 # to about this much parsed data, and keeps batches full).
 DRAIN_BYTES = 256 * 1024
 
-Request = tuple[int, str, str, list[tuple[str, str]], bytes | None, bool, str]
+Request = _native.Request
+# The actions ``drive`` hands to its caller; the rest it handles itself.
+Output = _native.Emit | _native.Commit | _native.Done
 
 
 class Secret:
@@ -57,17 +59,16 @@ def now_ms() -> int:
 
 
 def _headers(req: Request, key: Secret | None) -> list[tuple[str, str]]:
-    headers = list(req[3])
-    if req[5] and key is not None:
+    headers = list(req.headers)
+    if req.needs_auth and key is not None:
         headers.append(("Api-Key", key.reveal()))
     return headers
 
 
 def _send(transport: Transport, req: Request, key: Secret | None, timeout: float) -> Any:
-    _, method, url, _, body, _, stream = req
-    logger.debug("%s %s%s", method, url, f" [{stream}]" if stream else "")
+    logger.debug("%s %s%s", req.method, req.url, f" [{req.stream}]" if req.stream else "")
     try:
-        return transport.send(method, url, _headers(req, key), body, timeout)
+        return transport.send(req.method, req.url, _headers(req, key), req.body, timeout)
     except TransportError:
         raise
     except Exception as e:  # a custom transport failed in its own way
@@ -80,15 +81,15 @@ def fetch(
     req: Request,
     key: Secret | None,
     timeout: float,
-    on_chunk: Callable[[], Iterator[tuple[Any, ...]]] | None = None,
+    on_chunk: Callable[[], Iterator[Output]] | None = None,
     clock: Callable[[], int] = now_ms,
-) -> Iterator[tuple[Any, ...]]:
+) -> Iterator[Output]:
     """Performs one planned request, streaming the reply into the session.
 
     After every chunk, ``on_chunk`` drains what the core has parsed so far, so
     memory stays bounded by a chunk's worth of records, not a response's.
     """
-    rid = req[0]
+    rid = req.id
     try:
         resp = _send(transport, req, key, timeout)
     except TransportError as e:
@@ -157,8 +158,8 @@ def drive(
     timeout: float,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], int] = now_ms,
-) -> Iterator[tuple[Any, ...]]:
-    """Runs the session; yields the ``emit``, ``commit`` and ``done`` actions.
+) -> Iterator[Output]:
+    """Runs the session; yields the ``Emit``, ``Commit`` and ``Done`` actions.
 
     Sequential: one request on the wire at a time. When the core plans another
     request while a body is still streaming (it allows several in flight), the
@@ -167,53 +168,55 @@ def drive(
     """
     pending: deque[Request] = deque()
 
-    def log(action: tuple[Any, ...]) -> None:
-        _, level, message, stream = action
+    def log(action: _native.Log) -> None:
         logger.log(
-            _LEVELS.get(level, logging.INFO), "%s%s", f"[{stream}] " if stream else "", message
+            _LEVELS.get(action.level, logging.INFO),
+            "%s%s",
+            f"[{action.stream}] " if action.stream else "",
+            action.message,
         )
 
-    def drain() -> Iterator[tuple[Any, ...]]:
+    def drain() -> Iterator[Output]:
         # Hand out what the core has ready without waiting for anything.
         while True:
-            action = session.poll(clock())
-            tag = action[0]
-            if tag == "emit" or tag == "commit":
-                yield action
-            elif tag == "log":
-                log(action)
-            elif tag == "fetch":
-                pending.append(action[1])
-            else:  # sleep, await: nothing more until the body goes on
-                return
+            match session.poll(clock()):
+                case _native.Emit() | _native.Commit() as action:
+                    yield action
+                case _native.Log() as action:
+                    log(action)
+                case _native.Fetch(request=req):
+                    pending.append(req)
+                case _:  # Sleep, Await: nothing more until the body goes on
+                    return
 
     while True:
         if pending:
             req = pending.popleft()
             yield from fetch(session, transport, req, key, timeout, drain, clock)
             continue
-        action = session.poll(clock())
-        tag = action[0]
-        if tag == "fetch":
-            yield from fetch(session, transport, action[1], key, timeout, drain, clock)
-        elif tag == "emit" or tag == "commit":
-            yield action
-        elif tag == "sleep":
-            delay = action[1] - clock()
-            if delay > 0:
-                logger.debug("pacing: sleeping %d ms", delay)
-                sleep(delay / 1000.0)
-        elif tag == "log":
-            log(action)
-        elif tag == "done":
-            yield action
-            return
-        elif tag == "await":
-            raise IterableConnectorError(
-                "internal: the core awaits a response but none is in flight", kind="internal"
-            )
-        else:  # pragma: no cover - a newer core than this driver
-            raise IterableConnectorError(f"internal: unknown action {tag!r}", kind="internal")
+        match session.poll(clock()):
+            case _native.Fetch(request=req):
+                yield from fetch(session, transport, req, key, timeout, drain, clock)
+            case _native.Emit() | _native.Commit() as action:
+                yield action
+            case _native.Sleep(until_ms=until):
+                delay = until - clock()
+                if delay > 0:
+                    logger.debug("pacing: sleeping %d ms", delay)
+                    sleep(delay / 1000.0)
+            case _native.Log() as action:
+                log(action)
+            case _native.Done() as action:
+                yield action
+                return
+            case _native.Await():
+                raise IterableConnectorError(
+                    "internal: the core awaits a response but none is in flight", kind="internal"
+                )
+            case other:  # pragma: no cover - a newer core than this driver
+                raise IterableConnectorError(
+                    f"internal: unknown action {type(other).__name__}", kind="internal"
+                )
 
 
 def stream_names(streams: str | Sequence[str]) -> list[str]:

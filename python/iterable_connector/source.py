@@ -277,17 +277,16 @@ class Reader:
                 self._source._key,
                 timeout=self._source.timeout,
             ):
-                tag = action[0]
-                if tag == "emit":
-                    batch = action[1]
+                if isinstance(action, _native.Emit):
+                    batch = action.batch
                     self._counts[batch.stream] = self._counts.get(batch.stream, 0) + len(batch)
                     if progress is not None:
                         progress(batch.stream, len(batch))
                     yield batch
-                elif tag == "commit":
-                    self._state[action[1]] = action[2]
-                elif tag == "done":
-                    self._summary = list(action[1])
+                elif isinstance(action, _native.Commit):
+                    self._state[action.stream] = action.state
+                else:
+                    self._summary = [s.as_dict() for s in action.streams]
                     self._done = True
         finally:
             if progress is not None:

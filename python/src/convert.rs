@@ -2,9 +2,9 @@
 
 use std::collections::HashMap;
 
-use connector_core::{ConnectorError, ErrorKind, HttpRequest};
+use connector_core::{ConnectorError, ErrorKind};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyDict, PyList, PyString};
 use serde_json::{Map, Value};
 
 /// Interns object keys while converting many records: records of one stream
@@ -78,34 +78,9 @@ pub(crate) fn parse_json(text: &str, what: &str) -> Result<Value, ConnectorError
         .map_err(|e| ConnectorError::config(what, format!("is not valid JSON: {e}")))
 }
 
-/// `(id, method, url, headers, body, needs_auth, stream)`.
-pub(crate) fn request_to_py<'py>(
-    py: Python<'py>,
-    r: &HttpRequest,
-) -> PyResult<Bound<'py, PyTuple>> {
-    let headers = PyList::empty(py);
-    for (k, v) in &r.headers {
-        headers.append((k.as_str(), v.as_str()))?;
-    }
-    let body = match &r.body {
-        Some(b) => PyBytes::new(py, b).into_any(),
-        None => py.None().into_bound(py),
-    };
-    PyTuple::new(
-        py,
-        [
-            r.id.into_pyobject(py)?.into_any(),
-            PyString::new(py, r.method.as_str()).into_any(),
-            PyString::new(py, &r.url).into_any(),
-            headers.into_any(),
-            body,
-            PyBool::new(py, r.needs_auth).to_owned().into_any(),
-            PyString::new(py, &r.stream).into_any(),
-        ],
-    )
-}
-
-fn class_name(kind: ErrorKind) -> &'static str {
+/// The Python exception class (in `iterable_connector.errors`) for each kind.
+/// Exhaustive: a kind the core adds fails this build until Python maps it.
+pub(crate) fn class_name(kind: ErrorKind) -> &'static str {
     match kind {
         ErrorKind::InvalidConfig => "ConfigError",
         ErrorKind::Unauthorized | ErrorKind::Forbidden => "AuthError",

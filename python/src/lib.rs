@@ -2,18 +2,19 @@
 //!
 //! Glue only. The Python package (`python/iterable_connector/`) runs the
 //! session loop and does all HTTP; this module validates configs, describes
-//! streams, turns core sessions into a small tuple protocol, and builds Arrow
+//! streams, turns core sessions into typed action objects (`protocol`), and builds Arrow
 //! tables from records without a JSON round trip. Parsing releases the GIL.
 
 mod arrow;
 mod convert;
+mod protocol;
 mod session;
 
 use connector_core::Config;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::types::{PyDict, PyList};
 
-use convert::{IntoPyResult, json_to_py, parse_json, request_to_py};
+use convert::{IntoPyResult, json_to_py, parse_json};
 
 fn config_from(py: Python<'_>, config_json: &str) -> PyResult<Config> {
     parse_json(config_json, "config")
@@ -62,11 +63,11 @@ fn discover<'py>(
     Ok(list)
 }
 
-/// The request that checks the key: `(id, method, url, headers, body, needs_auth, stream)`.
+/// The request that checks the key.
 #[pyfunction]
-fn check_request<'py>(py: Python<'py>, config_json: &str) -> PyResult<Bound<'py, PyTuple>> {
+fn check_request(py: Python<'_>, config_json: &str) -> PyResult<protocol::Request> {
     let config = config_from(py, config_json)?;
-    request_to_py(py, &connector_core::check_request(&config))
+    protocol::Request::new(py, &connector_core::check_request(&config))
 }
 
 /// Judges the answer to `check_request`; raises a typed error when it failed.
@@ -77,9 +78,9 @@ fn check_response(py: Python<'_>, status: u16, body: &[u8]) -> PyResult<()> {
 
 /// The request listing the project's user fields.
 #[pyfunction]
-fn user_fields_request<'py>(py: Python<'py>, config_json: &str) -> PyResult<Bound<'py, PyTuple>> {
+fn user_fields_request(py: Python<'_>, config_json: &str) -> PyResult<protocol::Request> {
     let config = config_from(py, config_json)?;
-    request_to_py(py, &connector_core::user_fields_request(&config))
+    protocol::Request::new(py, &connector_core::user_fields_request(&config))
 }
 
 /// Parses the answer to `user_fields_request`; returns JSON text for `discover`.
@@ -88,6 +89,16 @@ fn user_fields_response(py: Python<'_>, status: u16, body: &[u8]) -> PyResult<St
     connector_core::user_fields_response(status, body)
         .py(py)
         .map(|v| v.to_string())
+}
+
+/// Every error kind the core can raise, with the Python exception class it
+/// becomes: `[(kind, class name)]`. Lets a test prove none is missing.
+#[pyfunction]
+fn error_kinds() -> Vec<(&'static str, &'static str)> {
+    connector_core::ErrorKind::ALL
+        .iter()
+        .map(|k| (k.as_str(), convert::class_name(*k)))
+        .collect()
 }
 
 #[pymodule]
@@ -100,6 +111,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(check_response, m)?)?;
     m.add_function(wrap_pyfunction!(user_fields_request, m)?)?;
     m.add_function(wrap_pyfunction!(user_fields_response, m)?)?;
+    m.add_function(wrap_pyfunction!(error_kinds, m)?)?;
+    protocol::register(m)?;
     m.add_class::<session::Session>()?;
     m.add_class::<session::Batch>()?;
     m.add_class::<arrow::ArrowBuilder>()?;

@@ -3,12 +3,13 @@
 use std::sync::{Mutex, MutexGuard};
 
 use connector_core::Record;
-use connector_core::{Action, Config, ReadSession, StreamSelection, TransportErrorKind};
+use connector_core::{Config, ReadSession, StreamSelection, TransportErrorKind};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::types::PyList;
 
-use crate::convert::{IntoPyResult, KeyCache, json_to_py, object_to_py, parse_json, request_to_py};
+use crate::convert::{IntoPyResult, KeyCache, object_to_py, parse_json};
+use crate::protocol::action_to_py;
 
 /// Records of one stream handed out together by the core (at most 1000).
 /// The records stay in Rust until asked for as dicts or as Arrow.
@@ -49,7 +50,7 @@ impl Batch {
 }
 
 /// A read session. Drive it like `connector_core::ReadSession`: call `poll(now_ms)`
-/// and act on the tuple it returns; feed every response back by request id.
+/// and act on the action object it returns; feed every response back by request id.
 #[pyclass(frozen, module = "iterable_connector._native")]
 pub(crate) struct Session {
     inner: Mutex<ReadSession>,
@@ -96,55 +97,11 @@ impl Session {
         self.lock().max_in_flight()
     }
 
-    /// The next action, as a tuple whose first item names it:
-    /// `("fetch", (id, method, url, headers, body, needs_auth, stream))`,
-    /// `("emit", Batch)`, `("commit", stream, state)`, `("sleep", until_ms)`,
-    /// `("await",)`, `("log", level, message, stream)`, `("done", summary)`.
-    fn poll<'py>(&self, py: Python<'py>, now_ms: i64) -> PyResult<Bound<'py, PyTuple>> {
+    /// The next action: a `Fetch`, `Emit`, `Commit`, `Sleep`, `Await`, `Log`
+    /// or `Done` object (see `protocol`).
+    fn poll(&self, py: Python<'_>, now_ms: i64) -> PyResult<Py<PyAny>> {
         let action = self.lock().poll(now_ms).py(py)?;
-        match action {
-            Action::Fetch(req) => ("fetch", request_to_py(py, &req)?).into_pyobject(py),
-            Action::Emit(batch) => {
-                let b = Bound::new(
-                    py,
-                    Batch {
-                        stream: batch.stream,
-                        records: batch.records,
-                    },
-                )?;
-                ("emit", b).into_pyobject(py)
-            }
-            Action::Commit(cp) => {
-                ("commit", cp.stream, json_to_py(py, &cp.state)?).into_pyobject(py)
-            }
-            Action::SleepUntil(t) => ("sleep", t).into_pyobject(py),
-            Action::AwaitResponse => ("await",).into_pyobject(py),
-            Action::Log(l) => ("log", l.level.as_str(), l.message, l.stream).into_pyobject(py),
-            Action::Done(summary) => {
-                let list = PyList::empty(py);
-                for s in summary.streams {
-                    // Destructured without `..`: a field the core adds fails
-                    // this build until Python hands it out too.
-                    let connector_core::StreamSummary {
-                        stream,
-                        records,
-                        requests,
-                        retries,
-                        skipped_lines,
-                        skipped_units,
-                    } = s;
-                    let d = PyDict::new(py);
-                    d.set_item("stream", stream)?;
-                    d.set_item("records", records)?;
-                    d.set_item("requests", requests)?;
-                    d.set_item("retries", retries)?;
-                    d.set_item("skipped_lines", skipped_lines)?;
-                    d.set_item("skipped_units", skipped_units)?;
-                    list.append(d)?;
-                }
-                ("done", list).into_pyobject(py)
-            }
-        }
+        action_to_py(py, action)
     }
 
     fn on_response_head(

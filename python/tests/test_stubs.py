@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import Sim, source
 
 from iterable_connector import _native
 
@@ -91,3 +92,63 @@ def test_stubtest(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+# -- boundaries: what the core can say reaches Python ------------------------
+
+PROTOCOL = ["Request", "Fetch", "Emit", "Commit", "Sleep", "Await", "Log", "Done", "StreamSummary"]
+
+
+def _stub_properties(class_name: str) -> set[str]:
+    for node in _stub_tree().body:
+        if isinstance(node, ast.ClassDef) and node.name == class_name:
+            return {
+                n.name
+                for n in node.body
+                if isinstance(n, ast.FunctionDef)
+                and any(isinstance(d, ast.Name) and d.id == "property" for d in n.decorator_list)
+            }
+    raise AssertionError(f"{class_name} is not in the stub")
+
+
+def test_every_core_error_kind_has_an_exported_exception() -> None:
+    import iterable_connector
+    from iterable_connector import errors
+
+    kinds = _native.error_kinds()
+    assert len({k for k, _ in kinds}) == len(kinds) >= 8
+    for kind, class_name in kinds:
+        cls = getattr(errors, class_name, None)
+        assert cls is not None, f"core kind {kind!r} maps to {class_name}, missing in errors.py"
+        assert issubclass(cls, errors.IterableConnectorError), class_name
+        assert class_name in iterable_connector.__all__, class_name
+
+
+def test_protocol_objects_are_frozen_and_slotted(sim: Sim) -> None:
+    from iterable_connector._driver import Secret
+
+    session = _native.Session(source(sim)._config_json, [("channels", False)])
+    action = session.poll(0)
+    assert isinstance(action, _native.Fetch)
+    req = action.request
+    assert isinstance(req, _native.Request)
+    assert (req.method, req.needs_auth, req.stream) == ("GET", True, "channels")
+    assert req.url.startswith(sim.url) and req.body is None
+    for obj, attr in ((action, "request"), (req, "url"), (req, "id")):
+        with pytest.raises(AttributeError):
+            setattr(obj, attr, None)
+        assert not hasattr(obj, "__dict__")
+    assert "Api-Key" not in repr(req) and Secret("k").reveal() == "k"
+
+
+def test_summary_fields_match_the_stub(sim: Sim) -> None:
+    src = source(sim)
+    reader = src.read("channels")
+    rows = list(reader.read_records())
+    assert rows
+    summary = reader.summary
+    assert summary is not None and len(summary) == 1
+    assert set(summary[0]) == _stub_properties("StreamSummary")
+    assert summary[0]["records"] == len(rows)
+    for name in PROTOCOL:
+        assert isinstance(getattr(_native, name), type), name
