@@ -10,6 +10,9 @@ use std::fmt;
 pub enum ErrorKind {
     /// The configuration (or catalog / state) handed in is invalid. `field` names it.
     InvalidConfig,
+    /// A row or parameter handed in for a write is invalid. `field` names it;
+    /// the row fails alone, before any request.
+    InvalidInput,
     /// Iterable rejected the API key (401).
     Unauthorized,
     /// The key lacks permission or the feature is off for the project (403).
@@ -28,8 +31,9 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in declaration order: boundary tests (WIT, Python) walk it.
-    pub const ALL: [ErrorKind; 8] = [
+    pub const ALL: [ErrorKind; 9] = [
         ErrorKind::InvalidConfig,
+        ErrorKind::InvalidInput,
         ErrorKind::Unauthorized,
         ErrorKind::Forbidden,
         ErrorKind::RateLimited,
@@ -44,13 +48,14 @@ impl ErrorKind {
     pub const fn index(self) -> usize {
         match self {
             ErrorKind::InvalidConfig => 0,
-            ErrorKind::Unauthorized => 1,
-            ErrorKind::Forbidden => 2,
-            ErrorKind::RateLimited => 3,
-            ErrorKind::Upstream => 4,
-            ErrorKind::MalformedResponse => 5,
-            ErrorKind::ProtocolMisuse => 6,
-            ErrorKind::Internal => 7,
+            ErrorKind::InvalidInput => 1,
+            ErrorKind::Unauthorized => 2,
+            ErrorKind::Forbidden => 3,
+            ErrorKind::RateLimited => 4,
+            ErrorKind::Upstream => 5,
+            ErrorKind::MalformedResponse => 6,
+            ErrorKind::ProtocolMisuse => 7,
+            ErrorKind::Internal => 8,
         }
     }
 
@@ -58,6 +63,7 @@ impl ErrorKind {
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::InvalidConfig => "invalid-config",
+            ErrorKind::InvalidInput => "invalid-input",
             ErrorKind::Unauthorized => "unauthorized",
             ErrorKind::Forbidden => "forbidden",
             ErrorKind::RateLimited => "rate-limited",
@@ -111,6 +117,17 @@ impl ConnectorError {
         let field = field.into();
         let mut e = ConnectorError::new(
             ErrorKind::InvalidConfig,
+            format!("{}: {}", field, message.into()),
+        );
+        e.field = Some(field);
+        e
+    }
+
+    /// A bad row or write parameter: names the field and says how to fix it.
+    pub fn input(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let field = field.into();
+        let mut e = ConnectorError::new(
+            ErrorKind::InvalidInput,
             format!("{}: {}", field, message.into()),
         );
         e.field = Some(field);

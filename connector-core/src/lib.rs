@@ -79,6 +79,7 @@ mod record;
 mod settings;
 mod state;
 mod time;
+mod write;
 
 pub use catalog::{
     ApiParam, ByKeyBody, ByKeyRead, EVENT_KEY_FIELD, Family, Field, FieldType, FilterOp,
@@ -95,6 +96,10 @@ pub use exchange::{
 pub use parse::{BodyFormat, BodyParser, ParseError, ParseOptions};
 pub use probe::{check_request, check_response, user_fields_request, user_fields_response};
 pub use read::{MAX_BATCH, ReadSession, StreamSelection};
+pub use write::{
+    RowResult, RowStatus, Target, WriteAction, WriteCheckpoint, WriteOptions, WriteSession,
+    WriteSummary,
+};
 pub use state::{JobState, STATE_VERSION, SessionState, StreamState, session_state_from_json};
 pub use time::{
     from_epoch_ms, parse_config_date, parse_timestamp_str, parse_wire_timestamp, to_epoch_ms,

@@ -89,6 +89,110 @@ pub(crate) const USER_EVENTS_EXPORT: Endpoint =
     get("/api/export/userEvents", NDJSON, Bucket::General);
 pub(crate) const USER_FIELDS: Endpoint = get("/api/users/getFields", JSON, Bucket::UserLookup3);
 
+// ---- writes (iterable-api.md §5; writes-sql-sync.md §2) ---------------------
+
+const fn write(
+    method: Method,
+    path: &'static str,
+    bucket: Bucket,
+    retry: RetryClass,
+) -> Endpoint {
+    Endpoint {
+        method,
+        path,
+        format: JSON,
+        bucket,
+        retry,
+    }
+}
+
+use Method::{Delete, Patch, Post, Put};
+use RetryClass::{Idempotent as SAFE, NotIdempotent as UNSAFE};
+
+pub(crate) const CATALOG_ITEMS_BULK_UPSERT: Endpoint = write(
+    Post,
+    "/api/catalogs/{catalogName}/items",
+    Bucket::General,
+    SAFE,
+);
+pub(crate) const CATALOG_ITEMS_BULK_DELETE: Endpoint = write(
+    Delete,
+    "/api/catalogs/{catalogName}/items",
+    Bucket::General,
+    SAFE,
+);
+pub(crate) const CATALOG_ITEM_REPLACE: Endpoint = write(
+    Put,
+    "/api/catalogs/{catalogName}/items/{itemId}",
+    Bucket::CatalogItem,
+    SAFE,
+);
+pub(crate) const CATALOG_ITEM_MERGE: Endpoint = write(
+    Patch,
+    "/api/catalogs/{catalogName}/items/{itemId}",
+    Bucket::General,
+    SAFE,
+);
+pub(crate) const CATALOG_ITEM_DELETE: Endpoint = write(
+    Delete,
+    "/api/catalogs/{catalogName}/items/{itemId}",
+    Bucket::General,
+    SAFE,
+);
+pub(crate) const CATALOG_CREATE: Endpoint =
+    write(Post, "/api/catalogs/{catalogName}", Bucket::General, SAFE);
+pub(crate) const CATALOG_DELETE: Endpoint =
+    write(Delete, "/api/catalogs/{catalogName}", Bucket::General, SAFE);
+/// A repeat creates a second list with the same name.
+pub(crate) const LIST_CREATE: Endpoint = write(Post, "/api/lists", Bucket::General, UNSAFE);
+pub(crate) const LIST_DELETE: Endpoint =
+    write(Delete, "/api/lists/{listId}", Bucket::General, SAFE);
+pub(crate) const LIST_SUBSCRIBE: Endpoint =
+    write(Post, "/api/lists/subscribe", Bucket::General, SAFE);
+pub(crate) const LIST_UNSUBSCRIBE: Endpoint =
+    write(Post, "/api/lists/unsubscribe", Bucket::General, SAFE);
+pub(crate) const TEMPLATE_UPSERT: Endpoint =
+    write(Post, "/api/templates/{medium}/upsert", Bucket::General, SAFE);
+pub(crate) const TEMPLATE_UPDATE: Endpoint =
+    write(Post, "/api/templates/{medium}/update", Bucket::General, SAFE);
+/// A repeat creates (and may send) a second campaign.
+pub(crate) const CAMPAIGN_CREATE: Endpoint =
+    write(Post, "/api/campaigns/create", Bucket::General, UNSAFE);
+pub(crate) const CAMPAIGN_ABORT: Endpoint =
+    write(Post, "/api/campaigns/abort", Bucket::General, SAFE);
+pub(crate) const CAMPAIGN_CANCEL: Endpoint =
+    write(Post, "/api/campaigns/cancel", Bucket::General, SAFE);
+/// A repeat sends the campaign again.
+pub(crate) const CAMPAIGN_TRIGGER: Endpoint =
+    write(Post, "/api/campaigns/trigger", Bucket::General, UNSAFE);
+/// Safe because every event carries an `id` (the row's or one derived from it).
+pub(crate) const EVENT_TRACK: Endpoint =
+    write(Post, "/api/events/track", Bucket::EventsTrack, SAFE);
+pub(crate) const EVENT_TRACK_BULK: Endpoint =
+    write(Post, "/api/events/trackBulk", Bucket::EventsTrackBulk, SAFE);
+/// A repeat shows the message again.
+pub(crate) const IN_APP_TARGET: Endpoint =
+    write(Post, "/api/inApp/target", Bucket::General, UNSAFE);
+pub(crate) const USER_UPDATE: Endpoint =
+    write(Post, "/api/users/update", Bucket::UsersUpdate, SAFE);
+pub(crate) const USER_BULK_UPDATE: Endpoint =
+    write(Post, "/api/users/bulkUpdate", Bucket::UsersBulkUpdate, SAFE);
+pub(crate) const USER_DELETE: Endpoint =
+    write(Delete, "/api/users/{email}", Bucket::General, SAFE);
+pub(crate) const USER_DELETE_BY_USER_ID: Endpoint = write(
+    Delete,
+    "/api/users/byUserId/{userId}",
+    Bucket::General,
+    SAFE,
+);
+pub(crate) const USER_UPDATE_EMAIL: Endpoint =
+    write(Post, "/api/users/updateEmail", Bucket::General, SAFE);
+pub(crate) const USER_UPDATE_SUBSCRIPTIONS: Endpoint =
+    write(Post, "/api/users/updateSubscriptions", Bucket::General, SAFE);
+/// Safe because every purchase carries an `id` (the row's or one derived from it).
+pub(crate) const PURCHASE_TRACK: Endpoint =
+    write(Post, "/api/commerce/trackPurchase", Bucket::General, SAFE);
+
 /// A request a session wants sent, before it has an id.
 #[derive(Debug, Clone)]
 pub(crate) struct Planned {

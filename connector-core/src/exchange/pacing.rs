@@ -19,6 +19,16 @@ pub enum Bucket {
     ListUsers,
     /// `users/getFields`, `users/getSentMessages`: 3 per second.
     UserLookup3,
+    /// `users/update`: 500 per second.
+    UsersUpdate,
+    /// `users/bulkUpdate`: 5 per second.
+    UsersBulkUpdate,
+    /// `events/track`: 2000 per second.
+    EventsTrack,
+    /// `events/trackBulk`: 10 per second.
+    EventsTrackBulk,
+    /// Single catalog item writes (`PUT`/`PATCH`/`DELETE …/items/{id}`): 1000 per second.
+    CatalogItem,
     /// Everything else documented in the 100/s class (and the undocumented ones).
     General,
     /// Pre-signed download URLs: not Iterable's API, no limit.
@@ -34,6 +44,11 @@ impl Bucket {
             Bucket::CampaignMetrics => Some((10, 60_000)),
             Bucket::ListUsers => Some((5, 60_000)),
             Bucket::UserLookup3 => Some((3, 1_000)),
+            Bucket::UsersUpdate => Some((500, 1_000)),
+            Bucket::UsersBulkUpdate => Some((5, 1_000)),
+            Bucket::EventsTrack => Some((2_000, 1_000)),
+            Bucket::EventsTrackBulk => Some((10, 1_000)),
+            Bucket::CatalogItem => Some((1_000, 1_000)),
             Bucket::General => Some((100, 1_000)),
             Bucket::Unlimited => None,
         }

@@ -1,0 +1,603 @@
+//! The write session: the sans-IO state machine for putting rows into
+//! Iterable.
+//!
+//! ```text
+//! host                                       core (WriteSession)
+//!  |  open(config, object, op, options, state)  -->  resolves the target
+//!  |  poll(now)                     <--  NeedRows
+//!  |  push_rows(rows) | finish_input()  -->  each row checked; bad rows fail alone
+//!  |  poll(now)                     <--  Fetch(HttpRequest)
+//!  |  on_response_head / body / end | on_transport_error   (as for reads)
+//!  |  poll(now)                     <--  Results | Commit | SleepUntil | Log | Done
+//! ```
+//!
+//! Every input row ends with exactly one [`RowResult`]: `ok`, `failed` or
+//! `unknown`. A [`WriteCheckpoint`] says up to which row everything is final;
+//! a write stopped anywhere resumes from it without applying anything twice:
+//! rows of writes that are not safe to repeat are committed as "in doubt"
+//! before their request goes out, and a resumed session reports them
+//! `unknown` instead of sending them again.
+
+mod batch;
+mod options;
+mod outcome;
+mod prepare;
+mod target;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use serde_json::{Value, json};
+
+use crate::config::Config;
+use crate::error::{ConnectorError, ErrorKind, Result};
+use crate::exchange::{
+    Ended, Exchange, Failure, HttpRequest, LogLevel, LogMessage, Planned, RequestId, RetryClass,
+    TransportErrorKind, Verdict,
+};
+
+pub use options::WriteOptions;
+pub use outcome::{RowResult, RowStatus};
+pub use target::Target;
+
+use batch::{Batch, Limits};
+use prepare::Prepared;
+use target::TargetDef;
+
+/// Version of the write checkpoint's `state`.
+const WRITE_STATE_VERSION: u64 = 1;
+
+/// Up to which input row a write is final, and what a resumed session needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WriteCheckpoint {
+    /// Every row numbered below this has its result: a resumed write starts
+    /// its input here.
+    pub rows_final: u64,
+    /// Opaque state to hand to [`WriteSession::open`] when resuming.
+    pub state: Value,
+}
+
+/// Totals of a write.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct WriteSummary {
+    /// Canonical object name.
+    pub object: String,
+    /// Canonical operation name.
+    pub op: String,
+    /// Rows given.
+    pub rows: u64,
+    /// Rows that ended `ok`.
+    pub ok: u64,
+    /// Rows that ended `failed`.
+    pub failed: u64,
+    /// Rows that ended `unknown`.
+    pub unknown: u64,
+    /// Requests sent.
+    pub requests: u64,
+    /// Requests sent again after a failure.
+    pub retries: u64,
+}
+
+/// What the host should do next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteAction {
+    /// Send this request; feed the reply back with its id.
+    Fetch(HttpRequest),
+    /// Push more rows ([`WriteSession::push_rows`]) or say there are none
+    /// ([`WriteSession::finish_input`]).
+    NeedRows,
+    /// These rows are final.
+    Results(Vec<RowResult>),
+    /// Persist this checkpoint (before acting on anything after it).
+    Commit(WriteCheckpoint),
+    /// Nothing may be sent before this time (epoch ms); answers may still be fed.
+    SleepUntil(i64),
+    /// Requests are in flight and nothing else can happen until one answers.
+    AwaitResponse,
+    /// Pass this message to the host's log.
+    Log(LogMessage),
+    /// Every row has its result; further polls return `Done` again.
+    Done(WriteSummary),
+}
+
+/// A batch on its way: waiting for budget or a retry delay, or in flight.
+struct Outgoing {
+    batch: Batch,
+    attempts: u32,
+    not_before: i64,
+}
+
+/// The sans-IO write session: see the module docs for the loop a host runs.
+pub struct WriteSession {
+    config: Config,
+    options: WriteOptions,
+    def: &'static TargetDef,
+    limits: Limits,
+    exchange: Exchange,
+    /// Number the next pushed row gets.
+    next_row: u64,
+    input_done: bool,
+    /// Valid rows not yet in a batch, in input order.
+    queue: VecDeque<Prepared>,
+    /// Batches to send (new, retried or split), earliest first.
+    ready: VecDeque<Outgoing>,
+    /// In flight, by exchange owner id.
+    inflight: BTreeMap<usize, Outgoing>,
+    next_owner: usize,
+    /// Keys of rows in `ready` or in flight: a row whose entity is already
+    /// on its way waits, so two writes of one entity never overtake.
+    busy: BTreeMap<String, usize>,
+    /// Rows from a resumed session whose unsafe request may have gone out.
+    resumed_in_doubt: BTreeSet<u64>,
+    /// Rows sent by this session with an unsafe request, not yet final.
+    in_doubt: BTreeSet<u64>,
+    /// Final rows at or past `frontier`.
+    final_ahead: BTreeSet<u64>,
+    /// Every row below is final.
+    frontier: u64,
+    committed: u64,
+    out: VecDeque<WriteAction>,
+    summary: WriteSummary,
+    failed: Option<ConnectorError>,
+    done: bool,
+}
+
+impl WriteSession {
+    /// Resolves `object` and `op` (Skyvia's names and SQL's words accepted;
+    /// procedures take the op `call` or an empty one), checks the options
+    /// and, when resuming, the state of the last [`WriteCheckpoint`].
+    pub fn open(
+        config: Config,
+        object: &str,
+        op: &str,
+        options: &WriteOptions,
+        state: Option<&Value>,
+    ) -> Result<WriteSession> {
+        let def = target::resolve(object, op)?;
+        let limits = Limits::new(def, options.bulk, options.batch_size);
+        let (first_row, resumed_in_doubt) = match state {
+            Some(s) => read_state(s, def)?,
+            None => (options.first_row, BTreeSet::new()),
+        };
+        Ok(WriteSession {
+            exchange: Exchange::new(config.time_scale, false),
+            config,
+            def,
+            limits,
+            next_row: first_row,
+            input_done: false,
+            queue: VecDeque::new(),
+            ready: VecDeque::new(),
+            inflight: BTreeMap::new(),
+            next_owner: 0,
+            busy: BTreeMap::new(),
+            resumed_in_doubt,
+            in_doubt: BTreeSet::new(),
+            final_ahead: BTreeSet::new(),
+            frontier: first_row,
+            committed: first_row,
+            out: VecDeque::new(),
+            summary: WriteSummary {
+                object: def.object.to_string(),
+                op: def.op.to_string(),
+                ..WriteSummary::default()
+            },
+            failed: None,
+            done: false,
+            options: options.clone(),
+        })
+    }
+
+    /// The resolved target.
+    pub fn target(&self) -> Target {
+        self.def.target
+    }
+
+    /// Whether Iterable applies this write after answering (a read right
+    /// after may not show it yet).
+    pub fn applied_later(&self) -> bool {
+        self.def.applied_later
+    }
+
+    /// How many requests may be in flight at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.config.max_concurrency as usize
+    }
+
+    /// Rows a full request holds: push at least this many at a time.
+    pub fn rows_per_request(&self) -> usize {
+        self.limits.rows_per_request()
+    }
+
+    /// Adds input rows (JSON objects), numbered on from the last. Each is
+    /// checked now; a bad one fails alone (its result comes with the next
+    /// polls) and the others go on.
+    pub fn push_rows(&mut self, rows: Vec<Value>) -> Result<()> {
+        if self.input_done {
+            return Err(ConnectorError::misuse(
+                "push_rows after finish_input: start a new write session",
+            ));
+        }
+        let mut results = Vec::new();
+        for value in rows {
+            let row = self.next_row;
+            self.next_row += 1;
+            self.summary.rows += 1;
+            if self.resumed_in_doubt.remove(&row) {
+                let p = prepare::prepare(self.def.target, row, value, &self.options)
+                    .unwrap_or_else(|_| prepare::placeholder(row));
+                let e = outcome::in_doubt(
+                    self.def.target,
+                    &p,
+                    "its request was sent before the previous session stopped",
+                );
+                results.push(RowResult::unknown(row, e));
+                continue;
+            }
+            match prepare::prepare(self.def.target, row, value, &self.options) {
+                Ok(p) => self.queue.push_back(p),
+                Err(e) => results.push(RowResult::failed(row, e)),
+            }
+        }
+        self.finish_rows(results);
+        Ok(())
+    }
+
+    /// No more rows: what is queued goes out even if requests are not full.
+    pub fn finish_input(&mut self) {
+        self.input_done = true;
+    }
+
+    /// The next action; see [`WriteAction`].
+    pub fn poll(&mut self, now: i64) -> Result<WriteAction> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        if let Some(a) = self.out.pop_front() {
+            return Ok(a);
+        }
+        if self.done {
+            return Ok(WriteAction::Done(self.summary.clone()));
+        }
+        let mut wake: Option<i64> = None;
+        if self.exchange.in_flight() < self.max_in_flight() {
+            self.fill_ready();
+            if let Some(req) = self.try_send(now, &mut wake) {
+                return Ok(req);
+            }
+        }
+        if let Some(a) = self.out.pop_front() {
+            return Ok(a);
+        }
+        if !self.input_done && self.queue.len() < self.rows_per_request() {
+            return Ok(WriteAction::NeedRows);
+        }
+        if self.exchange.in_flight() > 0 {
+            return Ok(match wake {
+                Some(w) => WriteAction::SleepUntil(w),
+                None => WriteAction::AwaitResponse,
+            });
+        }
+        if let Some(w) = wake {
+            return Ok(WriteAction::SleepUntil(w));
+        }
+        if self.input_done && self.queue.is_empty() && self.ready.is_empty() {
+            self.done = true;
+            self.commit_if_advanced();
+            self.out.push_back(WriteAction::Log(LogMessage {
+                level: LogLevel::Info,
+                message: format!(
+                    "{} {}: {} rows, {} ok, {} failed, {} unknown, {} requests",
+                    self.summary.object,
+                    self.summary.op,
+                    self.summary.rows,
+                    self.summary.ok,
+                    self.summary.failed,
+                    self.summary.unknown,
+                    self.summary.requests
+                ),
+                stream: None,
+            }));
+            return Ok(self.out.pop_front().unwrap_or(WriteAction::Done(self.summary.clone())));
+        }
+        if !self.queue.is_empty() {
+            // Every queued row waits for an entity already on its way, and
+            // nothing is: cannot happen; fail loudly rather than spin.
+            return Err(self.fail(ConnectorError::new(
+                ErrorKind::Internal,
+                "write session stalled with rows queued and nothing in flight",
+            )));
+        }
+        Ok(WriteAction::NeedRows)
+    }
+
+    /// Forms new batches from the queue while there is room to send them.
+    fn fill_ready(&mut self) {
+        let room = self.max_in_flight().saturating_sub(self.exchange.in_flight());
+        while self.ready.len() < room {
+            let busy = &self.busy;
+            let Some(batch) =
+                batch::next_batch(&mut self.queue, &self.limits, !self.input_done, |k| {
+                    busy.contains_key(k)
+                })
+            else {
+                break;
+            };
+            for p in &batch.rows {
+                *self.busy.entry(p.key.clone()).or_default() += 1;
+            }
+            self.ready.push_back(Outgoing {
+                batch,
+                attempts: 0,
+                not_before: i64::MIN,
+            });
+        }
+    }
+
+    /// Sends the first ready batch whose time and budget allow.
+    fn try_send(&mut self, now: i64, wake: &mut Option<i64>) -> Option<WriteAction> {
+        for i in 0..self.ready.len() {
+            let bucket = batch::endpoint_of(&self.limits, &self.ready[i].batch).bucket;
+            let not_before = self.ready[i].not_before;
+            let at = if not_before > now {
+                Some(not_before)
+            } else {
+                self.exchange.ready_at(bucket, now)
+            };
+            if let Some(at) = at {
+                *wake = Some(wake.map_or(at, |w: i64| w.min(at)));
+                continue;
+            }
+            let outgoing = self.ready.remove(i)?;
+            let planned = batch::plan(self.def, &self.limits, &outgoing.batch, &self.config);
+            if planned.retry == RetryClass::NotIdempotent {
+                // Persisted before the request leaves: a resumed session
+                // must know these rows may have been applied.
+                for p in &outgoing.batch.rows {
+                    self.in_doubt.insert(p.row);
+                }
+                self.out.push_back(WriteAction::Commit(self.checkpoint()));
+            }
+            let owner = self.next_owner;
+            self.next_owner += 1;
+            self.summary.requests += 1;
+            if outgoing.attempts > 0 {
+                self.summary.retries += 1;
+            }
+            let request = self.exchange.send(owner, planned, self.def.object, now);
+            self.inflight.insert(owner, outgoing);
+            if self.out.is_empty() {
+                return Some(WriteAction::Fetch(request));
+            }
+            self.out.push_back(WriteAction::Fetch(request));
+            return self.out.pop_front();
+        }
+        None
+    }
+
+    /// The status line and headers of a response.
+    pub fn on_response_head(
+        &mut self,
+        _now: i64,
+        id: RequestId,
+        status: u16,
+        headers: &[(String, String)],
+    ) -> Result<()> {
+        self.exchange.on_head(id, status, headers)
+    }
+
+    /// A chunk of a response body (split anywhere).
+    pub fn on_response_body(&mut self, _now: i64, id: RequestId, chunk: &[u8]) -> Result<()> {
+        // Write answers are small JSON documents: parsed whole at the end.
+        match self.exchange.on_body(id, chunk)? {
+            Some((_, Err(e))) => Err(self.fail(e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// The response is complete.
+    pub fn on_response_end(&mut self, now: i64, id: RequestId) -> Result<()> {
+        match self.exchange.on_end(id)? {
+            Ended::Complete { owner, items, .. } => {
+                let Some(outgoing) = self.inflight.remove(&owner) else {
+                    return Err(self.fail(ConnectorError::new(
+                        ErrorKind::Internal,
+                        "a response for a batch the session does not know",
+                    )));
+                };
+                let body = items.ok().and_then(|mut v| v.pop());
+                let results = outcome::on_success(
+                    self.def.answer,
+                    outgoing.batch.bulk,
+                    &outgoing.batch.rows,
+                    body.as_ref(),
+                );
+                self.release(&outgoing.batch);
+                self.finish_rows(results);
+                Ok(())
+            }
+            Ended::Failed {
+                owner,
+                planned,
+                failure,
+            } => self.on_failure(now, owner, planned, failure),
+        }
+    }
+
+    /// The request failed before a complete response.
+    pub fn on_transport_error(
+        &mut self,
+        now: i64,
+        id: RequestId,
+        kind: TransportErrorKind,
+    ) -> Result<()> {
+        let (owner, planned, failure) = self.exchange.on_transport_error(id, kind)?;
+        self.on_failure(now, owner, planned, failure)
+    }
+
+    fn on_failure(&mut self, now: i64, owner: usize, planned: Planned, failure: Failure) -> Result<()> {
+        let Some(mut outgoing) = self.inflight.remove(&owner) else {
+            return Err(self.fail(ConnectorError::new(
+                ErrorKind::Internal,
+                "a failure for a batch the session does not know",
+            )));
+        };
+        let verdict = self
+            .exchange
+            .verdict(&planned, &failure, outgoing.attempts, now);
+        let status = match &failure {
+            Failure::Status { status, .. } => Some(*status),
+            Failure::Transport(_) => None,
+        };
+        match verdict {
+            Verdict::RetryAfter(delay) if outgoing.attempts < self.config.max_retries => {
+                outgoing.attempts += 1;
+                outgoing.not_before = now + delay;
+                self.out.push_back(WriteAction::Log(LogMessage {
+                    level: LogLevel::Warn,
+                    message: format!(
+                        "{} on {} rows; retry {} in {delay} ms",
+                        failure.describe(),
+                        outgoing.batch.rows.len(),
+                        outgoing.attempts
+                    ),
+                    stream: None,
+                }));
+                self.ready.push_front(outgoing);
+            }
+            Verdict::Unknown => {
+                let cause = failure.describe();
+                let results = outgoing
+                    .batch
+                    .rows
+                    .iter()
+                    .map(|p| RowResult::unknown(p.row, outcome::in_doubt(self.def.target, p, &cause)))
+                    .collect();
+                self.release(&outgoing.batch);
+                self.finish_rows(results);
+            }
+            // A bulk request refused as a whole: halves find the bad row
+            // while the good ones go through (only safe writes are bulk).
+            Verdict::Permanent if status == Some(400) && outgoing.batch.rows.len() > 1 => {
+                let mut rows = std::mem::take(&mut outgoing.batch.rows);
+                let second = rows.split_off(rows.len() / 2);
+                for half in [second, rows].into_iter() {
+                    self.ready.push_front(Outgoing {
+                        batch: Batch {
+                            rows: half,
+                            bulk: outgoing.batch.bulk,
+                        },
+                        attempts: 0,
+                        not_before: i64::MIN,
+                    });
+                }
+            }
+            _ => {
+                let error = failure.to_error(&planned);
+                let results = outgoing
+                    .batch
+                    .rows
+                    .iter()
+                    .map(|p| RowResult::failed(p.row, error.clone()))
+                    .collect();
+                self.release(&outgoing.batch);
+                self.finish_rows(results);
+            }
+        }
+        Ok(())
+    }
+
+    fn release(&mut self, batch: &Batch) {
+        for p in &batch.rows {
+            if let Some(n) = self.busy.get_mut(&p.key) {
+                *n -= 1;
+                if *n == 0 {
+                    self.busy.remove(&p.key);
+                }
+            }
+        }
+    }
+
+    /// Queues final results and advances the checkpoint.
+    fn finish_rows(&mut self, results: Vec<RowResult>) {
+        if results.is_empty() {
+            return;
+        }
+        for r in &results {
+            match r.status {
+                RowStatus::Ok => self.summary.ok += 1,
+                RowStatus::Failed => self.summary.failed += 1,
+                RowStatus::Unknown => self.summary.unknown += 1,
+            }
+            self.in_doubt.remove(&r.row);
+            self.final_ahead.insert(r.row);
+        }
+        while self.final_ahead.remove(&self.frontier) {
+            self.frontier += 1;
+        }
+        self.out.push_back(WriteAction::Results(results));
+        self.commit_if_advanced();
+    }
+
+    fn commit_if_advanced(&mut self) {
+        if self.frontier > self.committed {
+            self.committed = self.frontier;
+            self.out.push_back(WriteAction::Commit(self.checkpoint()));
+        }
+    }
+
+    fn checkpoint(&self) -> WriteCheckpoint {
+        let mut doubt: Vec<u64> = self
+            .in_doubt
+            .iter()
+            .chain(self.resumed_in_doubt.iter())
+            .copied()
+            .filter(|r| *r >= self.frontier)
+            .collect();
+        doubt.sort_unstable();
+        doubt.dedup();
+        WriteCheckpoint {
+            rows_final: self.frontier,
+            state: json!({
+                "v": WRITE_STATE_VERSION,
+                "object": self.def.object,
+                "op": self.def.op,
+                "rows_final": self.frontier,
+                "in_doubt": doubt,
+            }),
+        }
+    }
+
+    fn fail(&mut self, e: ConnectorError) -> ConnectorError {
+        self.failed = Some(e.clone());
+        e
+    }
+}
+
+/// `(first row, rows in doubt)` from a checkpoint's state.
+fn read_state(state: &Value, def: &TargetDef) -> Result<(u64, BTreeSet<u64>)> {
+    let bad = |why: &str| ConnectorError::config("state", format!("{why}; pass the `state` of the last write checkpoint, unchanged"));
+    if state.get("v").and_then(Value::as_u64) != Some(WRITE_STATE_VERSION) {
+        return Err(bad("is not a version-1 write state"));
+    }
+    let object = state.get("object").and_then(Value::as_str);
+    let op = state.get("op").and_then(Value::as_str);
+    if object != Some(def.object) || op != Some(def.op) {
+        return Err(bad(&format!(
+            "belongs to {} {}, not {} {}",
+            object.unwrap_or("?"),
+            op.unwrap_or("?"),
+            def.object,
+            def.op
+        )));
+    }
+    let first = state
+        .get("rows_final")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| bad("has no rows_final"))?;
+    let doubt = state
+        .get("in_doubt")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_u64).collect())
+        .unwrap_or_default();
+    Ok((first, doubt))
+}
