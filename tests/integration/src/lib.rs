@@ -2,5 +2,6 @@
 //! integration tests (the simulator runs in-process).
 
 pub mod driver;
+pub mod fixtures;
 pub mod http_client;
 pub mod mock_iterable;
