@@ -96,14 +96,14 @@ pub use exchange::{
 pub use parse::{BodyFormat, BodyParser, ParseError, ParseOptions};
 pub use probe::{check_request, check_response, user_fields_request, user_fields_response};
 pub use read::{MAX_BATCH, ReadSession, StreamSelection};
-pub use write::{
-    RowResult, RowStatus, Target, WriteAction, WriteCheckpoint, WriteOptions, WriteSession,
-    WriteSummary,
-};
 pub use state::{JobState, STATE_VERSION, SessionState, StreamState, session_state_from_json};
 pub use time::{
     from_epoch_ms, parse_config_date, parse_timestamp_str, parse_wire_timestamp, to_epoch_ms,
     to_export_param, to_rfc3339,
+};
+pub use write::{
+    RowResult, RowStatus, Target, WriteAction, WriteCheckpoint, WriteOptions, WriteSession,
+    WriteSummary,
 };
 
 /// Version of the connector, as reported in `spec()` and by the component.

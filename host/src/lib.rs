@@ -42,7 +42,10 @@ impl Error {
         use runtime::ErrorKind as K;
         match self {
             Error::Connector(e) => {
-                matches!(e.kind, K::InvalidConfig | K::Unauthorized | K::Forbidden)
+                matches!(
+                    e.kind,
+                    K::InvalidConfig | K::InvalidInput | K::Unauthorized | K::Forbidden
+                )
             }
             Error::Usage(_) | Error::Setup(_) => true,
             Error::Runtime(_) | Error::Io(_) => false,
@@ -54,6 +57,7 @@ pub fn kind_str(kind: runtime::ErrorKind) -> &'static str {
     use runtime::ErrorKind as K;
     match kind {
         K::InvalidConfig => "invalid-config",
+        K::InvalidInput => "invalid-input",
         K::Unauthorized => "unauthorized",
         K::Forbidden => "forbidden",
         K::RateLimited => "rate-limited",

@@ -18,6 +18,7 @@ from . import _native
 from .errors import (
     AuthError,
     ConfigError,
+    InputError,
     IterableAPIError,
     IterableConnectorError,
     MalformedResponseError,
@@ -41,6 +42,7 @@ __all__ = [
     "AuthError",
     "ConfigError",
     "HttpxTransport",
+    "InputError",
     "IterableAPIError",
     "IterableConnectorError",
     "IterableSource",

@@ -83,6 +83,10 @@ class ConfigError(IterableConnectorError, ValueError):
     """The configuration, catalog or state is invalid; ``field`` names the culprit."""
 
 
+class InputError(IterableConnectorError, ValueError):
+    """A row or parameter given for a write is invalid; ``field`` names it."""
+
+
 class IterableAPIError(IterableConnectorError):
     """Iterable (or the network) failed; ``status`` and ``code`` say how."""
 

@@ -83,6 +83,7 @@ pub(crate) fn parse_json(text: &str, what: &str) -> Result<Value, ConnectorError
 pub(crate) fn class_name(kind: ErrorKind) -> &'static str {
     match kind {
         ErrorKind::InvalidConfig => "ConfigError",
+        ErrorKind::InvalidInput => "InputError",
         ErrorKind::Unauthorized | ErrorKind::Forbidden => "AuthError",
         ErrorKind::RateLimited => "RateLimitError",
         ErrorKind::Upstream => "IterableAPIError",

@@ -41,6 +41,7 @@ bindings::export!(Component with_types_in bindings);
 fn error_kind(kind: ErrorKind) -> wit::ErrorKind {
     match kind {
         ErrorKind::InvalidConfig => wit::ErrorKind::InvalidConfig,
+        ErrorKind::InvalidInput => wit::ErrorKind::InvalidInput,
         ErrorKind::Unauthorized => wit::ErrorKind::Unauthorized,
         ErrorKind::Forbidden => wit::ErrorKind::Forbidden,
         ErrorKind::RateLimited => wit::ErrorKind::RateLimited,

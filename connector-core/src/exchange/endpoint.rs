@@ -91,12 +91,7 @@ pub(crate) const USER_FIELDS: Endpoint = get("/api/users/getFields", JSON, Bucke
 
 // ---- writes (iterable-api.md §5; writes-sql-sync.md §2) ---------------------
 
-const fn write(
-    method: Method,
-    path: &'static str,
-    bucket: Bucket,
-    retry: RetryClass,
-) -> Endpoint {
+const fn write(method: Method, path: &'static str, bucket: Bucket, retry: RetryClass) -> Endpoint {
     Endpoint {
         method,
         path,
@@ -151,10 +146,18 @@ pub(crate) const LIST_SUBSCRIBE: Endpoint =
     write(Post, "/api/lists/subscribe", Bucket::General, SAFE);
 pub(crate) const LIST_UNSUBSCRIBE: Endpoint =
     write(Post, "/api/lists/unsubscribe", Bucket::General, SAFE);
-pub(crate) const TEMPLATE_UPSERT: Endpoint =
-    write(Post, "/api/templates/{medium}/upsert", Bucket::General, SAFE);
-pub(crate) const TEMPLATE_UPDATE: Endpoint =
-    write(Post, "/api/templates/{medium}/update", Bucket::General, SAFE);
+pub(crate) const TEMPLATE_UPSERT: Endpoint = write(
+    Post,
+    "/api/templates/{medium}/upsert",
+    Bucket::General,
+    SAFE,
+);
+pub(crate) const TEMPLATE_UPDATE: Endpoint = write(
+    Post,
+    "/api/templates/{medium}/update",
+    Bucket::General,
+    SAFE,
+);
 /// A repeat creates (and may send) a second campaign.
 pub(crate) const CAMPAIGN_CREATE: Endpoint =
     write(Post, "/api/campaigns/create", Bucket::General, UNSAFE);
@@ -177,8 +180,7 @@ pub(crate) const USER_UPDATE: Endpoint =
     write(Post, "/api/users/update", Bucket::UsersUpdate, SAFE);
 pub(crate) const USER_BULK_UPDATE: Endpoint =
     write(Post, "/api/users/bulkUpdate", Bucket::UsersBulkUpdate, SAFE);
-pub(crate) const USER_DELETE: Endpoint =
-    write(Delete, "/api/users/{email}", Bucket::General, SAFE);
+pub(crate) const USER_DELETE: Endpoint = write(Delete, "/api/users/{email}", Bucket::General, SAFE);
 pub(crate) const USER_DELETE_BY_USER_ID: Endpoint = write(
     Delete,
     "/api/users/byUserId/{userId}",
@@ -187,8 +189,12 @@ pub(crate) const USER_DELETE_BY_USER_ID: Endpoint = write(
 );
 pub(crate) const USER_UPDATE_EMAIL: Endpoint =
     write(Post, "/api/users/updateEmail", Bucket::General, SAFE);
-pub(crate) const USER_UPDATE_SUBSCRIPTIONS: Endpoint =
-    write(Post, "/api/users/updateSubscriptions", Bucket::General, SAFE);
+pub(crate) const USER_UPDATE_SUBSCRIPTIONS: Endpoint = write(
+    Post,
+    "/api/users/updateSubscriptions",
+    Bucket::General,
+    SAFE,
+);
 /// Safe because every purchase carries an `id` (the row's or one derived from it).
 pub(crate) const PURCHASE_TRACK: Endpoint =
     write(Post, "/api/commerce/trackPurchase", Bucket::General, SAFE);

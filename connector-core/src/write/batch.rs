@@ -78,7 +78,10 @@ pub(crate) fn next_batch(
 ) -> Option<Batch> {
     let Some((_, max_rows, max_bytes)) = limits.bulk else {
         // One row per request: the first row whose entity is not on its way.
-        let i = queue.iter().take(LOOKAHEAD * 64).position(|p| !busy(&p.key))?;
+        let i = queue
+            .iter()
+            .take(LOOKAHEAD * 64)
+            .position(|p| !busy(&p.key))?;
         let row = queue.remove(i)?;
         return Some(Batch {
             rows: vec![row],
@@ -88,7 +91,10 @@ pub(crate) fn next_batch(
     if more_coming && queue.len() < max_rows {
         return None;
     }
-    let first = queue.iter().take(max_rows.saturating_mul(LOOKAHEAD)).find(|p| !busy(&p.key))?;
+    let first = queue
+        .iter()
+        .take(max_rows.saturating_mul(LOOKAHEAD))
+        .find(|p| !busy(&p.key))?;
     let group = first.group.clone();
     // Envelope and separators, roughly: stays well inside the byte limit.
     let mut bytes = 64 + group.len();
@@ -130,7 +136,9 @@ pub(crate) fn plan(def: &TargetDef, limits: &Limits, batch: &Batch, config: &Con
     if let (true, Some((endpoint, _, _))) = (batch.bulk, limits.bulk) {
         let group = batch.rows.first().map_or("", |r| r.group.as_str());
         let segments: Vec<&str> = match def.target {
-            Target::CatalogItemsUpsert | Target::CatalogItemsUpdate | Target::CatalogItemsDelete => {
+            Target::CatalogItemsUpsert
+            | Target::CatalogItemsUpdate
+            | Target::CatalogItemsDelete => {
                 vec![group]
             }
             _ => Vec::new(),
@@ -155,8 +163,10 @@ fn bulk_body(target: Target, group: &str, rows: &[Prepared]) -> Value {
     let items = || rows.iter().map(|r| r.item.clone()).collect::<Vec<_>>();
     match target {
         Target::CatalogItemsUpsert | Target::CatalogItemsUpdate => {
-            let documents: Map<String, Value> =
-                rows.iter().map(|r| (r.key.clone(), r.item.clone())).collect();
+            let documents: Map<String, Value> = rows
+                .iter()
+                .map(|r| (r.key.clone(), r.item.clone()))
+                .collect();
             json!({
                 "documents": documents,
                 // false = each document replaces the item; true = merges into it.
@@ -226,7 +236,14 @@ mod tests {
     #[test]
     fn groups_counts_and_bytes_bound_a_request() {
         let mut q: VecDeque<Prepared> = (0..7)
-            .map(|i| row(i, if i == 1 { "other" } else { "main" }, &i.to_string(), 100))
+            .map(|i| {
+                row(
+                    i,
+                    if i == 1 { "other" } else { "main" },
+                    &i.to_string(),
+                    100,
+                )
+            })
             .collect();
         let l = limits(3, 10_000);
         // Input still open and fewer than a full request: wait for more.

@@ -297,7 +297,10 @@ impl WriteSession {
                 ),
                 stream: None,
             }));
-            return Ok(self.out.pop_front().unwrap_or(WriteAction::Done(self.summary.clone())));
+            return Ok(self
+                .out
+                .pop_front()
+                .unwrap_or(WriteAction::Done(self.summary.clone())));
         }
         if !self.queue.is_empty() {
             // Every queued row waits for an entity already on its way, and
@@ -312,7 +315,9 @@ impl WriteSession {
 
     /// Forms new batches from the queue while there is room to send them.
     fn fill_ready(&mut self) {
-        let room = self.max_in_flight().saturating_sub(self.exchange.in_flight());
+        let room = self
+            .max_in_flight()
+            .saturating_sub(self.exchange.in_flight());
         while self.ready.len() < room {
             let busy = &self.busy;
             let Some(batch) =
@@ -434,7 +439,13 @@ impl WriteSession {
         self.on_failure(now, owner, planned, failure)
     }
 
-    fn on_failure(&mut self, now: i64, owner: usize, planned: Planned, failure: Failure) -> Result<()> {
+    fn on_failure(
+        &mut self,
+        now: i64,
+        owner: usize,
+        planned: Planned,
+        failure: Failure,
+    ) -> Result<()> {
         let Some(mut outgoing) = self.inflight.remove(&owner) else {
             return Err(self.fail(ConnectorError::new(
                 ErrorKind::Internal,
@@ -470,7 +481,9 @@ impl WriteSession {
                     .batch
                     .rows
                     .iter()
-                    .map(|p| RowResult::unknown(p.row, outcome::in_doubt(self.def.target, p, &cause)))
+                    .map(|p| {
+                        RowResult::unknown(p.row, outcome::in_doubt(self.def.target, p, &cause))
+                    })
                     .collect();
                 self.release(&outgoing.batch);
                 self.finish_rows(results);
@@ -575,7 +588,12 @@ impl WriteSession {
 
 /// `(first row, rows in doubt)` from a checkpoint's state.
 fn read_state(state: &Value, def: &TargetDef) -> Result<(u64, BTreeSet<u64>)> {
-    let bad = |why: &str| ConnectorError::config("state", format!("{why}; pass the `state` of the last write checkpoint, unchanged"));
+    let bad = |why: &str| {
+        ConnectorError::config(
+            "state",
+            format!("{why}; pass the `state` of the last write checkpoint, unchanged"),
+        )
+    };
     if state.get("v").and_then(Value::as_u64) != Some(WRITE_STATE_VERSION) {
         return Err(bad("is not a version-1 write state"));
     }

@@ -71,7 +71,9 @@ impl WriteOptions {
                     let n = int(v).filter(|n| *n > 0).ok_or_else(bad)?;
                     o.batch_size = Some(n as usize);
                 }
-                "merge_nested_objects" => o.merge_nested_objects = Some(boolean(v).ok_or_else(bad)?),
+                "merge_nested_objects" => {
+                    o.merge_nested_objects = Some(boolean(v).ok_or_else(bad)?)
+                }
                 "first_row" => o.first_row = int(v).filter(|n| *n >= 0).ok_or_else(bad)? as u64,
                 _ => {
                     let names: Vec<&str> = KNOWN.iter().map(|(k, _)| *k).collect();
@@ -121,8 +123,9 @@ mod tests {
 
     #[test]
     fn text_values_from_a_command_line_parse() {
-        let o = WriteOptions::from_json(&json!({"list-id": "42", "bulk": "false", "batch_size": "10"}))
-            .unwrap();
+        let o =
+            WriteOptions::from_json(&json!({"list-id": "42", "bulk": "false", "batch_size": "10"}))
+                .unwrap();
         assert_eq!(o.list_id, Some(42));
         assert!(!o.bulk);
         assert_eq!(o.batch_size, Some(10));

@@ -85,7 +85,10 @@ pub(crate) fn on_success(
     rows: &[Prepared],
     body: Option<&Value>,
 ) -> Vec<RowResult> {
-    let own_id = |p: &Prepared| p.id.clone().or_else(|| (!p.key.is_empty()).then(|| p.key.clone()));
+    let own_id = |p: &Prepared| {
+        p.id.clone()
+            .or_else(|| (!p.key.is_empty()).then(|| p.key.clone()))
+    };
     match answer {
         Answer::FailedUpdates if bulk => {
             let Some(body) = body else {
@@ -111,17 +114,26 @@ pub(crate) fn on_success(
                 .collect()
         }
         Answer::ListId | Answer::CampaignId => {
-            let field = if answer == Answer::ListId { "listId" } else { "campaignId" };
+            let field = if answer == Answer::ListId {
+                "listId"
+            } else {
+                "campaignId"
+            };
             let id = body.and_then(|b| b.get(field)).and_then(id_text);
-            rows.iter().map(|p| RowResult::ok(p.row, id.clone())).collect()
+            rows.iter()
+                .map(|p| RowResult::ok(p.row, id.clone()))
+                .collect()
         }
         Answer::TemplateId => {
             let id = body.and_then(template_id);
-            rows.iter().map(|p| RowResult::ok(p.row, id.clone())).collect()
+            rows.iter()
+                .map(|p| RowResult::ok(p.row, id.clone()))
+                .collect()
         }
-        Answer::Envelope | Answer::FailedUpdates => {
-            rows.iter().map(|p| RowResult::ok(p.row, own_id(p))).collect()
-        }
+        Answer::Envelope | Answer::FailedUpdates => rows
+            .iter()
+            .map(|p| RowResult::ok(p.row, own_id(p)))
+            .collect(),
     }
 }
 
@@ -194,7 +206,10 @@ fn refusal(body: &Value, p: &Prepared) -> Option<ConnectorError> {
 /// `failedUpdates` list prefixes and what each means for the user.
 const REASONS: &[(&str, &str)] = &[
     ("invalid", "not a valid identifier; fix the value"),
-    ("notFound", "no such user in the project; create the user first"),
+    (
+        "notFound",
+        "no such user in the project; create the user first",
+    ),
     (
         "forgotten",
         "the user was forgotten (GDPR); it cannot be written until unforgotten",
@@ -260,7 +275,11 @@ mod tests {
 
     #[test]
     fn bulk_failures_map_back_to_their_rows() {
-        let rows = [user_row(0, "a@x.io"), user_row(1, "b@x.io"), user_row(2, "c@x.io")];
+        let rows = [
+            user_row(0, "a@x.io"),
+            user_row(1, "b@x.io"),
+            user_row(2, "c@x.io"),
+        ];
         let body = json!({"successCount": 1, "failCount": 2,
             "failedUpdates": {"notFoundEmails": ["b@x.io"], "invalidDataEmails": ["c@x.io"],
                               "invalidEmails": []}});
@@ -270,7 +289,10 @@ mod tests {
         let e1 = r[1].error.as_ref().unwrap();
         assert_eq!(e1.code.as_deref(), Some("notFoundEmails"));
         assert_eq!(e1.field.as_deref(), Some("email"));
-        assert_eq!(r[2].error.as_ref().unwrap().code.as_deref(), Some("invalidDataEmails"));
+        assert_eq!(
+            r[2].error.as_ref().unwrap().code.as_deref(),
+            Some("invalidDataEmails")
+        );
         let unread = on_success(Answer::FailedUpdates, true, &rows, None);
         assert!(unread.iter().all(|r| r.status == RowStatus::Unknown));
     }
@@ -281,13 +303,21 @@ mod tests {
         row.event_name = Some("banned".into());
         let body = json!({"disallowedEventNames": ["banned"], "failedUpdates": {}});
         let r = on_success(Answer::FailedUpdates, true, &[row], Some(&body));
-        assert_eq!(r[0].error.as_ref().unwrap().field.as_deref(), Some("eventName"));
+        assert_eq!(
+            r[0].error.as_ref().unwrap().field.as_deref(),
+            Some("eventName")
+        );
     }
 
     #[test]
     fn ids_come_from_the_answer() {
         let row = crate::write::prepare::tests::blank(0);
-        let list = on_success(Answer::ListId, false, std::slice::from_ref(&row), Some(&json!({"listId": 77})));
+        let list = on_success(
+            Answer::ListId,
+            false,
+            std::slice::from_ref(&row),
+            Some(&json!({"listId": 77})),
+        );
         assert_eq!(list[0].id.as_deref(), Some("77"));
         let t = json!({"msg": "Upserted 1 templates with IDs: 12345", "code": "Success"});
         let r = on_success(Answer::TemplateId, false, &[row], Some(&t));

@@ -12,8 +12,8 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::error::{ConnectorError, Result};
-use crate::exchange::endpoint::Endpoint;
 use crate::exchange::endpoint as ep;
+use crate::exchange::endpoint::Endpoint;
 use crate::time;
 
 use super::options::WriteOptions;
@@ -128,7 +128,12 @@ pub(crate) fn prepare(
         Target::ListsInsert => {
             let name = r.string(&["name"])?;
             r.opt_string(&["description"])?;
-            keyed(row, Value::Object(r.pick(&["name", "description"])), &name, vec![])
+            keyed(
+                row,
+                Value::Object(r.pick(&["name", "description"])),
+                &name,
+                vec![],
+            )
         }
         Target::ListsDelete => {
             let id = r.int(&["listId", "id"])?.to_string();
@@ -431,7 +436,10 @@ fn purchase(r: &mut Row, row: u64) -> Result<Prepared> {
     let mut checked = Vec::with_capacity(items.len());
     for (i, it) in items.into_iter().enumerate() {
         let Value::Object(fields) = it else {
-            return Err(ConnectorError::input(format!("items[{i}]"), "must be an object"));
+            return Err(ConnectorError::input(
+                format!("items[{i}]"),
+                "must be an object",
+            ));
         };
         let mut it = Row { fields };
         let price = number(&mut it, "price").map_err(|e| prefix(e, i))?;
@@ -597,9 +605,11 @@ fn check_int(field: &str, v: &Value) -> Result<i64> {
 
 fn as_int(v: &Value) -> Option<i64> {
     match v {
-        Value::Number(n) => n
-            .as_i64()
-            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9e15).map(|f| f as i64)),
+        Value::Number(n) => n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9e15)
+                .map(|f| f as i64)
+        }),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
@@ -615,7 +625,10 @@ fn epoch_secs(field: &str, v: &Value) -> Result<i64> {
     parsed.ok_or_else(|| {
         ConnectorError::input(
             field,
-            format!("{} is not a time: give epoch seconds or an ISO 8601 text", v),
+            format!(
+                "{} is not a time: give epoch seconds or an ISO 8601 text",
+                v
+            ),
         )
     })
 }
@@ -870,12 +883,23 @@ pub(crate) mod tests {
     }
 
     fn ok(target: Target, row: Value) -> Prepared {
-        prepare(target, 0, row, &WriteOptions::from_json(&Value::Null).unwrap()).unwrap()
+        prepare(
+            target,
+            0,
+            row,
+            &WriteOptions::from_json(&Value::Null).unwrap(),
+        )
+        .unwrap()
     }
 
     fn err(target: Target, row: Value) -> ConnectorError {
-        let e = prepare(target, 0, row, &WriteOptions::from_json(&Value::Null).unwrap())
-            .unwrap_err();
+        let e = prepare(
+            target,
+            0,
+            row,
+            &WriteOptions::from_json(&Value::Null).unwrap(),
+        )
+        .unwrap_err();
         assert_eq!(e.kind, ErrorKind::InvalidInput, "{e}");
         e
     }
@@ -887,7 +911,10 @@ pub(crate) mod tests {
         let e = err(Target::EventsInsert, json!({"eventName": "x"}));
         assert_eq!(e.field.as_deref(), Some("email"));
         assert!(e.message.contains("userId"), "{}", e.message);
-        let e = err(Target::EventsInsert, json!({"eventName": "x", "email": "nope"}));
+        let e = err(
+            Target::EventsInsert,
+            json!({"eventName": "x", "email": "nope"}),
+        );
         assert!(e.message.contains("not an email"), "{}", e.message);
         let row = json!({"eventName": "viewed", "email": "a@x.io", "sku": "A-1",
                          "createdAt": "2024-03-05T14:22:01Z"});
@@ -896,7 +923,10 @@ pub(crate) mod tests {
         assert_eq!(a.id, b.id, "the same row gets the same id");
         assert_eq!(a.item["dataFields"], json!({"sku": "A-1"}));
         assert_eq!(a.item["createdAt"], json!(1_709_648_521));
-        let given = ok(Target::EventsInsert, json!({"eventName": "v", "userId": "u1", "id": "e-9"}));
+        let given = ok(
+            Target::EventsInsert,
+            json!({"eventName": "v", "userId": "u1", "id": "e-9"}),
+        );
         assert_eq!(given.id.as_deref(), Some("e-9"));
         assert_eq!(given.key, "userId:u1");
     }
@@ -904,18 +934,39 @@ pub(crate) mod tests {
     #[test]
     fn catalog_items_check_ids_sizes_and_field_names() {
         let opts = WriteOptions::from_json(&json!({"catalog": "shoes"})).unwrap();
-        let p = prepare(Target::CatalogItemsUpsert, 3, json!({"itemId": "sku-1", "price": 9}), &opts)
-            .unwrap();
+        let p = prepare(
+            Target::CatalogItemsUpsert,
+            3,
+            json!({"itemId": "sku-1", "price": 9}),
+            &opts,
+        )
+        .unwrap();
         assert_eq!((p.group.as_str(), p.key.as_str()), ("shoes", "sku-1"));
         assert_eq!(p.item, json!({"price": 9}));
-        let e = prepare(Target::CatalogItemsUpsert, 0, json!({"itemId": "a b"}), &opts).unwrap_err();
+        let e = prepare(
+            Target::CatalogItemsUpsert,
+            0,
+            json!({"itemId": "a b"}),
+            &opts,
+        )
+        .unwrap_err();
         assert_eq!(e.field.as_deref(), Some("itemId"));
-        let e = prepare(Target::CatalogItemsUpsert, 0, json!({"itemId": "a", "value": {"x.y": 1}}), &opts)
-            .unwrap_err();
+        let e = prepare(
+            Target::CatalogItemsUpsert,
+            0,
+            json!({"itemId": "a", "value": {"x.y": 1}}),
+            &opts,
+        )
+        .unwrap_err();
         assert_eq!(e.field.as_deref(), Some("value.x.y"));
         let big = "x".repeat(31 * 1024);
-        let e = prepare(Target::CatalogItemsUpsert, 0, json!({"itemId": "a", "blob": big}), &opts)
-            .unwrap_err();
+        let e = prepare(
+            Target::CatalogItemsUpsert,
+            0,
+            json!({"itemId": "a", "blob": big}),
+            &opts,
+        )
+        .unwrap_err();
         assert!(e.message.contains("30 KB"), "{}", e.message);
         let e = err(Target::CatalogItemsDelete, json!({"itemId": "a"}));
         assert_eq!(e.field.as_deref(), Some("catalogName"));
@@ -925,20 +976,38 @@ pub(crate) mod tests {
     fn wrong_types_name_the_field() {
         let e = err(Target::ListsDelete, json!({"listId": "abc"}));
         assert_eq!(e.field.as_deref(), Some("listId"));
-        let e = err(Target::CampaignsInsert, json!({"name": "n", "templateId": 1, "listIds": [1, "x"]}));
+        let e = err(
+            Target::CampaignsInsert,
+            json!({"name": "n", "templateId": 1, "listIds": [1, "x"]}),
+        );
         assert_eq!(e.field.as_deref(), Some("listIds"));
-        let e = err(Target::TriggerCampaign, json!({"campaignId": 5, "listIds": []}));
+        let e = err(
+            Target::TriggerCampaign,
+            json!({"campaignId": 5, "listIds": []}),
+        );
         assert!(e.message.contains("at least one"), "{}", e.message);
         let e = err(Target::UsersUpsert, json!({"userId": 5, "dataFields": [1]}));
         assert_eq!(e.field.as_deref(), Some("dataFields"));
-        let e = prepare(Target::EventsInsert, 7, json!([1]), &WriteOptions::default()).unwrap_err();
+        let e = prepare(
+            Target::EventsInsert,
+            7,
+            json!([1]),
+            &WriteOptions::default(),
+        )
+        .unwrap_err();
         assert!(e.message.contains("row 7"), "{}", e.message);
     }
 
     #[test]
     fn users_fold_flat_fields_into_data_fields() {
-        let p = ok(Target::UsersUpsert, json!({"email": "a@x.io", "firstName": "A", "userId": "u"}));
-        assert_eq!(p.item, json!({"email": "a@x.io", "userId": "u", "dataFields": {"firstName": "A"}}));
+        let p = ok(
+            Target::UsersUpsert,
+            json!({"email": "a@x.io", "firstName": "A", "userId": "u"}),
+        );
+        assert_eq!(
+            p.item,
+            json!({"email": "a@x.io", "userId": "u", "dataFields": {"firstName": "A"}})
+        );
         let d = ok(Target::UsersDelete, json!({"userId": "u 1"}));
         assert_eq!(d.segments, ["u 1"]);
         assert!(d.endpoint.is_some());
@@ -946,12 +1015,18 @@ pub(crate) mod tests {
 
     #[test]
     fn purchases_total_their_items() {
-        let p = ok(Target::PurchasesInsert, json!({"email": "a@x.io",
-            "items": [{"id": "A", "name": "Runner", "price": 20, "quantity": 2}]}));
+        let p = ok(
+            Target::PurchasesInsert,
+            json!({"email": "a@x.io",
+            "items": [{"id": "A", "name": "Runner", "price": 20, "quantity": 2}]}),
+        );
         assert_eq!(p.item["total"], json!(40.0));
         assert_eq!(p.item["user"], json!({"email": "a@x.io"}));
         assert!(p.id.as_deref().is_some_and(|i| i.starts_with("ic-pu-")));
-        let e = err(Target::PurchasesInsert, json!({"email": "a@x.io", "items": [{"id": "A", "name": "R", "price": "x", "quantity": 1}]}));
+        let e = err(
+            Target::PurchasesInsert,
+            json!({"email": "a@x.io", "items": [{"id": "A", "name": "R", "price": "x", "quantity": 1}]}),
+        );
         assert_eq!(e.field.as_deref(), Some("items[0].price"));
     }
 }

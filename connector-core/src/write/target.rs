@@ -4,8 +4,8 @@
 //! and what Iterable answers, so the session itself knows no object by name.
 
 use crate::error::{ConnectorError, Result};
-use crate::exchange::endpoint::Endpoint;
 use crate::exchange::endpoint as ep;
+use crate::exchange::endpoint::Endpoint;
 
 /// A writable object and operation, resolved from user-facing names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,28 +123,194 @@ use Target::*;
 
 /// Every writable pair. Procedures use the operation `call`.
 pub(crate) const TARGETS: &[TargetDef] = &[
-    def(CatalogItemsUpsert, "catalog_items", "upsert", bulk(ep::CATALOG_ITEMS_BULK_UPSERT, CATALOG_BULK_ROWS, Some(ep::CATALOG_ITEM_REPLACE)), Envelope, true),
-    def(CatalogItemsUpdate, "catalog_items", "update", bulk(ep::CATALOG_ITEMS_BULK_UPSERT, CATALOG_BULK_ROWS, Some(ep::CATALOG_ITEM_MERGE)), Envelope, true),
-    def(CatalogItemsDelete, "catalog_items", "delete", bulk(ep::CATALOG_ITEMS_BULK_DELETE, CATALOG_BULK_ROWS, Some(ep::CATALOG_ITEM_DELETE)), Envelope, true),
-    def(CatalogsInsert, "catalogs", "insert", Mode::Single(ep::CATALOG_CREATE), Envelope, false),
-    def(CatalogsDelete, "catalogs", "delete", Mode::Single(ep::CATALOG_DELETE), Envelope, false),
-    def(ListsInsert, "lists", "insert", Mode::Single(ep::LIST_CREATE), ListId, false),
-    def(ListsDelete, "lists", "delete", Mode::Single(ep::LIST_DELETE), Envelope, false),
-    def(ListUsersInsert, "list_users", "insert", bulk(ep::LIST_SUBSCRIBE, LIST_BULK_ROWS, None), FailedUpdates, true),
-    def(ListUsersDelete, "list_users", "delete", bulk(ep::LIST_UNSUBSCRIBE, LIST_BULK_ROWS, None), FailedUpdates, true),
-    def(TemplatesInsert, "templates", "insert", Mode::Single(ep::TEMPLATE_UPSERT), TemplateId, false),
-    def(TemplatesUpdate, "templates", "update", Mode::Single(ep::TEMPLATE_UPDATE), Envelope, false),
-    def(CampaignsInsert, "campaigns", "insert", Mode::Single(ep::CAMPAIGN_CREATE), CampaignId, false),
-    def(EventsInsert, "events", "insert", bulk(ep::EVENT_TRACK_BULK, 1000, Some(ep::EVENT_TRACK)), FailedUpdates, true),
-    def(InAppMessagesInsert, "in_app_messages", "insert", Mode::Single(ep::IN_APP_TARGET), Envelope, false),
-    def(UsersUpsert, "users", "upsert", bulk(ep::USER_BULK_UPDATE, 1000, Some(ep::USER_UPDATE)), FailedUpdates, true),
-    def(UsersDelete, "users", "delete", Mode::Single(ep::USER_DELETE), Envelope, true),
-    def(UsersUpdateEmail, "users", "update_email", Mode::Single(ep::USER_UPDATE_EMAIL), Envelope, false),
-    def(PurchasesInsert, "purchases", "insert", Mode::Single(ep::PURCHASE_TRACK), Envelope, true),
-    def(SubscriptionsUpdate, "subscriptions", "update", Mode::Single(ep::USER_UPDATE_SUBSCRIPTIONS), Envelope, true),
-    def(AbortCampaign, "AbortCampaign", "call", Mode::Single(ep::CAMPAIGN_ABORT), Envelope, false),
-    def(TriggerCampaign, "TriggerCampaign", "call", Mode::Single(ep::CAMPAIGN_TRIGGER), Envelope, false),
-    def(CancelCampaign, "CancelScheduledOrRecurringCampaign", "call", Mode::Single(ep::CAMPAIGN_CANCEL), Envelope, false),
+    def(
+        CatalogItemsUpsert,
+        "catalog_items",
+        "upsert",
+        bulk(
+            ep::CATALOG_ITEMS_BULK_UPSERT,
+            CATALOG_BULK_ROWS,
+            Some(ep::CATALOG_ITEM_REPLACE),
+        ),
+        Envelope,
+        true,
+    ),
+    def(
+        CatalogItemsUpdate,
+        "catalog_items",
+        "update",
+        bulk(
+            ep::CATALOG_ITEMS_BULK_UPSERT,
+            CATALOG_BULK_ROWS,
+            Some(ep::CATALOG_ITEM_MERGE),
+        ),
+        Envelope,
+        true,
+    ),
+    def(
+        CatalogItemsDelete,
+        "catalog_items",
+        "delete",
+        bulk(
+            ep::CATALOG_ITEMS_BULK_DELETE,
+            CATALOG_BULK_ROWS,
+            Some(ep::CATALOG_ITEM_DELETE),
+        ),
+        Envelope,
+        true,
+    ),
+    def(
+        CatalogsInsert,
+        "catalogs",
+        "insert",
+        Mode::Single(ep::CATALOG_CREATE),
+        Envelope,
+        false,
+    ),
+    def(
+        CatalogsDelete,
+        "catalogs",
+        "delete",
+        Mode::Single(ep::CATALOG_DELETE),
+        Envelope,
+        false,
+    ),
+    def(
+        ListsInsert,
+        "lists",
+        "insert",
+        Mode::Single(ep::LIST_CREATE),
+        ListId,
+        false,
+    ),
+    def(
+        ListsDelete,
+        "lists",
+        "delete",
+        Mode::Single(ep::LIST_DELETE),
+        Envelope,
+        false,
+    ),
+    def(
+        ListUsersInsert,
+        "list_users",
+        "insert",
+        bulk(ep::LIST_SUBSCRIBE, LIST_BULK_ROWS, None),
+        FailedUpdates,
+        true,
+    ),
+    def(
+        ListUsersDelete,
+        "list_users",
+        "delete",
+        bulk(ep::LIST_UNSUBSCRIBE, LIST_BULK_ROWS, None),
+        FailedUpdates,
+        true,
+    ),
+    def(
+        TemplatesInsert,
+        "templates",
+        "insert",
+        Mode::Single(ep::TEMPLATE_UPSERT),
+        TemplateId,
+        false,
+    ),
+    def(
+        TemplatesUpdate,
+        "templates",
+        "update",
+        Mode::Single(ep::TEMPLATE_UPDATE),
+        Envelope,
+        false,
+    ),
+    def(
+        CampaignsInsert,
+        "campaigns",
+        "insert",
+        Mode::Single(ep::CAMPAIGN_CREATE),
+        CampaignId,
+        false,
+    ),
+    def(
+        EventsInsert,
+        "events",
+        "insert",
+        bulk(ep::EVENT_TRACK_BULK, 1000, Some(ep::EVENT_TRACK)),
+        FailedUpdates,
+        true,
+    ),
+    def(
+        InAppMessagesInsert,
+        "in_app_messages",
+        "insert",
+        Mode::Single(ep::IN_APP_TARGET),
+        Envelope,
+        false,
+    ),
+    def(
+        UsersUpsert,
+        "users",
+        "upsert",
+        bulk(ep::USER_BULK_UPDATE, 1000, Some(ep::USER_UPDATE)),
+        FailedUpdates,
+        true,
+    ),
+    def(
+        UsersDelete,
+        "users",
+        "delete",
+        Mode::Single(ep::USER_DELETE),
+        Envelope,
+        true,
+    ),
+    def(
+        UsersUpdateEmail,
+        "users",
+        "update_email",
+        Mode::Single(ep::USER_UPDATE_EMAIL),
+        Envelope,
+        false,
+    ),
+    def(
+        PurchasesInsert,
+        "purchases",
+        "insert",
+        Mode::Single(ep::PURCHASE_TRACK),
+        Envelope,
+        true,
+    ),
+    def(
+        SubscriptionsUpdate,
+        "subscriptions",
+        "update",
+        Mode::Single(ep::USER_UPDATE_SUBSCRIPTIONS),
+        Envelope,
+        true,
+    ),
+    def(
+        AbortCampaign,
+        "AbortCampaign",
+        "call",
+        Mode::Single(ep::CAMPAIGN_ABORT),
+        Envelope,
+        false,
+    ),
+    def(
+        TriggerCampaign,
+        "TriggerCampaign",
+        "call",
+        Mode::Single(ep::CAMPAIGN_TRIGGER),
+        Envelope,
+        false,
+    ),
+    def(
+        CancelCampaign,
+        "CancelScheduledOrRecurringCampaign",
+        "call",
+        Mode::Single(ep::CAMPAIGN_CANCEL),
+        Envelope,
+        false,
+    ),
 ];
 
 #[allow(clippy::too_many_arguments)]
@@ -184,7 +350,10 @@ const OBJECT_ALIASES: &[(&str, &str)] = &[
     ("subscriptions", "subscriptions"),
     ("abortcampaign", "AbortCampaign"),
     ("triggercampaign", "TriggerCampaign"),
-    ("cancelscheduledorrecurringcampaign", "CancelScheduledOrRecurringCampaign"),
+    (
+        "cancelscheduledorrecurringcampaign",
+        "CancelScheduledOrRecurringCampaign",
+    ),
 ];
 
 /// Other operation names: SQL's and the reverse-ETL tools' words.
@@ -290,10 +459,22 @@ mod tests {
             resolve("catalog_items", "update").unwrap().target,
             CatalogItemsUpdate
         );
-        assert_eq!(resolve("InAppMessages", "insert").unwrap().target, InAppMessagesInsert);
-        assert_eq!(resolve("list-users", "subscribe").unwrap().target, ListUsersInsert);
-        assert_eq!(resolve("TriggerCampaign", "").unwrap().target, TriggerCampaign);
-        assert_eq!(resolve("users", "update_email").unwrap().target, UsersUpdateEmail);
+        assert_eq!(
+            resolve("InAppMessages", "insert").unwrap().target,
+            InAppMessagesInsert
+        );
+        assert_eq!(
+            resolve("list-users", "subscribe").unwrap().target,
+            ListUsersInsert
+        );
+        assert_eq!(
+            resolve("TriggerCampaign", "").unwrap().target,
+            TriggerCampaign
+        );
+        assert_eq!(
+            resolve("users", "update_email").unwrap().target,
+            UsersUpdateEmail
+        );
     }
 
     #[test]

@@ -218,3 +218,103 @@ impl<F: FnMut(&HttpRequest) -> MockResponse> Transport for MockTransport<F> {
         }
     }
 }
+
+/// What a write run produced.
+#[derive(Debug, Default)]
+pub struct WriteOutput {
+    /// Every row's result, by row number.
+    pub results: BTreeMap<u64, connector_core::RowResult>,
+    /// Rows that got more than one result (must stay empty).
+    pub duplicates: Vec<u64>,
+    pub checkpoints: Vec<connector_core::WriteCheckpoint>,
+    pub logs: Vec<LogMessage>,
+    pub summary: Option<connector_core::WriteSummary>,
+    /// True when the run stopped early because of `stop_after_fetches`.
+    pub stopped_early: bool,
+}
+
+impl WriteOutput {
+    /// Rows that ended with `status`.
+    pub fn rows_with(&self, status: connector_core::RowStatus) -> Vec<u64> {
+        self.results
+            .values()
+            .filter(|r| r.status == status)
+            .map(|r| r.row)
+            .collect()
+    }
+}
+
+/// Runs a write session over `rows` (pushed `chunk` at a time), to the end
+/// or until `stop_after_fetches` requests went out (a simulated kill: the
+/// last request was sent, its answer never read).
+pub fn run_write(
+    session: &mut connector_core::WriteSession,
+    rows: Vec<Value>,
+    chunk: usize,
+    transport: &mut dyn Transport,
+    clock: &mut dyn Clock,
+    stop_after_fetches: Option<usize>,
+) -> Result<WriteOutput, ConnectorError> {
+    use connector_core::WriteAction;
+    let mut out = WriteOutput::default();
+    let mut input = rows.into_iter().peekable();
+    let mut fetches = 0;
+    loop {
+        let now = clock.now_ms();
+        match session.poll(now)? {
+            WriteAction::Fetch(req) => {
+                fetches += 1;
+                let id = req.id;
+                let killed = stop_after_fetches.is_some_and(|n| fetches >= n);
+                let mut result: Result<(), ConnectorError> = Ok(());
+                transport.send(&req, &mut |ev| {
+                    if result.is_err() || killed {
+                        return;
+                    }
+                    let now = clock.now_ms();
+                    result = match ev {
+                        Event::Head(status, headers) => {
+                            session.on_response_head(now, id, status, &headers)
+                        }
+                        Event::Body(chunk) => session.on_response_body(now, id, chunk),
+                        Event::End => session.on_response_end(now, id),
+                        Event::Error(kind) => session.on_transport_error(now, id, kind),
+                    };
+                });
+                result?;
+                if killed {
+                    out.stopped_early = true;
+                    return Ok(out);
+                }
+            }
+            WriteAction::NeedRows => {
+                let batch: Vec<Value> = input.by_ref().take(chunk).collect();
+                if batch.is_empty() {
+                    session.finish_input();
+                } else {
+                    session.push_rows(batch)?;
+                }
+            }
+            WriteAction::Results(results) => {
+                for r in results {
+                    let row = r.row;
+                    if out.results.insert(row, r).is_some() {
+                        out.duplicates.push(row);
+                    }
+                }
+            }
+            WriteAction::Commit(cp) => out.checkpoints.push(cp),
+            WriteAction::SleepUntil(t) => clock.sleep_until(t),
+            WriteAction::AwaitResponse => {
+                return Err(ConnectorError::misuse(
+                    "sequential driver: AwaitResponse with nothing in flight",
+                ));
+            }
+            WriteAction::Log(l) => out.logs.push(l),
+            WriteAction::Done(summary) => {
+                out.summary = Some(summary);
+                return Ok(out);
+            }
+        }
+    }
+}
