@@ -313,7 +313,6 @@ pub(crate) const TARGETS: &[TargetDef] = &[
     ),
 ];
 
-#[allow(clippy::too_many_arguments)]
 const fn def(
     target: Target,
     object: &'static str,

@@ -106,6 +106,83 @@ impl SyncOutput {
     }
 }
 
+/// What takes a response: the read and the write session alike.
+pub trait Responder {
+    fn head(
+        &mut self,
+        now: i64,
+        id: u64,
+        status: u16,
+        headers: &[(String, String)],
+    ) -> Result<(), ConnectorError>;
+    fn body(&mut self, now: i64, id: u64, chunk: &[u8]) -> Result<(), ConnectorError>;
+    fn end(&mut self, now: i64, id: u64) -> Result<(), ConnectorError>;
+    fn error(
+        &mut self,
+        now: i64,
+        id: u64,
+        kind: connector_core::TransportErrorKind,
+    ) -> Result<(), ConnectorError>;
+}
+
+macro_rules! responder {
+    ($session:ty) => {
+        impl Responder for $session {
+            fn head(
+                &mut self,
+                now: i64,
+                id: u64,
+                status: u16,
+                headers: &[(String, String)],
+            ) -> Result<(), ConnectorError> {
+                self.on_response_head(now, id, status, headers)
+            }
+            fn body(&mut self, now: i64, id: u64, chunk: &[u8]) -> Result<(), ConnectorError> {
+                self.on_response_body(now, id, chunk)
+            }
+            fn end(&mut self, now: i64, id: u64) -> Result<(), ConnectorError> {
+                self.on_response_end(now, id)
+            }
+            fn error(
+                &mut self,
+                now: i64,
+                id: u64,
+                kind: connector_core::TransportErrorKind,
+            ) -> Result<(), ConnectorError> {
+                self.on_transport_error(now, id, kind)
+            }
+        }
+    };
+}
+responder!(ReadSession);
+responder!(connector_core::WriteSession);
+
+/// Sends `req` and feeds the reply into `session` (`deliver = false`: the
+/// request goes out but its answer is never read, as when a host is killed).
+fn exchange(
+    session: &mut dyn Responder,
+    req: &HttpRequest,
+    transport: &mut dyn Transport,
+    clock: &mut dyn Clock,
+    deliver: bool,
+) -> Result<(), ConnectorError> {
+    let id = req.id;
+    let mut result: Result<(), ConnectorError> = Ok(());
+    transport.send(req, &mut |ev| {
+        if result.is_err() || !deliver {
+            return;
+        }
+        let now = clock.now_ms();
+        result = match ev {
+            Event::Head(status, headers) => session.head(now, id, status, &headers),
+            Event::Body(chunk) => session.body(now, id, chunk),
+            Event::End => session.end(now, id),
+            Event::Error(kind) => session.error(now, id, kind),
+        };
+    });
+    result
+}
+
 /// Runs the session to completion (or until `stop_after_commits` commits).
 pub fn run(
     session: &mut ReadSession,
@@ -117,25 +194,7 @@ pub fn run(
     loop {
         let now = clock.now_ms();
         match session.poll(now)? {
-            Action::Fetch(req) => {
-                let id = req.id;
-                let mut result: Result<(), ConnectorError> = Ok(());
-                transport.send(&req, &mut |ev| {
-                    if result.is_err() {
-                        return;
-                    }
-                    let now = clock.now_ms();
-                    result = match ev {
-                        Event::Head(status, headers) => {
-                            session.on_response_head(now, id, status, &headers)
-                        }
-                        Event::Body(chunk) => session.on_response_body(now, id, chunk),
-                        Event::End => session.on_response_end(now, id),
-                        Event::Error(kind) => session.on_transport_error(now, id, kind),
-                    };
-                });
-                result?;
-            }
+            Action::Fetch(req) => exchange(session, &req, transport, clock, true)?,
             Action::Emit(batch) => {
                 out.batches += 1;
                 out.records
@@ -264,24 +323,8 @@ pub fn run_write(
         match session.poll(now)? {
             WriteAction::Fetch(req) => {
                 fetches += 1;
-                let id = req.id;
                 let killed = stop_after_fetches.is_some_and(|n| fetches >= n);
-                let mut result: Result<(), ConnectorError> = Ok(());
-                transport.send(&req, &mut |ev| {
-                    if result.is_err() || killed {
-                        return;
-                    }
-                    let now = clock.now_ms();
-                    result = match ev {
-                        Event::Head(status, headers) => {
-                            session.on_response_head(now, id, status, &headers)
-                        }
-                        Event::Body(chunk) => session.on_response_body(now, id, chunk),
-                        Event::End => session.on_response_end(now, id),
-                        Event::Error(kind) => session.on_transport_error(now, id, kind),
-                    };
-                });
-                result?;
+                exchange(session, &req, transport, clock, !killed)?;
                 if killed {
                     out.stopped_early = true;
                     return Ok(out);

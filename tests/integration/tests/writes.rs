@@ -336,6 +336,8 @@ fn templates_and_campaign_procedures() {
     assert_eq!(first.rows_final, 0);
     assert_eq!(first.state["in_doubt"], json!([0]));
 
+    // A blast sent at once is starting: it can be aborted, once. The
+    // second abort fails with Iterable's reason.
     let abort = write(
         &sim,
         "AbortCampaign",
@@ -343,8 +345,26 @@ fn templates_and_campaign_procedures() {
         json!({}),
         vec![json!({"campaignId": campaign_id})],
     );
-    assert_eq!(abort.results.len(), 1);
-    assert_ne!(abort.results[&0].status, RowStatus::Unknown);
+    all_ok(&abort, 1);
+    let (_, after) = get(&sim, &format!("/api/campaigns/{campaign_id}"));
+    let state = after
+        .pointer("/campaignState")
+        .or(after.pointer("/campaigns/0/campaignState"));
+    assert_eq!(state, Some(&json!("Aborted")), "{after}");
+    let again = write(
+        &sim,
+        "AbortCampaign",
+        "call",
+        json!({}),
+        vec![json!({"campaignId": campaign_id})],
+    );
+    let e = again.results[&0].error.as_ref().expect("refused");
+    assert_eq!(
+        (again.results[&0].status, e.status),
+        (RowStatus::Failed, Some(400)),
+        "{e}"
+    );
+    assert!(e.message.contains("cannot be aborted"), "{e}");
 }
 
 #[test]
