@@ -128,7 +128,9 @@ pub struct WriteSession {
     busy: BTreeMap<String, usize>,
     /// Rows from a resumed session whose unsafe request may have gone out.
     resumed_in_doubt: BTreeSet<u64>,
-    /// Rows sent by this session with an unsafe request, not yet final.
+    /// Rows at or past the frontier sent with an unsafe request, final or
+    /// not: a resume starts at the frontier, so every such row must be
+    /// reported, not resent, by the next session.
     in_doubt: BTreeSet<u64>,
     /// Final rows at or past `frontier`.
     final_ahead: BTreeSet<u64>,
@@ -222,7 +224,9 @@ impl WriteSession {
             let row = self.next_row;
             self.next_row += 1;
             self.summary.rows += 1;
-            if self.resumed_in_doubt.remove(&row) {
+            // Kept in the set until the frontier passes it: a second stop
+            // before then must still not send it.
+            if self.resumed_in_doubt.contains(&row) {
                 let p = prepare::prepare(self.def.target, row, value, &self.options)
                     .unwrap_or_else(|_| prepare::placeholder(row));
                 let e = outcome::in_doubt(
@@ -392,11 +396,11 @@ impl WriteSession {
 
     /// A chunk of a response body (split anywhere).
     pub fn on_response_body(&mut self, _now: i64, id: RequestId, chunk: &[u8]) -> Result<()> {
-        // Write answers are small JSON documents: parsed whole at the end.
-        match self.exchange.on_body(id, chunk)? {
-            Some((_, Err(e))) => Err(self.fail(e)),
-            _ => Ok(()),
-        }
+        // Write answers are small JSON documents, parsed whole at the end.
+        // An unreadable one is not fatal: the request was applied, and
+        // `on_response_end` ends its rows from the status alone.
+        self.exchange.on_body(id, chunk)?;
+        Ok(())
     }
 
     /// The response is complete.
@@ -541,12 +545,14 @@ impl WriteSession {
                 RowStatus::Failed => self.summary.failed += 1,
                 RowStatus::Unknown => self.summary.unknown += 1,
             }
-            self.in_doubt.remove(&r.row);
             self.final_ahead.insert(r.row);
         }
         while self.final_ahead.remove(&self.frontier) {
             self.frontier += 1;
         }
+        let frontier = self.frontier;
+        self.in_doubt.retain(|r| *r >= frontier);
+        self.resumed_in_doubt.retain(|r| *r >= frontier);
         self.out.push_back(WriteAction::Results(results));
         self.commit_if_advanced();
     }
@@ -618,4 +624,116 @@ fn read_state(state: &Value, def: &TargetDef) -> Result<(u64, BTreeSet<u64>)> {
         .map(|a| a.iter().filter_map(Value::as_u64).collect())
         .unwrap_or_default();
     Ok((first, doubt))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIST: &[u8] = br#"{"listId": 9}"#;
+
+    fn open(state: Option<&Value>) -> WriteSession {
+        let config =
+            Config::from_json(&json!({"base_url": "http://127.0.0.1:9", "max_concurrency": 3}))
+                .expect("config");
+        WriteSession::open(config, "lists", "insert", &WriteOptions::default(), state)
+            .expect("open")
+    }
+
+    fn rows(n: u64) -> Vec<Value> {
+        (0..n).map(|i| json!({"name": format!("l{i}")})).collect()
+    }
+
+    /// Polls until the next request; returns it and the last checkpoint seen.
+    fn next_fetch(s: &mut WriteSession, last: &mut Option<WriteCheckpoint>) -> HttpRequest {
+        loop {
+            match s.poll(0).expect("poll") {
+                WriteAction::Fetch(r) => return r,
+                WriteAction::Commit(cp) => *last = Some(cp),
+                WriteAction::Results(_) | WriteAction::Log(_) => {}
+                other => panic!("expected a request, got {other:?}"),
+            }
+        }
+    }
+
+    fn answer(s: &mut WriteSession, id: RequestId, body: &[u8]) {
+        s.on_response_head(0, id, 200, &[]).expect("head");
+        s.on_response_body(0, id, body).expect("body");
+        s.on_response_end(0, id).expect("end");
+    }
+
+    #[test]
+    fn unsafe_rows_finished_ahead_of_the_frontier_are_never_resent() {
+        let mut s = open(None);
+        s.push_rows(rows(4)).expect("push");
+        s.finish_input();
+        let mut last = None;
+        let _r0 = next_fetch(&mut s, &mut last);
+        let r1 = next_fetch(&mut s, &mut last);
+        let _r2 = next_fetch(&mut s, &mut last);
+        // Row 1 is created while row 0 is still out; then row 3 goes out.
+        answer(&mut s, r1.id, LIST);
+        let _r3 = next_fetch(&mut s, &mut last);
+        let cp = last.expect("a checkpoint before each unsafe request");
+        assert_eq!(cp.rows_final, 0);
+        assert_eq!(cp.state["in_doubt"], json!([0, 1, 2, 3]));
+        // Killed here; resumed from the checkpoint: nothing is sent again.
+        let mut resumed = open(Some(&cp.state));
+        resumed.push_rows(rows(4)).expect("push");
+        resumed.finish_input();
+        let mut results = Vec::new();
+        loop {
+            match resumed.poll(0).expect("poll") {
+                WriteAction::Results(r) => results.extend(r),
+                WriteAction::Done(_) => break,
+                WriteAction::Fetch(r) => panic!("resent {r:?}"),
+                _ => {}
+            }
+        }
+        assert_eq!(results.len(), 4);
+        assert!(results.iter().all(|r| r.status == RowStatus::Unknown));
+    }
+
+    #[test]
+    fn resumed_in_doubt_rows_stay_in_doubt_until_final() {
+        let state =
+            json!({"v": 1, "object": "lists", "op": "insert", "rows_final": 0, "in_doubt": [1]});
+        let mut s = open(Some(&state));
+        s.push_rows(rows(2)).expect("push");
+        let mut last = None;
+        let _r0 = next_fetch(&mut s, &mut last);
+        let cp = last.expect("checkpoint before the unsafe request");
+        assert_eq!(
+            cp.state["in_doubt"],
+            json!([0, 1]),
+            "row 1 is still in doubt"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_answer_ends_its_rows_instead_of_the_session() {
+        let config = Config::from_json(&json!({"base_url": "http://127.0.0.1:9"})).expect("config");
+        let mut s = WriteSession::open(config, "users", "upsert", &WriteOptions::default(), None)
+            .expect("open");
+        s.push_rows(vec![json!({"email": "a@x.io"})]).expect("push");
+        s.finish_input();
+        let mut last = None;
+        let r = next_fetch(&mut s, &mut last);
+        // Larger than any JSON document the parser keeps.
+        let huge = vec![b' '; 64 * 1024 * 1024 + 1];
+        s.on_response_head(0, r.id, 200, &[]).expect("head");
+        s.on_response_body(0, r.id, &huge)
+            .expect("an unreadable body is not fatal");
+        s.on_response_end(0, r.id).expect("end");
+        let mut results = Vec::new();
+        loop {
+            match s.poll(0).expect("poll") {
+                WriteAction::Results(r) => results.extend(r),
+                WriteAction::Done(_) => break,
+                _ => {}
+            }
+        }
+        assert_eq!(results.len(), 1);
+        assert_eq!(results[0].status, RowStatus::Unknown);
+    }
 }

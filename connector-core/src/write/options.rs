@@ -6,8 +6,9 @@ use serde_json::{Map, Value};
 
 use crate::error::{ConnectorError, Result};
 
-/// Options of a write; every one has a default.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// Options of a write; every one has a default (`WriteOptions::default()`
+/// equals the options of an empty JSON object: bulk where the endpoint has it).
+#[derive(Debug, Clone, PartialEq)]
 pub struct WriteOptions {
     /// Catalog of rows that do not name one (`catalogName`).
     pub catalog: Option<String>,
@@ -23,6 +24,20 @@ pub struct WriteOptions {
     pub merge_nested_objects: Option<bool>,
     /// The number of the first row pushed (to resume after a commit).
     pub first_row: u64,
+}
+
+impl Default for WriteOptions {
+    fn default() -> Self {
+        WriteOptions {
+            catalog: None,
+            list_id: None,
+            medium: None,
+            bulk: true,
+            batch_size: None,
+            merge_nested_objects: None,
+            first_row: 0,
+        }
+    }
 }
 
 /// The known option names, with what each takes.
@@ -51,10 +66,7 @@ impl WriteOptions {
                 ));
             }
         };
-        let mut o = WriteOptions {
-            bulk: true,
-            ..WriteOptions::default()
-        };
+        let mut o = WriteOptions::default();
         for (key, v) in obj {
             let name = key.replace('-', "_");
             let expects = KNOWN
@@ -129,7 +141,11 @@ mod tests {
         assert_eq!(o.list_id, Some(42));
         assert!(!o.bulk);
         assert_eq!(o.batch_size, Some(10));
-        assert!(WriteOptions::from_json(&Value::Null).unwrap().bulk);
+        assert_eq!(
+            WriteOptions::from_json(&Value::Null).unwrap(),
+            WriteOptions::default()
+        );
+        assert!(WriteOptions::default().bulk);
     }
 
     #[test]
