@@ -102,8 +102,8 @@ pub use time::{
     to_export_param, to_rfc3339,
 };
 pub use write::{
-    RowResult, RowStatus, Target, WriteAction, WriteCheckpoint, WriteOptions, WriteSession,
-    WriteSummary,
+    RowResult, RowStatus, Target, TargetInfo, WriteAction, WriteCheckpoint, WriteOptions,
+    WriteSession, WriteSummary, write_targets,
 };
 
 /// Version of the connector, as reported in `spec()` and by the component.

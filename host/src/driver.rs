@@ -1,7 +1,7 @@
-//! The driving loop: polls the component's read session, runs the requests
-//! it plans (up to `max-in-flight` at once), streams their bodies back, and
-//! hands batches, checkpoints and logs to an [`Output`] in the order the
-//! component produced them.
+//! The driving loops: poll the component's read or write session, run the
+//! requests it plans (up to `max-in-flight` at once), stream their bodies
+//! back, and hand batches, row results, checkpoints and logs to an
+//! [`Output`] or a [`WriteIo`] in the order the component produced them.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -13,7 +13,8 @@ use crate::Error;
 use crate::http::{self, Event};
 use crate::runtime::{
     Action, Checkpoint, ConnectorError, ErrorKind, HttpRequest, Instance, LogMessage, RecordBatch,
-    Session, StreamSelection, Summary, now_ms,
+    RowResult, Session, StreamSelection, Summary, WriteAction, WriteCheckpoint, WriteSummary,
+    now_ms,
 };
 
 /// Where a sync's output goes. Called in the component's order: a `commit`
@@ -66,72 +67,193 @@ async fn drive(
     api_key: Option<Arc<str>>,
     out: &mut dyn Output,
 ) -> Result<Summary, Error> {
-    let (tx, mut rx) = mpsc::channel::<(u64, Event)>(CHANNEL);
-    let mut in_flight: BTreeSet<u64> = BTreeSet::new();
+    let mut net = InFlight::new(api_key);
     loop {
-        for _ in 0..DRAIN {
-            match rx.try_recv() {
-                Ok((id, ev)) => feed(inst, session, id, ev, &mut in_flight).await?,
-                Err(_) => break,
-            }
-        }
+        net.drain(inst, session).await?;
         let now = now_ms();
         match inst.poll(session, now).await? {
             Action::Fetch(req) => {
-                in_flight.insert(req.id);
                 out.request(&req);
-                tokio::spawn(http::send(req, api_key.clone(), tx.clone()));
+                net.send(req);
             }
             Action::Emit(batch) => out.emit(batch)?,
             Action::Commit(cp) => out.commit(cp)?,
             Action::Log(l) => out.log(l)?,
-            Action::SleepUntil(t) => {
-                let wait = Duration::from_millis(t.saturating_sub(now).clamp(0, 3_600_000) as u64);
-                if in_flight.is_empty() {
-                    tokio::time::sleep(wait).await;
-                } else {
-                    tokio::select! {
-                        _ = tokio::time::sleep(wait) => {}
-                        ev = rx.recv() => {
-                            if let Some((id, ev)) = ev {
-                                feed(inst, session, id, ev, &mut in_flight).await?;
-                            }
-                        }
-                    }
-                }
-            }
-            Action::AwaitResponse => {
-                if in_flight.is_empty() {
-                    return Err(Error::Connector(misuse(
-                        "await-response with no request in flight",
-                    )));
-                }
-                if let Some((id, ev)) = rx.recv().await {
-                    feed(inst, session, id, ev, &mut in_flight).await?;
-                }
-            }
+            Action::SleepUntil(t) => net.sleep_until(inst, session, now, t).await?,
+            Action::AwaitResponse => net.await_one(inst, session).await?,
             Action::Done(summary) => return Ok(summary),
         }
     }
 }
 
-async fn feed(
+/// Requests in flight for one session: sends them on tasks and feeds their
+/// replies back to the session (reads and writes alike).
+struct InFlight {
+    tx: mpsc::Sender<(u64, Event)>,
+    rx: mpsc::Receiver<(u64, Event)>,
+    ids: BTreeSet<u64>,
+    api_key: Option<Arc<str>>,
+}
+
+impl InFlight {
+    fn new(api_key: Option<Arc<str>>) -> InFlight {
+        let (tx, rx) = mpsc::channel::<(u64, Event)>(CHANNEL);
+        InFlight {
+            tx,
+            rx,
+            ids: BTreeSet::new(),
+            api_key,
+        }
+    }
+
+    fn send(&mut self, req: HttpRequest) {
+        self.ids.insert(req.id);
+        tokio::spawn(http::send(req, self.api_key.clone(), self.tx.clone()));
+    }
+
+    /// Feeds what has arrived (at most [`DRAIN`] events) without waiting.
+    async fn drain(&mut self, inst: &mut Instance, session: &Session) -> Result<(), Error> {
+        for _ in 0..DRAIN {
+            match self.rx.try_recv() {
+                Ok((id, ev)) => self.feed(inst, session, id, ev).await?,
+                Err(_) => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until `until` (epoch ms) or the next reply, whichever is first.
+    async fn sleep_until(
+        &mut self,
+        inst: &mut Instance,
+        session: &Session,
+        now: i64,
+        until: i64,
+    ) -> Result<(), Error> {
+        let wait = Duration::from_millis(until.saturating_sub(now).clamp(0, 3_600_000) as u64);
+        if self.ids.is_empty() {
+            tokio::time::sleep(wait).await;
+            return Ok(());
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => Ok(()),
+            ev = self.rx.recv() => match ev {
+                Some((id, ev)) => self.feed(inst, session, id, ev).await,
+                None => Ok(()),
+            },
+        }
+    }
+
+    /// Waits for the next reply event.
+    async fn await_one(&mut self, inst: &mut Instance, session: &Session) -> Result<(), Error> {
+        if self.ids.is_empty() {
+            return Err(Error::Connector(misuse(
+                "await-response with no request in flight",
+            )));
+        }
+        match self.rx.recv().await {
+            Some((id, ev)) => self.feed(inst, session, id, ev).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn feed(
+        &mut self,
+        inst: &mut Instance,
+        session: &Session,
+        id: u64,
+        ev: Event,
+    ) -> Result<(), Error> {
+        match ev {
+            Event::Head(status, headers) => {
+                inst.on_response_head(session, id, status, &headers).await
+            }
+            Event::Body(chunk) => inst.on_response_body(session, id, &chunk).await,
+            Event::End => {
+                self.ids.remove(&id);
+                inst.on_response_end(session, id).await
+            }
+            Event::Failed(kind) => {
+                self.ids.remove(&id);
+                inst.on_transport_error(session, id, kind).await
+            }
+        }
+    }
+}
+
+/// Where a write's rows come from and its outcomes go. Called in the
+/// component's order: a `commit` follows the results it covers.
+pub trait WriteIo {
+    /// Up to `max` more rows as JSON lines; `None` when the input is over.
+    fn next_rows(&mut self, max: usize) -> Result<Option<Vec<u8>>, Error>;
+    fn results(&mut self, rows: Vec<RowResult>) -> Result<(), Error>;
+    fn commit(&mut self, checkpoint: WriteCheckpoint) -> Result<(), Error>;
+    fn log(&mut self, message: LogMessage) -> Result<(), Error>;
+    /// A request is about to be sent (progress displays).
+    fn request(&mut self, _request: &HttpRequest) {}
+}
+
+/// What to write, where, and with which key.
+pub struct WriteJob<'a> {
+    /// Config JSON for the component (without `api_key`: the host adds it).
+    pub config: &'a str,
+    pub object: &'a str,
+    pub op: &'a str,
+    /// Write options as a JSON object (`None`: defaults).
+    pub options: Option<&'a str>,
+    /// A write checkpoint's state, to resume.
+    pub state: Option<&'a str>,
+    pub api_key: Option<Arc<str>>,
+}
+
+/// Rows pushed at once at least, so one-row-per-request writes do not cost
+/// a component call per row.
+const MIN_PUSH: usize = 64;
+
+/// Runs one write to completion: every row pushed gets its result.
+pub async fn write(
+    inst: &mut Instance,
+    job: &WriteJob<'_>,
+    io: &mut dyn WriteIo,
+) -> Result<WriteSummary, Error> {
+    let session = inst
+        .open_write(job.config, job.object, job.op, job.options, job.state)
+        .await?;
+    let result = drive_write(inst, &session, job.api_key.clone(), io).await;
+    let closed = inst.close(session).await;
+    let summary = result?;
+    closed?;
+    Ok(summary)
+}
+
+async fn drive_write(
     inst: &mut Instance,
     session: &Session,
-    id: u64,
-    ev: Event,
-    in_flight: &mut BTreeSet<u64>,
-) -> Result<(), Error> {
-    match ev {
-        Event::Head(status, headers) => inst.on_response_head(session, id, status, &headers).await,
-        Event::Body(chunk) => inst.on_response_body(session, id, &chunk).await,
-        Event::End => {
-            in_flight.remove(&id);
-            inst.on_response_end(session, id).await
-        }
-        Event::Failed(kind) => {
-            in_flight.remove(&id);
-            inst.on_transport_error(session, id, kind).await
+    api_key: Option<Arc<str>>,
+    io: &mut dyn WriteIo,
+) -> Result<WriteSummary, Error> {
+    let push = (inst.rows_per_request(session).await? as usize).max(MIN_PUSH);
+    let mut net = InFlight::new(api_key);
+    loop {
+        net.drain(inst, session).await?;
+        let now = now_ms();
+        match inst.poll_write(session, now).await? {
+            WriteAction::Fetch(req) => {
+                io.request(&req);
+                net.send(req);
+            }
+            WriteAction::NeedRows => match io.next_rows(push)? {
+                Some(rows) => {
+                    inst.push_rows(session, &rows).await?;
+                }
+                None => inst.finish_input(session).await?,
+            },
+            WriteAction::Results(rows) => io.results(rows)?,
+            WriteAction::Commit(cp) => io.commit(cp)?,
+            WriteAction::Log(l) => io.log(l)?,
+            WriteAction::SleepUntil(t) => net.sleep_until(inst, session, now, t).await?,
+            WriteAction::AwaitResponse => net.await_one(inst, session).await?,
+            WriteAction::Done(summary) => return Ok(summary),
         }
     }
 }

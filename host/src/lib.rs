@@ -8,10 +8,12 @@
 //! connector core: what users run is the component we test.
 
 pub mod demo;
+pub mod destination;
 pub mod driver;
 pub mod http;
 pub mod protocol;
 pub mod runtime;
+pub mod writes;
 
 use std::fmt;
 

@@ -1,17 +1,18 @@
 //! `iterable-connector`: the Iterable source connector (a WASI component)
 //! run by wasmtime, speaking the Airbyte or Singer protocol on stdout.
 
-use std::io::{BufWriter, Write};
+use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use iterable_connector_host::demo::{self, DemoOptions};
-use iterable_connector_host::driver::{self, Output, ReadJob};
+use iterable_connector_host::destination::{self, DestinationConfig, Dialect};
+use iterable_connector_host::driver::{self, Output, ReadJob, WriteJob};
 use iterable_connector_host::protocol::{self, AirbyteWriter, SingerWriter};
 use iterable_connector_host::runtime::{self, LoadedFrom, StreamSelection};
-use iterable_connector_host::{Connector, Error, Instance};
+use iterable_connector_host::{Connector, Error, Instance, writes};
 use serde_json::json;
 
 #[derive(Parser)]
@@ -68,6 +69,57 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         state: Option<PathBuf>,
     },
+    /// Writes JSON-lines rows into Iterable: one result line per row on
+    /// stdout (in input order), a summary on stderr. Exit status 0 when every
+    /// row ended ok, 3 when some failed or are unknown, 1 on an error.
+    Write {
+        #[arg(long, value_name = "FILE", required_unless_present = "list")]
+        config: Option<PathBuf>,
+        /// users, events, catalog_items, lists, list_users, templates,
+        /// campaigns, catalogs, in_app_messages, purchases, subscriptions
+        /// (Skyvia's names too; `--list` shows every object and operation).
+        #[arg(long, required_unless_present = "list")]
+        object: Option<String>,
+        /// insert, update, upsert, delete, update_email (default: the
+        /// object's first operation).
+        #[arg(long, default_value = "")]
+        op: String,
+        /// A write option, e.g. --set catalog=Products --set bulk=false.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// JSON lines, one object per row; `-` (the default) is stdin.
+        #[arg(long, value_name = "FILE|-", default_value = "-")]
+        input: String,
+        /// Resumable state: read at the start (rows it covers are skipped),
+        /// replaced at every commit.
+        #[arg(long, value_name = "FILE")]
+        state: Option<PathBuf>,
+        /// List every writable object and operation and exit.
+        #[arg(long)]
+        list: bool,
+    },
+    /// Runs a stored procedure: AbortCampaign, TriggerCampaign or
+    /// CancelScheduledOrRecurringCampaign. Prints the result line; exit
+    /// status as for `write`.
+    Call {
+        procedure: String,
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// A parameter; JSON values are taken as JSON (campaignId=12,
+        /// listIds=[1,2]), anything else as text.
+        #[arg(long = "param", value_name = "NAME=VALUE")]
+        params: Vec<String>,
+    },
+    /// Airbyte destination: spec, check, write (reverse ETL from any
+    /// Airbyte source).
+    #[command(subcommand)]
+    Destination(DestinationCommand),
+    /// Singer target: Singer messages on stdin written into Iterable;
+    /// states printed on stdout once the rows before them are final.
+    Target {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
     /// Syncs every stream from a built-in simulator into --out.
     Demo {
         /// tiny, small, medium or large.
@@ -83,14 +135,41 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum DestinationCommand {
+    /// Airbyte SPEC of the destination (the source config plus `streams`).
+    Spec,
+    /// CONNECTION_STATUS: the key works and every route is writable.
+    Check {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// RECORD and STATE messages on stdin; each STATE is echoed once the
+    /// records before it are written.
+    Write {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// ConfiguredAirbyteCatalog: the streams that may arrive.
+        #[arg(long, value_name = "FILE")]
+        catalog: PathBuf,
+    },
+}
+
+/// Exit status when a write ran but some rows did not end `ok`.
+const ROWS_NOT_OK: u8 = 3;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let airbyte = matches!(
         cli.command,
-        Command::Spec | Command::Check { .. } | Command::Discover { .. } | Command::Read { .. }
+        Command::Spec
+            | Command::Check { .. }
+            | Command::Discover { .. }
+            | Command::Read { .. }
+            | Command::Destination(_)
     );
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             if airbyte {
                 let mut out = std::io::stdout().lock();
@@ -156,19 +235,203 @@ fn emit(line: serde_json::Value) -> Result<(), Error> {
         .map_err(|e| Error::Io(e.to_string()))
 }
 
-fn run(cli: Cli) -> Result<(), Error> {
+fn run(cli: Cli) -> Result<ExitCode, Error> {
     let connector = load(&cli)?;
     let verbose = cli.verbose;
     let rt = demo::runtime()?;
     match &cli.command {
-        Command::Spec => rt.block_on(async {
+        Command::Write {
+            config,
+            object,
+            op,
+            set,
+            input,
+            state,
+            list,
+        } => rt.block_on(async {
             let mut inst = instantiate(&connector, verbose).await?;
+            if *list {
+                return list_targets(&mut inst).await;
+            }
+            let (Some(config), Some(object)) = (config, object) else {
+                return Err(Error::Usage("write: give --config and --object".into()));
+            };
+            let cfg = protocol::load_config(config)?;
+            inst.validate_config(&cfg.json).await?;
+            let state = state.as_deref().map(writes::StateFile::new);
+            let resume = match &state {
+                Some(s) => s.load()?,
+                None => None,
+            };
+            let skip = resume.as_ref().map_or(0, |(_, rows)| *rows);
+            if skip > 0 {
+                eprintln!("resuming: the first {skip} rows are final already");
+            }
+            let reader: Box<dyn BufRead> = if input == "-" {
+                Box::new(std::io::stdin().lock())
+            } else {
+                let f = std::fs::File::open(input)
+                    .map_err(|e| Error::Usage(format!("cannot read --input {input}: {e}")))?;
+                Box::new(std::io::BufReader::new(f))
+            };
+            let options = writes::options_json(set)?;
+            let job = WriteJob {
+                config: &cfg.json,
+                object,
+                op,
+                options: options.as_deref(),
+                state: resume.as_ref().map(|(s, _)| s.as_str()),
+                api_key: cfg.api_key.clone(),
+            };
+            let lines = writes::JsonLines::new(reader, skip);
+            let stdout = BufWriter::new(std::io::stdout().lock());
+            let mut io = writes::LinesWriteIo::new(lines, stdout, state, skip).verbose(verbose);
+            write_and_report(&mut inst, &job, &mut io).await
+        }),
+        Command::Call {
+            procedure,
+            config,
+            params,
+        } => rt.block_on(async {
+            let cfg = protocol::load_config(config)?;
+            let mut inst = instantiate(&connector, verbose).await?;
+            inst.validate_config(&cfg.json).await?;
+            let row = writes::params_row(params)?;
+            let job = WriteJob {
+                config: &cfg.json,
+                object: procedure,
+                op: "call",
+                options: None,
+                state: None,
+                api_key: cfg.api_key.clone(),
+            };
+            let lines = writes::JsonLines::new(&row[..], 0);
+            let stdout = BufWriter::new(std::io::stdout().lock());
+            let mut io = writes::LinesWriteIo::new(lines, stdout, None, 0).verbose(verbose);
+            write_and_report(&mut inst, &job, &mut io).await
+        }),
+        Command::Destination(DestinationCommand::Spec) => rt.block_on(async {
+            let mut inst = instantiate(&connector, verbose).await?;
+            emit(destination::spec(&inst.spec().await?))?;
+            Ok(ExitCode::SUCCESS)
+        }),
+        Command::Destination(DestinationCommand::Check { config }) => {
+            let cfg = DestinationConfig::from_value(protocol::read_json_file(config, "config")?)?;
+            rt.block_on(async {
+                let mut inst = instantiate(&connector, verbose).await?;
+                let result = check_destination(&mut inst, &cfg).await;
+                match result {
+                    Ok(()) => emit(json!({"type": "CONNECTION_STATUS",
+                        "connectionStatus": {"status": "SUCCEEDED"}}))?,
+                    Err(e @ Error::Connector(_)) => emit(json!({"type": "CONNECTION_STATUS",
+                        "connectionStatus": {"status": "FAILED", "message": e.to_string()}}))?,
+                    Err(e) => return Err(e),
+                }
+                Ok(ExitCode::SUCCESS)
+            })
+        }
+        Command::Destination(DestinationCommand::Write { config, catalog }) => {
+            let cfg = DestinationConfig::from_value(protocol::read_json_file(config, "config")?)?;
+            let streams =
+                destination::catalog_streams(&protocol::read_json_file(catalog, "catalog")?)?;
+            rt.block_on(async {
+                let mut inst = instantiate(&connector, verbose).await?;
+                inst.validate_config(&cfg.connector.json).await?;
+                for s in &streams {
+                    cfg.check_route(&mut inst, s).await?;
+                }
+                let mut stdin = std::io::stdin().lock();
+                let mut out = BufWriter::new(std::io::stdout().lock());
+                destination::run(
+                    &mut inst,
+                    &cfg,
+                    Dialect::Airbyte,
+                    Some(&streams),
+                    &mut stdin,
+                    &mut out,
+                )
+                .await?;
+                Ok(ExitCode::SUCCESS)
+            })
+        }
+        Command::Target { config } => {
+            let cfg = DestinationConfig::from_value(protocol::read_json_file(config, "config")?)?;
+            rt.block_on(async {
+                let mut inst = instantiate(&connector, verbose).await?;
+                inst.validate_config(&cfg.connector.json).await?;
+                let mut stdin = std::io::stdin().lock();
+                let mut out = BufWriter::new(std::io::stdout().lock());
+                destination::run(&mut inst, &cfg, Dialect::Singer, None, &mut stdin, &mut out)
+                    .await?;
+                Ok(ExitCode::SUCCESS)
+            })
+        }
+        _ => run_source(&connector, verbose, &rt, &cli.command).map(|()| ExitCode::SUCCESS),
+    }
+}
+
+/// Writes rows through `io`, prints the summary on stderr and says whether
+/// every row ended `ok`.
+async fn write_and_report(
+    inst: &mut Instance,
+    job: &WriteJob<'_>,
+    io: &mut writes::LinesWriteIo<impl BufRead, impl Write>,
+) -> Result<ExitCode, Error> {
+    let t = Instant::now();
+    let result = driver::write(inst, job, io).await;
+    io.finish()?;
+    let summary = result?;
+    eprintln!(
+        "{}",
+        writes::summary_line(&summary, t.elapsed().as_secs_f64())
+    );
+    Ok(if summary.ok == summary.rows {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(ROWS_NOT_OK)
+    })
+}
+
+/// `write --list`: every writable object and operation.
+async fn list_targets(inst: &mut Instance) -> Result<ExitCode, Error> {
+    let mut out = std::io::stdout().lock();
+    let line = |out: &mut dyn Write, a: &str, b: &str, c: &str, d: &str| {
+        writeln!(out, "{a:<34} {b:<13} {c:>13}  {d}").map_err(|e| Error::Io(e.to_string()))
+    };
+    line(&mut out, "OBJECT", "OP", "ROWS/REQUEST", "APPLIED")?;
+    for t in inst.write_targets().await? {
+        let applied = if t.applied_later { "later" } else { "at once" };
+        let rows = t.max_rows_per_request.to_string();
+        line(&mut out, &t.object, &t.op, &rows, applied)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `destination check`: the key works and every configured route resolves.
+async fn check_destination(inst: &mut Instance, cfg: &DestinationConfig) -> Result<(), Error> {
+    inst.validate_config(&cfg.connector.json).await?;
+    for stream in cfg.configured_streams() {
+        cfg.check_route(inst, &stream).await?;
+    }
+    driver::check(inst, &cfg.connector.json, cfg.connector.api_key.clone()).await
+}
+
+/// The source commands (Airbyte, Singer, demo).
+fn run_source(
+    connector: &Connector,
+    verbose: bool,
+    rt: &tokio::runtime::Runtime,
+    command: &Command,
+) -> Result<(), Error> {
+    match command {
+        Command::Spec => rt.block_on(async {
+            let mut inst = instantiate(connector, verbose).await?;
             emit(protocol::airbyte_spec(&inst.spec().await?))
         }),
         Command::Check { config } => {
             let cfg = protocol::load_config(config)?;
             rt.block_on(async {
-                let mut inst = instantiate(&connector, verbose).await?;
+                let mut inst = instantiate(connector, verbose).await?;
                 let result = match inst.validate_config(&cfg.json).await {
                     Ok(()) => driver::check(&mut inst, &cfg.json, cfg.api_key.clone()).await,
                     Err(e) => Err(e),
@@ -185,7 +448,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Discover { config } => {
             let cfg = protocol::load_config(config)?;
             rt.block_on(async {
-                let mut inst = instantiate(&connector, verbose).await?;
+                let mut inst = instantiate(connector, verbose).await?;
                 let streams = discover(&mut inst, &cfg, |m| {
                     let _ = protocol::airbyte_log(&mut std::io::stdout().lock(), "WARN", m);
                 })
@@ -203,7 +466,7 @@ fn run(cli: Cli) -> Result<(), Error> {
                 protocol::airbyte_selection(&protocol::read_json_file(catalog, "catalog")?)?;
             let state = load_state(state.as_deref())?;
             rt.block_on(async {
-                let mut inst = instantiate(&connector, verbose).await?;
+                let mut inst = instantiate(connector, verbose).await?;
                 inst.validate_config(&cfg.json).await?;
                 let mut out = AirbyteWriter::new(BufWriter::new(std::io::stdout().lock()));
                 run_read(&mut inst, &cfg, &selection, state.as_deref(), &mut out).await
@@ -216,7 +479,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         } => {
             let cfg = protocol::load_config(config)?;
             rt.block_on(async {
-                let mut inst = instantiate(&connector, verbose).await?;
+                let mut inst = instantiate(connector, verbose).await?;
                 let streams = discover(&mut inst, &cfg, |m| eprintln!("WARN {m}")).await?;
                 let text = serde_json::to_string_pretty(&protocol::singer_catalog(&streams))
                     .map_err(|e| Error::Io(e.to_string()))?;
@@ -241,7 +504,7 @@ fn run(cli: Cli) -> Result<(), Error> {
                 None => Default::default(),
             };
             rt.block_on(async {
-                let mut inst = instantiate(&connector, verbose).await?;
+                let mut inst = instantiate(connector, verbose).await?;
                 inst.validate_config(&cfg.json).await?;
                 let all = discover(&mut inst, &cfg, |m| eprintln!("WARN {m}")).await?;
                 let chosen: Vec<_> = all
@@ -261,9 +524,8 @@ fn run(cli: Cli) -> Result<(), Error> {
             seed,
             time_scale,
         } => {
-            drop(rt);
             let report = demo::run(
-                &connector,
+                connector,
                 &DemoOptions {
                     scale: scale.clone(),
                     out: out.clone(),
@@ -284,6 +546,10 @@ fn run(cli: Cli) -> Result<(), Error> {
             )
             .map_err(|e| Error::Io(e.to_string()))
         }
+        Command::Write { .. }
+        | Command::Call { .. }
+        | Command::Destination(_)
+        | Command::Target { .. } => Err(Error::Usage("not a source command".into())),
     }
 }
 

@@ -226,7 +226,7 @@ pub fn state_json(states: &BTreeMap<String, Value>) -> Option<String> {
 
 // ------------------------------------------------------------------ writers
 
-fn level(l: LogLevel) -> &'static str {
+pub fn level(l: LogLevel) -> &'static str {
     match l {
         LogLevel::Debug => "DEBUG",
         LogLevel::Info => "INFO",
@@ -248,6 +248,11 @@ pub fn lines(payload: &[u8]) -> impl Iterator<Item = &[u8]> {
 
 fn state_value(cp: &Checkpoint) -> Value {
     serde_json::from_str(&cp.state_json).unwrap_or(Value::Null)
+}
+
+/// A log message as one line of text: `LEVEL [stream] message`.
+pub fn log_line(m: &LogMessage) -> String {
+    format!("{} {}", level(m.level), log_text(m))
 }
 
 fn log_text(m: &LogMessage) -> String {

@@ -30,6 +30,7 @@ mod bindings {
                 import iterable-connector:source/sink@0.1.0;
                 import iterable-connector:source/clock@0.1.0;
                 export iterable-connector:source/source@0.1.0;
+                export iterable-connector:source/writer@0.1.0;
                 export iterable-connector:source/runner@0.1.0;
             }
         ",
@@ -41,6 +42,9 @@ mod bindings {
 }
 
 use bindings::Host_ as ConnectorWasiHttp;
+pub use bindings::exports::iterable_connector::source::writer::{
+    RowResult, RowStatus, WriteAction, WriteCheckpoint, WriteSummary, WriteTarget,
+};
 pub use bindings::iterable_connector::source::types::{
     Action, BatchEncoding, Checkpoint, ConnectorError, ErrorKind, HttpMethod, HttpRequest,
     LogLevel, LogMessage, RecordBatch, StreamDescriptor, StreamSelection, StreamSummary, Summary,
@@ -397,25 +401,40 @@ impl Instance {
             .iterable_connector_source_source()
             .read_session();
         let handle = flat(rs.call_open(&mut self.store, config, streams, state).await)?;
-        Ok(Session { handle })
+        Ok(Session {
+            handle,
+            kind: Kind::Read,
+        })
     }
 
     pub async fn max_in_flight(&mut self, s: &Session) -> Call<u32> {
-        let rs = self
-            .bindings
-            .iterable_connector_source_source()
-            .read_session();
-        rs.call_max_in_flight(&mut self.store, s.handle)
-            .await
-            .map_err(Error::runtime)
+        let store = &mut self.store;
+        match s.kind {
+            Kind::Read => {
+                let rs = self
+                    .bindings
+                    .iterable_connector_source_source()
+                    .read_session();
+                rs.call_max_in_flight(store, s.handle).await
+            }
+            Kind::Write => {
+                let ws = self
+                    .bindings
+                    .iterable_connector_source_writer()
+                    .write_session();
+                ws.call_max_in_flight(store, s.handle).await
+            }
+        }
+        .map_err(Error::runtime)
     }
 
+    /// The next action of a read session.
     pub async fn poll(&mut self, s: &Session, now_ms: i64) -> Call<Action> {
         let rs = self
             .bindings
             .iterable_connector_source_source()
             .read_session();
-        flat(rs.call_poll(&mut self.store, s.handle, now_ms).await)
+        flat(rs.call_poll(&mut self.store, s.read()?, now_ms).await)
     }
 
     pub async fn on_response_head(
@@ -426,38 +445,69 @@ impl Instance {
         headers: &[(String, String)],
     ) -> Call<()> {
         let now = now_ms();
-        let rs = self
-            .bindings
-            .iterable_connector_source_source()
-            .read_session();
-        flat(
-            rs.call_on_response_head(&mut self.store, s.handle, now, id, status, headers)
-                .await,
-        )
+        let store = &mut self.store;
+        flat(match s.kind {
+            Kind::Read => {
+                let rs = self
+                    .bindings
+                    .iterable_connector_source_source()
+                    .read_session();
+                rs.call_on_response_head(store, s.handle, now, id, status, headers)
+                    .await
+            }
+            Kind::Write => {
+                let ws = self
+                    .bindings
+                    .iterable_connector_source_writer()
+                    .write_session();
+                ws.call_on_response_head(store, s.handle, now, id, status, headers)
+                    .await
+            }
+        })
     }
 
     pub async fn on_response_body(&mut self, s: &Session, id: u64, chunk: &[u8]) -> Call<()> {
         let now = now_ms();
-        let rs = self
-            .bindings
-            .iterable_connector_source_source()
-            .read_session();
-        flat(
-            rs.call_on_response_body(&mut self.store, s.handle, now, id, chunk)
-                .await,
-        )
+        let store = &mut self.store;
+        flat(match s.kind {
+            Kind::Read => {
+                let rs = self
+                    .bindings
+                    .iterable_connector_source_source()
+                    .read_session();
+                rs.call_on_response_body(store, s.handle, now, id, chunk)
+                    .await
+            }
+            Kind::Write => {
+                let ws = self
+                    .bindings
+                    .iterable_connector_source_writer()
+                    .write_session();
+                ws.call_on_response_body(store, s.handle, now, id, chunk)
+                    .await
+            }
+        })
     }
 
     pub async fn on_response_end(&mut self, s: &Session, id: u64) -> Call<()> {
         let now = now_ms();
-        let rs = self
-            .bindings
-            .iterable_connector_source_source()
-            .read_session();
-        flat(
-            rs.call_on_response_end(&mut self.store, s.handle, now, id)
-                .await,
-        )
+        let store = &mut self.store;
+        flat(match s.kind {
+            Kind::Read => {
+                let rs = self
+                    .bindings
+                    .iterable_connector_source_source()
+                    .read_session();
+                rs.call_on_response_end(store, s.handle, now, id).await
+            }
+            Kind::Write => {
+                let ws = self
+                    .bindings
+                    .iterable_connector_source_writer()
+                    .write_session();
+                ws.call_on_response_end(store, s.handle, now, id).await
+            }
+        })
     }
 
     pub async fn on_transport_error(
@@ -467,14 +517,25 @@ impl Instance {
         kind: TransportErrorKind,
     ) -> Call<()> {
         let now = now_ms();
-        let rs = self
-            .bindings
-            .iterable_connector_source_source()
-            .read_session();
-        flat(
-            rs.call_on_transport_error(&mut self.store, s.handle, now, id, kind)
-                .await,
-        )
+        let store = &mut self.store;
+        flat(match s.kind {
+            Kind::Read => {
+                let rs = self
+                    .bindings
+                    .iterable_connector_source_source()
+                    .read_session();
+                rs.call_on_transport_error(store, s.handle, now, id, kind)
+                    .await
+            }
+            Kind::Write => {
+                let ws = self
+                    .bindings
+                    .iterable_connector_source_writer()
+                    .write_session();
+                ws.call_on_transport_error(store, s.handle, now, id, kind)
+                    .await
+            }
+        })
     }
 
     /// Drops the guest's session resource.
@@ -483,6 +544,87 @@ impl Instance {
             .resource_drop_async(&mut self.store)
             .await
             .map_err(Error::runtime)
+    }
+
+    /// Every writable object and operation.
+    pub async fn write_targets(&mut self) -> Call<Vec<WriteTarget>> {
+        let w = self.bindings.iterable_connector_source_writer();
+        w.call_write_targets(&mut self.store)
+            .await
+            .map_err(Error::runtime)
+    }
+
+    /// Opens a write session (`options`/`state` as JSON text).
+    pub async fn open_write(
+        &mut self,
+        config: &str,
+        object: &str,
+        op: &str,
+        options: Option<&str>,
+        state: Option<&str>,
+    ) -> Call<Session> {
+        let ws = self
+            .bindings
+            .iterable_connector_source_writer()
+            .write_session();
+        let handle = flat(
+            ws.call_open(&mut self.store, config, object, op, options, state)
+                .await,
+        )?;
+        Ok(Session {
+            handle,
+            kind: Kind::Write,
+        })
+    }
+
+    /// Rows a full request of this write holds.
+    pub async fn rows_per_request(&mut self, s: &Session) -> Call<u32> {
+        let ws = self
+            .bindings
+            .iterable_connector_source_writer()
+            .write_session();
+        ws.call_rows_per_request(&mut self.store, s.write()?)
+            .await
+            .map_err(Error::runtime)
+    }
+
+    /// Whether Iterable applies this write after answering.
+    pub async fn applied_later(&mut self, s: &Session) -> Call<bool> {
+        let ws = self
+            .bindings
+            .iterable_connector_source_writer()
+            .write_session();
+        ws.call_applied_later(&mut self.store, s.write()?)
+            .await
+            .map_err(Error::runtime)
+    }
+
+    /// Pushes rows as JSON lines; returns how many rows they were.
+    pub async fn push_rows(&mut self, s: &Session, ndjson: &[u8]) -> Call<u64> {
+        let ws = self
+            .bindings
+            .iterable_connector_source_writer()
+            .write_session();
+        flat(ws.call_push_rows(&mut self.store, s.write()?, ndjson).await)
+    }
+
+    pub async fn finish_input(&mut self, s: &Session) -> Call<()> {
+        let ws = self
+            .bindings
+            .iterable_connector_source_writer()
+            .write_session();
+        ws.call_finish_input(&mut self.store, s.write()?)
+            .await
+            .map_err(Error::runtime)
+    }
+
+    /// The next action of a write session.
+    pub async fn poll_write(&mut self, s: &Session, now_ms: i64) -> Call<WriteAction> {
+        let ws = self
+            .bindings
+            .iterable_connector_source_writer()
+            .write_session();
+        flat(ws.call_poll(&mut self.store, s.write()?, now_ms).await)
     }
 
     /// A whole sync inside the component over wasi:http (the `runner`
@@ -506,7 +648,37 @@ impl Instance {
     }
 }
 
-/// A guest read-session handle, valid in the [`Instance`] that opened it.
+/// Which resource a [`Session`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Read,
+    Write,
+}
+
+/// A guest read- or write-session handle, valid in the [`Instance`] that
+/// opened it. Responses are fed the same way to both.
 pub struct Session {
     handle: ResourceAny,
+    kind: Kind,
+}
+
+impl Session {
+    fn read(&self) -> Call<ResourceAny> {
+        self.expect(Kind::Read)
+    }
+
+    fn write(&self) -> Call<ResourceAny> {
+        self.expect(Kind::Write)
+    }
+
+    fn expect(&self, kind: Kind) -> Call<ResourceAny> {
+        if self.kind == kind {
+            Ok(self.handle)
+        } else {
+            Err(Error::Usage(format!(
+                "host bug: a {:?} session used as a {kind:?} session",
+                self.kind
+            )))
+        }
+    }
 }

@@ -3,9 +3,10 @@
 //! Python extension destructure the core's summary without `..`, so a new
 //! field fails their builds; this test covers the interface text itself.)
 
-use connector_core::{ErrorKind, StreamSummary};
+use connector_core::{ErrorKind, RowStatus, StreamSummary, WriteSummary};
 
 const TYPES_WIT: &str = include_str!("../../wit/types.wit");
+const WRITER_WIT: &str = include_str!("../../wit/writer.wit");
 
 /// The body of `header { … }` in the WIT text.
 fn block<'a>(wit: &'a str, header: &str) -> &'a str {
@@ -22,6 +23,7 @@ fn names(block: &str) -> Vec<String> {
         .lines()
         .map(str::trim)
         .filter(|l| !l.starts_with("//") && !l.is_empty())
+        .map(|l| l.split("//").next().unwrap_or(""))
         .flat_map(|l| l.split(','))
         .map(|item| item.split(':').next().unwrap_or("").trim())
         .filter(|n| !n.is_empty())
@@ -63,4 +65,25 @@ fn wit_stream_summary_carries_every_core_field() {
             "summary field {field} is missing from wit/types.wit (has {wit:?})"
         );
     }
+}
+
+#[test]
+fn wit_write_summary_carries_every_core_field() {
+    let core = debug_fields(&format!("{:?}", WriteSummary::default()));
+    assert!(core.contains(&"unknown".to_string()), "{core:?}");
+    let wit = names(block(WRITER_WIT, "record write-summary {"));
+    assert_eq!(
+        wit, core,
+        "wit/writer.wit write-summary differs from the core's"
+    );
+}
+
+#[test]
+fn wit_row_statuses_are_the_cores() {
+    let wit = names(block(WRITER_WIT, "enum row-status {"));
+    let core: Vec<&str> = [RowStatus::Ok, RowStatus::Failed, RowStatus::Unknown]
+        .iter()
+        .map(|s| s.as_str())
+        .collect();
+    assert_eq!(wit, core);
 }

@@ -20,6 +20,8 @@ use connector_core::{
 use connector_core::{LogLevel, LogMessage, StreamSummary};
 use serde_json::Value;
 
+mod writer;
+
 mod bindings {
     wit_bindgen::generate!({
         path: "../wit",
@@ -32,7 +34,7 @@ use bindings::exports::iterable_connector::source::{runner, source};
 use bindings::iterable_connector::source::types as wit;
 use bindings::iterable_connector::source::{clock, sink};
 
-struct Component;
+pub(crate) struct Component;
 
 bindings::export!(Component with_types_in bindings);
 
@@ -52,7 +54,7 @@ fn error_kind(kind: ErrorKind) -> wit::ErrorKind {
     }
 }
 
-fn error(e: ConnectorError) -> wit::ConnectorError {
+pub(crate) fn error(e: ConnectorError) -> wit::ConnectorError {
     wit::ConnectorError {
         kind: error_kind(e.kind),
         message: e.message,
@@ -75,7 +77,7 @@ fn method(m: Method) -> wit::HttpMethod {
     }
 }
 
-fn request(r: HttpRequest) -> wit::HttpRequest {
+pub(crate) fn request(r: HttpRequest) -> wit::HttpRequest {
     wit::HttpRequest {
         id: r.id,
         method: method(r.method),
@@ -112,7 +114,7 @@ fn checkpoint(c: Checkpoint) -> wit::Checkpoint {
     }
 }
 
-fn log(l: LogMessage) -> wit::LogMessage {
+pub(crate) fn log(l: LogMessage) -> wit::LogMessage {
     wit::LogMessage {
         level: match l.level {
             LogLevel::Debug => wit::LogLevel::Debug,
@@ -166,7 +168,7 @@ fn action(a: Action) -> Result<wit::Action, ConnectorError> {
     })
 }
 
-fn transport_kind(k: wit::TransportErrorKind) -> TransportErrorKind {
+pub(crate) fn transport_kind(k: wit::TransportErrorKind) -> TransportErrorKind {
     match k {
         wit::TransportErrorKind::Connect => TransportErrorKind::Connect,
         wit::TransportErrorKind::Timeout => TransportErrorKind::Timeout,
@@ -175,12 +177,12 @@ fn transport_kind(k: wit::TransportErrorKind) -> TransportErrorKind {
     }
 }
 
-fn parse_json(field: &str, text: &str) -> Result<Value, ConnectorError> {
+pub(crate) fn parse_json(field: &str, text: &str) -> Result<Value, ConnectorError> {
     serde_json::from_str(text)
         .map_err(|e| ConnectorError::config(field, format!("is not valid JSON: {e}")))
 }
 
-fn config(config_json: &str) -> Result<Config, ConnectorError> {
+pub(crate) fn config(config_json: &str) -> Result<Config, ConnectorError> {
     Config::from_json(&parse_json("config", config_json)?)
 }
 

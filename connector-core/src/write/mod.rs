@@ -37,7 +37,7 @@ use crate::exchange::{
 
 pub use options::WriteOptions;
 pub use outcome::{RowResult, RowStatus};
-pub use target::Target;
+pub use target::{Target, TargetInfo, targets as write_targets};
 
 use batch::{Batch, Limits};
 use prepare::Prepared;
@@ -214,13 +214,58 @@ impl WriteSession {
     /// checked now; a bad one fails alone (its result comes with the next
     /// polls) and the others go on.
     pub fn push_rows(&mut self, rows: Vec<Value>) -> Result<()> {
+        self.push_parsed(rows.into_iter().map(Ok))
+    }
+
+    /// Adds input rows as JSON lines (one object per line, `\n`-separated;
+    /// blank lines are not rows). A line that is not valid JSON fails alone,
+    /// like any bad row. Returns how many rows were added.
+    pub fn push_ndjson(&mut self, lines: &[u8]) -> Result<u64> {
+        let before = self.next_row;
+        let parsed = lines
+            .split(|b| *b == b'\n')
+            .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
+            .map(|line| {
+                serde_json::from_slice::<Value>(line).map_err(|e| {
+                    ConnectorError::input(
+                        "row",
+                        format!("is not valid JSON ({e}); give one JSON object per line"),
+                    )
+                })
+            });
+        // Collected first: `push_parsed` borrows `self` mutably.
+        let parsed: Vec<Result<Value>> = parsed.collect();
+        self.push_parsed(parsed)?;
+        Ok(self.next_row - before)
+    }
+
+    fn push_parsed(&mut self, rows: impl IntoIterator<Item = Result<Value>>) -> Result<()> {
         if self.input_done {
             return Err(ConnectorError::misuse(
                 "push_rows after finish_input: start a new write session",
             ));
         }
         let mut results = Vec::new();
-        for value in rows {
+        for parsed in rows {
+            let value = match parsed {
+                Ok(v) => v,
+                Err(e) => {
+                    let row = self.next_row;
+                    self.next_row += 1;
+                    self.summary.rows += 1;
+                    if self.resumed_in_doubt.contains(&row) {
+                        let e = outcome::in_doubt(
+                            self.def.target,
+                            &prepare::placeholder(row),
+                            "its request was sent before the previous session stopped",
+                        );
+                        results.push(RowResult::unknown(row, e));
+                    } else {
+                        results.push(RowResult::failed(row, e));
+                    }
+                    continue;
+                }
+            };
             let row = self.next_row;
             self.next_row += 1;
             self.summary.rows += 1;
@@ -735,5 +780,54 @@ mod tests {
         }
         assert_eq!(results.len(), 1);
         assert_eq!(results[0].status, RowStatus::Unknown);
+    }
+
+    #[test]
+    fn json_lines_are_rows_and_a_bad_line_fails_alone() {
+        let mut s = open(None);
+        let added = s
+            .push_ndjson(b"{\"name\": \"a\"}\n\n  \nnot json\n{\"name\": \"b\"}")
+            .expect("push");
+        assert_eq!(added, 3, "blank lines are not rows");
+        s.finish_input();
+        let mut results = Vec::new();
+        let mut sent = Vec::new();
+        loop {
+            match s.poll(0).expect("poll") {
+                WriteAction::Results(r) => results.extend(r),
+                WriteAction::Fetch(r) => {
+                    sent.push(r.body.clone().unwrap_or_default());
+                    answer(&mut s, r.id, LIST);
+                }
+                WriteAction::Done(sum) => {
+                    assert_eq!((sum.rows, sum.ok, sum.failed), (3, 2, 1));
+                    break;
+                }
+                _ => {}
+            }
+        }
+        results.sort_by_key(|r| r.row);
+        let statuses: Vec<&str> = results.iter().map(|r| r.status.as_str()).collect();
+        assert_eq!(statuses, ["ok", "failed", "ok"]);
+        let e = results[1].error.as_ref().expect("error");
+        assert_eq!(e.kind, ErrorKind::InvalidInput);
+        assert!(e.message.contains("not valid JSON"), "{}", e.message);
+        assert_eq!(sent.len(), 2, "the bad line sends nothing");
+    }
+
+    #[test]
+    fn the_target_listing_resolves_back_to_itself() {
+        let all = write_targets();
+        assert!(all.len() >= 22);
+        for t in &all {
+            let def = target::resolve(t.object, t.op).expect("listed pairs resolve");
+            assert_eq!((def.object, def.op), (t.object, t.op));
+            assert_eq!(t.procedure, t.op == "call");
+            assert!(t.max_rows_per_request >= 1);
+        }
+        assert!(
+            all.iter()
+                .any(|t| t.object == "events" && t.max_rows_per_request > 1)
+        );
     }
 }

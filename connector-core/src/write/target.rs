@@ -373,6 +373,39 @@ const OP_ALIASES: &[(&str, &str)] = &[
     ("call", "call"),
 ];
 
+/// One writable object and operation, as shown to users (`write --list`,
+/// the WIT `write-targets`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetInfo {
+    /// Canonical object (or procedure) name.
+    pub object: &'static str,
+    /// Canonical operation; `call` for procedures.
+    pub op: &'static str,
+    /// A stored procedure (one row of parameters per call).
+    pub procedure: bool,
+    /// Rows per request at most (1 for one-by-one endpoints).
+    pub max_rows_per_request: usize,
+    /// Iterable applies the write after answering.
+    pub applied_later: bool,
+}
+
+/// Every writable object and operation, in table order.
+pub fn targets() -> Vec<TargetInfo> {
+    TARGETS
+        .iter()
+        .map(|d| TargetInfo {
+            object: d.object,
+            op: d.op,
+            procedure: d.op == "call",
+            max_rows_per_request: match d.mode {
+                Mode::Single(_) => 1,
+                Mode::Bulk { max_rows, .. } => max_rows,
+            },
+            applied_later: d.applied_later,
+        })
+        .collect()
+}
+
 fn normalise(name: &str) -> String {
     name.chars()
         .filter(|c| *c != '_' && *c != '-' && !c.is_whitespace())
@@ -389,7 +422,8 @@ pub(crate) fn object_name(name: &str) -> Option<&'static str> {
         .map(|(_, canonical)| *canonical)
 }
 
-/// Resolves user-facing names to a table row, or says what exists.
+/// Resolves user-facing names to a table row, or says what exists. An
+/// empty operation means the object's first one.
 pub(crate) fn resolve(object: &str, op: &str) -> Result<&'static TargetDef> {
     let Some(canonical) = object_name(object) else {
         let known: Vec<&str> = unique(TARGETS.iter().map(|d| d.object));
@@ -402,9 +436,10 @@ pub(crate) fn resolve(object: &str, op: &str) -> Result<&'static TargetDef> {
         ));
     };
     let ops: Vec<&'static TargetDef> = TARGETS.iter().filter(|d| d.object == canonical).collect();
-    let is_procedure = ops.iter().all(|d| d.op == "call");
-    let op_name = if is_procedure && op.is_empty() {
-        Some("call")
+    // No operation: the object's first (its usual write: upsert for users
+    // and catalog items, insert for events...; `call` for a procedure).
+    let op_name = if op.trim().is_empty() {
+        ops.first().map(|d| d.op)
     } else {
         let n = normalise(op);
         OP_ALIASES
@@ -485,6 +520,19 @@ mod tests {
         let e = resolve("lists", "update").unwrap_err();
         assert_eq!(e.field.as_deref(), Some("op"));
         assert!(e.message.contains("insert, delete"), "{}", e.message);
+    }
+
+    #[test]
+    fn no_operation_means_the_objects_first() {
+        let pick = |object: &str| {
+            let d = resolve(object, "").expect("resolves");
+            (d.object, d.op)
+        };
+        assert_eq!(pick("users"), ("users", "upsert"));
+        assert_eq!(pick("CatalogItems"), ("catalog_items", "upsert"));
+        assert_eq!(pick("events"), ("events", "insert"));
+        assert_eq!(pick("TriggerCampaign"), ("TriggerCampaign", "call"));
+        assert_eq!(resolve("users", "  ").expect("blank").op, "upsert");
     }
 
     #[test]
