@@ -13,9 +13,12 @@ use iterable_sim::types::{Scale, WorldOptions};
 use iterable_sim::{FaultOptions, SimOptions};
 use serde_json::{Value, json};
 
-use crate::driver::{self, Output, ReadJob};
+use crate::driver::{self, Output, ReadJob, WriteIo, WriteJob};
 use crate::protocol::{self, lines};
-use crate::runtime::{Checkpoint, HttpRequest, LogMessage, RecordBatch, StreamSelection};
+use crate::runtime::{
+    Checkpoint, HttpRequest, LogMessage, RecordBatch, RowResult, StreamSelection, WriteCheckpoint,
+    WriteSummary,
+};
 use crate::{Connector, Error};
 
 pub struct DemoOptions {
@@ -34,8 +37,19 @@ pub struct StreamRow {
     pub seconds: f64,
 }
 
+/// One write of the demo's write phase.
+#[derive(Debug, Clone)]
+pub struct WriteRow {
+    pub object: String,
+    pub op: String,
+    pub summary: WriteSummary,
+    pub seconds: f64,
+}
+
 pub struct DemoReport {
     pub rows: BTreeMap<String, StreamRow>,
+    /// The writes made after the sync, in order.
+    pub writes: Vec<WriteRow>,
     pub states: BTreeMap<String, Value>,
     pub seconds: f64,
     pub email: Option<String>,
@@ -119,6 +133,7 @@ pub fn run(connector: &Connector, opts: &DemoOptions) -> Result<DemoReport, Erro
             driver::read(&mut inst, &job, &mut out).await?;
         }
         out.finish()?;
+        let writes = demo_writes(&mut inst, &cfg, key.clone(), email.as_deref()).await?;
         let states = out.tally.states.clone();
         let state = json!({ "streams": states });
         std::fs::write(
@@ -143,11 +158,148 @@ pub fn run(connector: &Connector, opts: &DemoOptions) -> Result<DemoReport, Erro
         }
         Ok(DemoReport {
             rows,
+            writes,
             states,
             seconds: t0.elapsed().as_secs_f64(),
             email,
         })
     })
+}
+
+/// The write half of the demo: a catalog and its items, users, their
+/// events, a list and its members — each a write session through the
+/// component, paced by the same rate limits as the sync.
+async fn demo_writes(
+    inst: &mut crate::Instance,
+    config: &str,
+    key: Option<Arc<str>>,
+    email: Option<&str>,
+) -> Result<Vec<WriteRow>, Error> {
+    let users: Vec<Value> = (0..200)
+        .map(|i| {
+            json!({"email": format!("demo-{i}@example.com"), "plan": if i % 2 == 0 { "free" } else { "pro" },
+                        "firstName": format!("Demo {i}")})
+        })
+        .collect();
+    let events: Vec<Value> = (0..1000)
+        .map(|i| {
+            json!({"eventName": "demo_viewed", "email": format!("demo-{}@example.com", i % 200),
+                        "sku": format!("sku-{}", i % 50), "createdAt": 1_700_000_000 + i})
+        })
+        .collect();
+    let items: Vec<Value> = (0..500)
+        .map(|i| json!({"itemId": format!("sku-{i}"), "name": format!("Product {i}"), "price": i}))
+        .collect();
+    let members: Vec<Value> = (0..200)
+        .map(|i| json!({"email": format!("demo-{i}@example.com")}))
+        .collect();
+    let plan: Vec<(&str, &str, Value, Vec<Value>)> = vec![
+        (
+            "catalogs",
+            "insert",
+            json!({}),
+            vec![json!({"name": "demo-products"})],
+        ),
+        (
+            "catalog_items",
+            "upsert",
+            json!({"catalog": "demo-products"}),
+            items,
+        ),
+        ("users", "upsert", json!({}), users),
+        ("events", "insert", json!({}), events),
+        (
+            "lists",
+            "insert",
+            json!({}),
+            vec![json!({"name": "Demo list"})],
+        ),
+    ];
+    let mut rows = Vec::new();
+    let mut list_id = None;
+    for (object, op, options, input) in plan {
+        let (row, results) =
+            demo_write(inst, config, key.clone(), object, op, &options, input).await?;
+        if object == "lists" {
+            list_id = results.first().and_then(|r| r.id.clone());
+        }
+        rows.push(row);
+    }
+    if let Some(id) = list_id {
+        let options = json!({"list_id": id});
+        let mut members = members;
+        if let Some(e) = email {
+            members.push(json!({"email": e}));
+        }
+        let (row, _) =
+            demo_write(inst, config, key, "list_users", "insert", &options, members).await?;
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+async fn demo_write(
+    inst: &mut crate::Instance,
+    config: &str,
+    key: Option<Arc<str>>,
+    object: &str,
+    op: &str,
+    options: &Value,
+    rows: Vec<Value>,
+) -> Result<(WriteRow, Vec<RowResult>), Error> {
+    let mut ndjson = Vec::new();
+    for r in &rows {
+        ndjson.extend_from_slice(r.to_string().as_bytes());
+        ndjson.push(b'\n');
+    }
+    let options = options.to_string();
+    let job = WriteJob {
+        config,
+        object,
+        op,
+        options: Some(&options),
+        state: None,
+        api_key: key,
+    };
+    let mut io = Collect {
+        rows: Some(ndjson),
+        results: Vec::new(),
+    };
+    let t = Instant::now();
+    let summary = driver::write(inst, &job, &mut io).await?;
+    let row = WriteRow {
+        object: summary.object.clone(),
+        op: summary.op.clone(),
+        summary,
+        seconds: t.elapsed().as_secs_f64(),
+    };
+    io.results.sort_by_key(|r| r.row);
+    Ok((row, io.results))
+}
+
+/// Hands over all rows at once and keeps every result.
+struct Collect {
+    rows: Option<Vec<u8>>,
+    results: Vec<RowResult>,
+}
+
+impl WriteIo for Collect {
+    fn next_rows(&mut self, _max: usize) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self.rows.take())
+    }
+
+    fn results(&mut self, rows: Vec<RowResult>) -> Result<(), Error> {
+        self.results.extend(rows);
+        Ok(())
+    }
+
+    fn commit(&mut self, _checkpoint: WriteCheckpoint) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn log(&mut self, _message: LogMessage) -> Result<(), Error> {
+        Ok(())
+    }
 }
 
 fn selection(name: &str, modes: &[String]) -> StreamSelection {
@@ -186,7 +338,31 @@ pub fn print_table(w: &mut dyn Write, report: &DemoReport) -> std::io::Result<()
         w,
         "{:<34} {:>9} {:>9} {:>8.2}",
         "total", r, q, report.seconds
-    )
+    )?;
+    if report.writes.is_empty() {
+        return Ok(());
+    }
+    writeln!(w)?;
+    writeln!(
+        w,
+        "{:<34} {:>7} {:>7} {:>7} {:>8} {:>9} {:>8}",
+        "write", "rows", "ok", "failed", "unknown", "requests", "seconds"
+    )?;
+    for row in &report.writes {
+        let s = &row.summary;
+        writeln!(
+            w,
+            "{:<34} {:>7} {:>7} {:>7} {:>8} {:>9} {:>8.2}",
+            format!("{} {}", row.object, row.op),
+            s.rows,
+            s.ok,
+            s.failed,
+            s.unknown,
+            s.requests,
+            row.seconds
+        )?;
+    }
+    Ok(())
 }
 
 struct DemoWriter {

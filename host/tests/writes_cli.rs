@@ -523,3 +523,44 @@ fn the_singer_target_writes_records_and_prints_states_after_them() {
         .count();
     assert_eq!(n, 3, "{got}");
 }
+
+/// The demo (what `scripts/demo.sh` runs) ends with a write phase: every
+/// row of every write ends `ok`.
+#[test]
+fn the_demo_syncs_then_writes() {
+    let dir = temp_dir("demo");
+    let out = run(
+        &["demo", "--scale", "tiny", "--time-scale", "600"],
+        &[("--out", &dir)],
+        b"",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let writes: Vec<Vec<&str>> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("write "))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty() && !l.starts_with("by-key"))
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    let names: Vec<String> = writes
+        .iter()
+        .map(|c| format!("{} {}", c[0], c[1]))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "catalogs insert",
+            "catalog_items upsert",
+            "users upsert",
+            "events insert",
+            "lists insert",
+            "list_users insert"
+        ],
+        "{text}"
+    );
+    for cols in &writes {
+        assert_eq!(cols[2], cols[3], "rows == ok: {text}");
+        assert_eq!((cols[4], cols[5]), ("0", "0"), "{text}");
+    }
+}
