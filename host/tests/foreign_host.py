@@ -51,10 +51,14 @@ class Component:
         self.inst = linker.instantiate(self.store, self.component)
         self.instantiate_s = time.time() - t
         self.src = self.inst.get_export_index(self.store, "iterable-connector:source/source@0.1.0")
+        self.writer = self.inst.get_export_index(self.store, "iterable-connector:source/writer@0.1.0")
 
-    def func(self, name):
-        idx = self.inst.get_export_index(self.store, name, self.src)
+    def func(self, name, interface=None):
+        idx = self.inst.get_export_index(self.store, name, interface or self.src)
         return self.inst.get_func(self.store, idx)
+
+    def wfunc(self, name):
+        return self.func(name, self.writer)
 
     def call(self, name, *args):
         return self.func(name)(self.store, *args)
@@ -97,6 +101,15 @@ def main():
         check(commits >= 1, f"{commits} checkpoint(s) committed")
         got = {field(s, "stream"): field(s, "records") for s in field(summary, "streams")}
         check(got == records, f"summary {got} agrees with the batches")
+        results, wsummary = write(c, base, [{"name": "foreign-a"}, {"description": "no name"}, {"name": "foreign-b"}])
+        statuses = [results[i][0] for i in range(3)]
+        check(statuses == ["ok", "failed", "ok"], f"writer: rows ended {statuses}")
+        check(results[1][2] == "name", f"writer: the bad row names its field ({results[1][2]})")
+        req = urllib.request.Request(base + "/api/lists", headers={"Api-Key": KEY})
+        lists = json.load(urllib.request.urlopen(req, timeout=30))["lists"]
+        made = sorted(entry["name"] for entry in lists if entry["name"].startswith("foreign-"))
+        check(made == ["foreign-a", "foreign-b"], f"writer: the simulator holds {made}")
+        check((field(wsummary, "ok"), field(wsummary, "failed")) == (2, 1), "writer: summary counts 2 ok, 1 failed")
     finally:
         sim.terminate()
         sim.wait()
@@ -142,6 +155,49 @@ def sync(c, base, streams):
             return records, commits, p
         else:
             raise SystemExit(f"unexpected action {tag}")
+
+
+def write(c, base, rows):
+    """Creates lists through the writer interface; returns {row: (status, id, field)} and the summary."""
+    config = json.dumps({"base_url": base, "time_scale": 60})
+    session = c.wfunc("[static]write-session.open")(c.store, config, "lists", "insert", None, None)
+    if is_error(session):
+        raise SystemExit(f"write open failed: {session.__dict__}")
+    poll = c.wfunc("[method]write-session.poll")
+    push = c.wfunc("[method]write-session.push-rows")
+    finish = c.wfunc("[method]write-session.finish-input")
+    head = c.wfunc("[method]write-session.on-response-head")
+    body = c.wfunc("[method]write-session.on-response-body")
+    end = c.wfunc("[method]write-session.on-response-end")
+    terr = c.wfunc("[method]write-session.on-transport-error")
+    pending = "".join(json.dumps(r) + "\n" for r in rows).encode()
+    results = {}
+    while True:
+        action = poll(c.store, session, now_ms())
+        if is_error(action):
+            raise SystemExit(f"write poll failed: {action.__dict__}")
+        tag, p = tag_payload(action)
+        if tag == "need-rows":
+            if pending:
+                added = push(c.store, session, pending)
+                assert added == len(rows), added
+                pending = b""
+            else:
+                finish(c.store, session)
+        elif tag == "fetch":
+            send(c, session, p, head, body, end, terr)
+        elif tag == "results":
+            for r in p:
+                err = field(r, "error")
+                results[field(r, "row")] = (str(field(r, "status")), field(r, "id"), err and field(err, "field"))
+        elif tag == "sleep-until":
+            time.sleep(max(0, p / 1000 - time.time()))
+        elif tag in ("commit", "log"):
+            pass
+        elif tag == "done":
+            return results, p
+        else:
+            raise SystemExit(f"unexpected write action {tag}")
 
 
 def now_ms():
