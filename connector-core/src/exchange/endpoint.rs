@@ -64,6 +64,12 @@ pub(crate) const WEBHOOKS: Endpoint = get("/api/webhooks", JSON, Bucket::General
 pub(crate) const CATALOGS: Endpoint = get("/api/catalogs", JSON, Bucket::General);
 pub(crate) const CATALOG_ITEMS: Endpoint =
     get("/api/catalogs/{catalogName}/items", JSON, Bucket::General);
+/// One catalog item (read-back confirmation of item writes).
+pub(crate) const CATALOG_ITEM_GET: Endpoint = get(
+    "/api/catalogs/{catalogName}/items/{itemId}",
+    JSON,
+    Bucket::General,
+);
 pub(crate) const EXPORT_DATA: Endpoint = get("/api/export/data.json", NDJSON, Bucket::Export);
 pub(crate) const EXPORT_START: Endpoint = Endpoint {
     method: Method::Post,
@@ -232,7 +238,7 @@ impl Endpoint {
         }
     }
 
-    fn fill(&self, segments: &[&str]) -> String {
+    pub(crate) fn fill(&self, segments: &[&str]) -> String {
         let mut out = String::with_capacity(self.path.len());
         let mut rest = self.path;
         let mut segments = segments.iter();

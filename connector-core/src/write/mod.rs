@@ -19,6 +19,7 @@
 //! `unknown` instead of sending them again.
 
 mod batch;
+mod confirm;
 mod options;
 mod outcome;
 mod prepare;
@@ -106,6 +107,16 @@ struct Outgoing {
     not_before: i64,
 }
 
+/// An accepted row being read back (the `confirm` option).
+struct Check {
+    /// The result to report once the row shows.
+    result: RowResult,
+    probe: confirm::Probe,
+    deadline: i64,
+    not_before: i64,
+    tries: u32,
+}
+
 /// The sans-IO write session: see the module docs for the loop a host runs.
 pub struct WriteSession {
     config: Config,
@@ -137,6 +148,9 @@ pub struct WriteSession {
     /// Every row below is final.
     frontier: u64,
     committed: u64,
+    /// Accepted rows waiting to be read back, and those being read.
+    checks: VecDeque<Check>,
+    inflight_checks: BTreeMap<usize, Check>,
     out: VecDeque<WriteAction>,
     summary: WriteSummary,
     failed: Option<ConnectorError>,
@@ -155,6 +169,15 @@ impl WriteSession {
         state: Option<&Value>,
     ) -> Result<WriteSession> {
         let def = target::resolve(object, op)?;
+        if options.confirm && !confirm::supported(def.target) {
+            return Err(ConnectorError::input(
+                "confirm",
+                format!(
+                    "{} {} is applied when Iterable answers; confirm is for catalog_items, users upsert/delete and events insert",
+                    def.object, def.op
+                ),
+            ));
+        }
         let limits = Limits::new(def, options.bulk, options.batch_size);
         let (first_row, resumed_in_doubt) = match state {
             Some(s) => read_state(s, def)?,
@@ -177,6 +200,8 @@ impl WriteSession {
             final_ahead: BTreeSet::new(),
             frontier: first_row,
             committed: first_row,
+            checks: VecDeque::new(),
+            inflight_checks: BTreeMap::new(),
             out: VecDeque::new(),
             summary: WriteSummary {
                 object: def.object.to_string(),
@@ -313,6 +338,9 @@ impl WriteSession {
             if let Some(req) = self.try_send(now, &mut wake) {
                 return Ok(req);
             }
+            if let Some(req) = self.try_check(now, &mut wake) {
+                return Ok(WriteAction::Fetch(req));
+            }
         }
         if let Some(a) = self.out.pop_front() {
             return Ok(a);
@@ -329,7 +357,11 @@ impl WriteSession {
         if let Some(w) = wake {
             return Ok(WriteAction::SleepUntil(w));
         }
-        if self.input_done && self.queue.is_empty() && self.ready.is_empty() {
+        if self.input_done
+            && self.queue.is_empty()
+            && self.ready.is_empty()
+            && self.checks.is_empty()
+        {
             self.done = true;
             self.commit_if_advanced();
             self.out.push_back(WriteAction::Log(LogMessage {
@@ -428,6 +460,93 @@ impl WriteSession {
         None
     }
 
+    /// Sends the first read-back whose time and budget allow.
+    fn try_check(&mut self, now: i64, wake: &mut Option<i64>) -> Option<HttpRequest> {
+        for i in 0..self.checks.len() {
+            let bucket = self.checks[i].probe.plan(&self.config).bucket;
+            let not_before = self.checks[i].not_before;
+            let at = if not_before > now {
+                Some(not_before)
+            } else {
+                self.exchange.ready_at(bucket, now)
+            };
+            if let Some(at) = at {
+                *wake = Some(wake.map_or(at, |w: i64| w.min(at)));
+                continue;
+            }
+            let mut check = self.checks.remove(i)?;
+            check.tries += 1;
+            let owner = self.next_owner;
+            self.next_owner += 1;
+            self.summary.requests += 1;
+            let planned = check.probe.plan(&self.config);
+            let request = self.exchange.send(owner, planned, self.def.object, now);
+            self.inflight_checks.insert(owner, check);
+            return Some(request);
+        }
+        None
+    }
+
+    /// Rows accepted by Iterable: with `confirm`, those a read can prove
+    /// wait for it; the rest are final now.
+    fn hold_for_confirmation(
+        &mut self,
+        now: i64,
+        rows: &[Prepared],
+        results: Vec<RowResult>,
+    ) -> Vec<RowResult> {
+        if !self.options.confirm {
+            return results;
+        }
+        let deadline = now.saturating_add(self.options.confirm_timeout_ms as i64);
+        let mut final_now = Vec::new();
+        for r in results {
+            let probe = (r.status == RowStatus::Ok)
+                .then(|| rows.iter().find(|p| p.row == r.row))
+                .flatten()
+                .and_then(|p| confirm::probe(self.def.target, p));
+            match probe {
+                Some(probe) => self.checks.push_back(Check {
+                    result: r,
+                    probe,
+                    deadline,
+                    // Iterable needs a moment: the first read waits too.
+                    not_before: now + confirm::backoff(0),
+                    tries: 0,
+                }),
+                None => final_now.push(r),
+            }
+        }
+        final_now
+    }
+
+    /// A read-back answered (`status`, and the body when 2xx).
+    fn on_check(&mut self, now: i64, mut check: Check, status: u16, body: Option<&Value>) {
+        if check.probe.shows(status, body) {
+            self.finish_rows(vec![check.result]);
+            return;
+        }
+        let next = now + confirm::backoff(check.tries);
+        if next <= check.deadline {
+            check.not_before = next;
+            self.checks.push_back(check);
+            return;
+        }
+        let waited = (self.options.confirm_timeout_ms as f64 / 1000.0).round();
+        let e = ConnectorError::new(
+            ErrorKind::Upstream,
+            format!(
+                "Iterable accepted row {} but it did not show within {waited} s ({} reads); {}",
+                check.result.row,
+                check.tries,
+                check.probe.what_to_check()
+            ),
+        );
+        let mut r = RowResult::unknown(check.result.row, e);
+        r.id = check.result.id;
+        self.finish_rows(vec![r]);
+    }
+
     /// The status line and headers of a response.
     pub fn on_response_head(
         &mut self,
@@ -452,6 +571,11 @@ impl WriteSession {
     pub fn on_response_end(&mut self, now: i64, id: RequestId) -> Result<()> {
         match self.exchange.on_end(id)? {
             Ended::Complete { owner, items, .. } => {
+                if let Some(check) = self.inflight_checks.remove(&owner) {
+                    let body = items.ok().and_then(|mut v| v.pop());
+                    self.on_check(now, check, 200, body.as_ref());
+                    return Ok(());
+                }
                 let Some(outgoing) = self.inflight.remove(&owner) else {
                     return Err(self.fail(ConnectorError::new(
                         ErrorKind::Internal,
@@ -466,6 +590,7 @@ impl WriteSession {
                     body.as_ref(),
                 );
                 self.release(&outgoing.batch);
+                let results = self.hold_for_confirmation(now, &outgoing.batch.rows, results);
                 self.finish_rows(results);
                 Ok(())
             }
@@ -495,6 +620,16 @@ impl WriteSession {
         planned: Planned,
         failure: Failure,
     ) -> Result<()> {
+        if let Some(check) = self.inflight_checks.remove(&owner) {
+            // A 404 may be the answer (a delete shows); anything else means
+            // "not yet", until the deadline.
+            let status = match &failure {
+                Failure::Status { status, .. } => *status,
+                Failure::Transport(_) => 0,
+            };
+            self.on_check(now, check, status, None);
+            return Ok(());
+        }
         let Some(mut outgoing) = self.inflight.remove(&owner) else {
             return Err(self.fail(ConnectorError::new(
                 ErrorKind::Internal,
@@ -829,5 +964,74 @@ mod tests {
             all.iter()
                 .any(|t| t.object == "events" && t.max_rows_per_request > 1)
         );
+    }
+
+    /// Drives a confirmed users upsert whose read-backs answer `reads` in
+    /// turn; returns the row's result and every GET sent.
+    fn confirmed_upsert(reads: &[&[u8]], timeout_ms: u64) -> (RowResult, Vec<String>) {
+        let config = Config::from_json(&json!({"base_url": "http://h"})).expect("config");
+        let options =
+            WriteOptions::from_json(&json!({"confirm": true, "confirm_timeout_ms": timeout_ms}))
+                .expect("options");
+        let mut s = WriteSession::open(config, "users", "upsert", &options, None).expect("open");
+        s.push_rows(vec![json!({"email": "a@x.io", "plan": "pro"})])
+            .expect("push");
+        s.finish_input();
+        let mut now = 1_000;
+        let mut gets = Vec::new();
+        let mut reads = reads.iter();
+        loop {
+            match s.poll(now).expect("poll") {
+                WriteAction::Fetch(r) if r.method == crate::Method::Post => {
+                    let ok = br#"{"code":"Success","msg":"","params":null}"#;
+                    s.on_response_head(now, r.id, 200, &[]).expect("head");
+                    s.on_response_body(now, r.id, ok).expect("body");
+                    s.on_response_end(now, r.id).expect("end");
+                }
+                WriteAction::Fetch(r) => {
+                    gets.push(r.url.clone());
+                    let body = reads.next().copied().unwrap_or(b"{}");
+                    s.on_response_head(now, r.id, 200, &[]).expect("head");
+                    s.on_response_body(now, r.id, body).expect("body");
+                    s.on_response_end(now, r.id).expect("end");
+                }
+                WriteAction::SleepUntil(t) => now = t,
+                WriteAction::Results(mut r) => return (r.remove(0), gets),
+                WriteAction::Done(_) => panic!("done without a result"),
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn a_confirmed_write_is_ok_only_once_a_read_shows_it() {
+        let shown = br#"{"user": {"email": "a@x.io", "dataFields": {"plan": "pro"}}}"#;
+        let (r, gets) = confirmed_upsert(&[b"{}", shown], 60_000);
+        assert_eq!(r.status, RowStatus::Ok, "{r:?}");
+        assert_eq!(gets.len(), 2, "read until it shows: {gets:?}");
+        assert!(gets[0].ends_with("/api/users/a%40x.io"), "{gets:?}");
+    }
+
+    #[test]
+    fn a_confirmed_write_that_never_shows_is_unknown_at_the_deadline() {
+        let (r, gets) = confirmed_upsert(&[], 3_000);
+        assert_eq!(r.status, RowStatus::Unknown);
+        let e = r.error.expect("what to check");
+        assert!(
+            e.message.contains("did not show within 3 s"),
+            "{}",
+            e.message
+        );
+        assert!((2..=4).contains(&gets.len()), "bounded reads: {gets:?}");
+        let e = WriteSession::open(
+            Config::from_json(&json!({"base_url": "http://h"})).expect("config"),
+            "lists",
+            "insert",
+            &WriteOptions::from_json(&json!({"confirm": "true"})).expect("options"),
+            None,
+        )
+        .err()
+        .expect("confirm is refused where nothing can be read back");
+        assert_eq!(e.field.as_deref(), Some("confirm"));
     }
 }

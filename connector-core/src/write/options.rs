@@ -24,7 +24,15 @@ pub struct WriteOptions {
     pub merge_nested_objects: Option<bool>,
     /// The number of the first row pushed (to resume after a commit).
     pub first_row: u64,
+    /// Read each accepted row back until it shows (writes Iterable applies
+    /// later: catalog items, users upsert/delete, events).
+    pub confirm: bool,
+    /// How long a row may take to show before it is reported `unknown`.
+    pub confirm_timeout_ms: u64,
 }
+
+/// Default of [`WriteOptions::confirm_timeout_ms`].
+pub(crate) const DEFAULT_CONFIRM_TIMEOUT_MS: u64 = 60_000;
 
 impl Default for WriteOptions {
     fn default() -> Self {
@@ -36,6 +44,8 @@ impl Default for WriteOptions {
             batch_size: None,
             merge_nested_objects: None,
             first_row: 0,
+            confirm: false,
+            confirm_timeout_ms: DEFAULT_CONFIRM_TIMEOUT_MS,
         }
     }
 }
@@ -49,6 +59,8 @@ const KNOWN: &[(&str, &str)] = &[
     ("batch_size", "a positive integer"),
     ("merge_nested_objects", "true or false"),
     ("first_row", "a row number (0 or more)"),
+    ("confirm", "true or false"),
+    ("confirm_timeout_ms", "a positive number of milliseconds"),
 ];
 
 impl WriteOptions {
@@ -87,6 +99,10 @@ impl WriteOptions {
                     o.merge_nested_objects = Some(boolean(v).ok_or_else(bad)?)
                 }
                 "first_row" => o.first_row = int(v).filter(|n| *n >= 0).ok_or_else(bad)? as u64,
+                "confirm" => o.confirm = boolean(v).ok_or_else(bad)?,
+                "confirm_timeout_ms" => {
+                    o.confirm_timeout_ms = int(v).filter(|n| *n > 0).ok_or_else(bad)? as u64
+                }
                 _ => {
                     let names: Vec<&str> = KNOWN.iter().map(|(k, _)| *k).collect();
                     return Err(ConnectorError::input(
