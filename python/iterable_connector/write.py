@@ -343,9 +343,9 @@ def drive_write(
                     continue
                 try:
                     session.push_rows(chunk)
-                except IterableConnectorError:
-                    raise
                 except (TypeError, ValueError) as e:
+                    if type(e) not in (TypeError, ValueError):
+                        raise  # InputError and the like: already precise
                     # A value without a JSON form: say where it is in the input.
                     where = f"rows[0] there is row {pushed} of the input given"
                     raise type(e)(f"{e} ({where})") from None
@@ -435,6 +435,9 @@ def write(
             chunks = _skip(chunks, skipped)
     total = len(rows) if hasattr(rows, "__len__") and not hasattr(rows, "__next__") else None
     result = WriteResult(object, op, session.applied_later())
+    if state is not None:
+        # Until this session commits, the state to resume from is the one given.
+        result._state = copy.deepcopy(dict(state))
     report = _progress(progress, object, total)
     try:
         for action in drive_write(

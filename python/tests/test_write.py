@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import urllib.error
 import urllib.request
@@ -403,6 +404,11 @@ def test_a_failing_generator_stops_the_write_and_state_resumes_it(fresh_sim: Sim
     for i in (0, 16, 17, 29):
         assert item_value(fresh_sim, "gen", f"g{i}") == {"n": i}
 
+    # Resuming a finished write sends nothing and keeps the state.
+    again = src.write("catalog_items", rows(None), catalog="gen", state=resumed.state)
+    assert len(again) == 0 and (again.summary or {})["requests"] == 0
+    assert again.state == resumed.state and again.rows_final == 30
+
     # A state from another write is refused, naming it.
     with pytest.raises(Exception) as bad:
         src.write("events", [], state=stopped.state)
@@ -480,7 +486,9 @@ def test_procedures_abort_trigger_cancel_and_bad_params(fresh_sim: Sim) -> None:
 # -- dlt ----------------------------------------------------------------------
 
 
-def test_dlt_destination_loads_into_iterable(fresh_sim: Sim, tmp_path: Path) -> None:
+def test_dlt_destination_loads_into_iterable(
+    fresh_sim: Sim, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     dlt = pytest.importorskip("dlt", reason="dlt is not installed")
     from iterable_connector.dlt import iterable_destination
 
@@ -521,6 +529,21 @@ def test_dlt_destination_loads_into_iterable(fresh_sim: Sim, tmp_path: Path) -> 
         )
     assert "eventName: is required" in str(info.value)
     assert API_KEY not in str(info.value)
+
+    # on_failed="log": the good rows land, the bad one is logged, the load succeeds.
+    logged = dlt.pipeline(
+        pipeline_name="to_iterable_log",
+        destination=iterable_destination("events", source=source(fresh_sim), on_failed="log"),
+        pipelines_dir=str(tmp_path / "pipelines"),
+    )
+    with caplog.at_level(logging.WARNING, logger="iterable_connector"):
+        logged.run(
+            [{"eventName": "logged", "email": "dlt1@example.com"}, {"email": "dlt1@example.com"}],
+            table_name="events",
+        )
+    assert "row 1 failed: eventName: is required" in caplog.text
+    _, events = get(fresh_sim, "/api/events/dlt1@example.com")
+    assert [e["eventName"] for e in events["events"]] == ["logged"]
 
     with pytest.raises(InputError):
         iterable_destination("users", "explode", source=source(fresh_sim))
