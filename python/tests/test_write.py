@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import logging
 import os
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -308,6 +309,27 @@ def test_arrow_stream(fresh_sim: Sim) -> None:
     assert out.num_rows == 250 and out.column("id").to_pylist()[:2] == ["i0", "i1"]
 
 
+def test_pyarrow_is_needed_only_for_arrow_streams(
+    fresh_sim: Sim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pl = pytest.importorskip("polars")
+    src = source(fresh_sim)
+    new_catalog(src, "nopa")
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # `import pyarrow` now fails
+
+    class Stream:
+        def __arrow_c_stream__(self, requested_schema: object = None) -> object:
+            raise AssertionError("not reached")
+
+    with pytest.raises(ImportError, match="pip install pyarrow"):
+        src.write("catalog_items", Stream(), catalog="nopa")
+    result = src.write("catalog_items", pl.DataFrame({"itemId": ["p"], "n": [1]}), catalog="nopa")
+    assert result.all_ok
+    assert item_value(fresh_sim, "nopa", "p") == {"n": 1}
+    with pytest.raises(ImportError, match="pip install pyarrow"):
+        result.to_arrow()
+
+
 def test_values_without_a_json_form_are_named(fresh_sim: Sim) -> None:
     src = source(fresh_sim)
     rows = [
@@ -552,7 +574,8 @@ def test_dlt_destination_loads_into_iterable(
 # -- the key never shows ----------------------------------------------------
 
 
-def test_the_api_key_never_appears(fresh_sim: Sim) -> None:
+def test_the_api_key_never_appears(fresh_sim: Sim, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="iterable_connector")
     src = source(fresh_sim)
     result = src.write("events", [{"eventName": "k", "email": "k@example.com"}, {"email": "k"}])
     seen = [repr(src), repr(result), repr(result.rows), json.dumps(result.to_pylist())]
@@ -568,7 +591,8 @@ def test_the_api_key_never_appears(fresh_sim: Sim) -> None:
     seen += [repr(denied.rows), json.dumps(denied.to_pylist()), repr(wrong)]
     with pytest.raises(InputError) as bad:
         src.call("AbortCampaign")
-    seen += [str(bad.value), repr(bad.value)]
+    seen += [str(bad.value), repr(bad.value), caplog.text]
+    assert "POST" in caplog.text  # the requests were logged, without the key
     for text in seen:
         assert API_KEY not in text and WRONG_KEY not in text, text
 
