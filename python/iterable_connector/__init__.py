@@ -1,4 +1,5 @@
-"""Read Iterable (the marketing platform) into Python, Arrow, pandas, polars and dlt.
+"""Read Iterable (the marketing platform) into Python, Arrow, pandas, polars and dlt,
+and write to it from the same.
 
 A Rust core (``iterable_connector._native``) plans every request, paces them
 by Iterable's rate limits, parses responses and keeps per-stream state; this
@@ -25,6 +26,7 @@ from .errors import (
     ProtocolMisuseError,
     RateLimitError,
     TransportError,
+    WriteError,
     redact,
 )
 from .source import IterableSource, Reader, StreamInfo
@@ -35,6 +37,7 @@ from .transport import (
     Transport,
     Urllib3Transport,
 )
+from .write import RowResult, WriteResult
 
 __version__: str = _native.__version__
 
@@ -52,10 +55,13 @@ __all__ = [
     "Reader",
     "RequestsTransport",
     "Response",
+    "RowResult",
     "StreamInfo",
     "Transport",
     "TransportError",
     "Urllib3Transport",
+    "WriteError",
+    "WriteResult",
     "__version__",
 ]
 

@@ -76,7 +76,7 @@ def _send(transport: Transport, req: Request, key: Secret | None, timeout: float
 
 
 def fetch(
-    session: _native.Session,
+    session: _native.Session | _native.WriteSession,
     transport: Transport,
     req: Request,
     key: Secret | None,

@@ -8,16 +8,19 @@ scrubbed of any API key this process has handed to the connector.
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 __all__ = [
     "AuthError",
     "ConfigError",
+    "InputError",
     "IterableAPIError",
     "IterableConnectorError",
     "MalformedResponseError",
     "ProtocolMisuseError",
     "RateLimitError",
     "TransportError",
+    "WriteError",
 ]
 
 _secrets: set[str] = set()
@@ -105,6 +108,16 @@ class MalformedResponseError(IterableConnectorError):
 
 class ProtocolMisuseError(IterableConnectorError):
     """The driver called the core out of order (a bug in a custom driver)."""
+
+
+class WriteError(IterableConnectorError):
+    """Rows of a write did not all end ``ok`` (``WriteResult.raise_for_failures``);
+    ``result`` is the whole :class:`~iterable_connector.write.WriteResult`."""
+
+    def __init__(self, message: str, *, result: Any = None, **kw: Any) -> None:
+        kw.setdefault("kind", "write-failed")
+        super().__init__(message, **kw)
+        self.result = result
 
 
 class TransportError(Exception):

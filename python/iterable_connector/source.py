@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     import polars
     import pyarrow
 
+    from .write import RowResult, WriteResult
+
 __all__ = ["IterableSource", "Reader", "StreamInfo"]
 
 logger = logging.getLogger("iterable_connector")
@@ -203,6 +205,66 @@ class IterableSource:
         """Starts reading one stream or several. ``state``: a previous
         ``Reader.state``; with ``incremental=False`` saved state is ignored."""
         return Reader(self, _driver.stream_names(streams), state, incremental)
+
+    def write(
+        self,
+        object: str,
+        rows: Any,
+        op: str = "insert",
+        *,
+        state: Mapping[str, Any] | None = None,
+        skip_final: bool = True,
+        progress: Progress | None = None,
+        **options: Any,
+    ) -> WriteResult:
+        """Writes ``rows`` to ``object`` (``catalog_items``, ``events``,
+        ``users``, ``lists``, ``list_users``, ``templates``, ``campaigns``, ...;
+        Skyvia's names such as ``CatalogItems`` work too) with ``op``
+        (``insert``, ``update``, ``upsert``, ``delete``, ``update_email``).
+
+        ``rows``: an iterable of dicts (read lazily, a request's worth at a
+        time), a pandas or polars DataFrame, or an Arrow stream
+        (``__arrow_c_stream__``). ``options``: ``catalog``, ``list_id``,
+        ``medium``, ``bulk``, ``batch_size``, ``merge_nested_objects``,
+        ``first_row``.
+
+        Returns a :class:`WriteResult` with one result per row: a bad row
+        fails alone, naming the field. Raises only when the write cannot run
+        at all (``InputError`` for an unknown object, op or option,
+        ``ConfigError``, ...). Should it stop (an exception from the rows
+        iterator, Ctrl-C), the exception carries ``write_result``: pass its
+        ``state`` to ``write(..., state=)`` with the same rows to go on;
+        rows already final are skipped (``skip_final=False`` when ``rows``
+        already starts at ``state["rows_final"]``) and nothing is applied
+        twice. ``progress``: as for reads (default: the source's setting).
+        """
+        from . import write as _write
+
+        return _write.write(
+            self,
+            object,
+            rows,
+            op,
+            state,
+            skip_final,
+            self.progress if progress is None else progress,
+            options,
+        )
+
+    def call(self, procedure: str, **params: Any) -> RowResult:
+        """Runs a stored procedure: ``AbortCampaign(campaignId)``,
+        ``TriggerCampaign(campaignId, listIds, suppressionListIds, dataFields,
+        allowRepeatMarketingSends)`` or ``CancelScheduledOrRecurringCampaign(campaignId)``.
+
+        Returns its :class:`RowResult` (check ``.status``: Iterable may
+        refuse, e.g. a campaign that cannot be aborted in its state); raises
+        ``InputError`` naming the parameter when one is missing or invalid.
+        A ``TriggerCampaign`` that may or may not have gone through ends
+        ``unknown`` and is never sent again automatically.
+        """
+        from . import write as _write
+
+        return _write.call(self, procedure, params)
 
 
 class Reader:

@@ -3,9 +3,10 @@
 use std::collections::HashMap;
 
 use connector_core::{ConnectorError, ErrorKind};
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyList, PyString};
-use serde_json::{Map, Value};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use serde_json::{Map, Number, Value};
 
 /// Interns object keys while converting many records: records of one stream
 /// share their field names, so each name becomes one Python string.
@@ -71,6 +72,196 @@ pub(crate) fn object_to_py<'py>(
 /// A JSON value as plain Python objects (dict, list, str, int, float, bool, None).
 pub(crate) fn json_to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
     value_to_py(py, v, &mut KeyCache::default())
+}
+
+/// Python objects that are not JSON types but have one obvious JSON form.
+pub(crate) struct FromPy<'py> {
+    datetime: Bound<'py, PyAny>,
+    date: Bound<'py, PyAny>,
+    time: Bound<'py, PyAny>,
+    utc: Bound<'py, PyAny>,
+    mapping: Bound<'py, PyAny>,
+    decimal: Option<Bound<'py, PyAny>>,
+}
+
+/// Deeper nesting than this is refused (as serde_json refuses to parse it).
+const MAX_DEPTH: usize = 128;
+
+impl<'py> FromPy<'py> {
+    pub(crate) fn new(py: Python<'py>) -> PyResult<Self> {
+        let dt = py.import("datetime")?;
+        let abc = py.import("collections.abc")?;
+        let decimal = py
+            .import("decimal")
+            .ok()
+            .and_then(|m| m.getattr("Decimal").ok());
+        Ok(FromPy {
+            datetime: dt.getattr("datetime")?,
+            date: dt.getattr("date")?,
+            time: dt.getattr("time")?,
+            utc: dt.getattr("timezone")?.getattr("utc")?,
+            mapping: abc.getattr("Mapping")?,
+            decimal,
+        })
+    }
+
+    /// A Python value as JSON without going through JSON text.
+    ///
+    /// `None`, `bool`, `int`, `float`, `str`, dicts (any `Mapping` with
+    /// string keys), lists and tuples map as `json.dumps` maps them;
+    /// `datetime` becomes ISO 8601 in UTC with a `Z` (a naive one is taken
+    /// as UTC), `date` and `time` their ISO text, `Decimal` a number; NaN
+    /// and infinities become null (JSON has no such numbers); numpy-style
+    /// scalars and arrays (anything with `.tolist()` and `.dtype`) their
+    /// Python value. Anything else is a `TypeError` naming the field.
+    /// `path` names the value in errors.
+    pub(crate) fn value(&self, v: &Bound<'py, PyAny>, path: &mut Vec<String>) -> PyResult<Value> {
+        if path.len() > MAX_DEPTH {
+            return Err(PyValueError::new_err(format!(
+                "{}: nested deeper than {MAX_DEPTH} levels",
+                show(path)
+            )));
+        }
+        if v.is_none() {
+            return Ok(Value::Null);
+        }
+        if let Ok(b) = v.cast::<PyBool>() {
+            return Ok(Value::Bool(b.is_true()));
+        }
+        if let Ok(s) = v.cast::<PyString>() {
+            return Ok(Value::String(s.to_str()?.to_string()));
+        }
+        if let Ok(i) = v.cast::<PyInt>() {
+            if let Ok(n) = i.extract::<i64>() {
+                return Ok(Value::from(n));
+            }
+            if let Ok(n) = i.extract::<u64>() {
+                return Ok(Value::from(n));
+            }
+            return Err(PyValueError::new_err(format!(
+                "{}: the integer {i} does not fit in 64 bits",
+                show(path)
+            )));
+        }
+        if let Ok(f) = v.cast::<PyFloat>() {
+            return Ok(Number::from_f64(f.value()).map_or(Value::Null, Value::Number));
+        }
+        if let Ok(d) = v.cast::<PyDict>() {
+            return self.object(d.iter(), path);
+        }
+        if let Ok(l) = v.cast::<PyList>() {
+            return self.array(l.iter(), path);
+        }
+        if let Ok(t) = v.cast::<PyTuple>() {
+            return self.array(t.iter(), path);
+        }
+        if v.is_instance(&self.datetime)? {
+            let v = if v.getattr("tzinfo")?.is_none() {
+                let kw = PyDict::new(v.py());
+                kw.set_item("tzinfo", &self.utc)?;
+                v.call_method("replace", (), Some(&kw))?
+            } else {
+                v.clone()
+            };
+            let text: String = v
+                .call_method1("astimezone", (&self.utc,))?
+                .call_method0("isoformat")?
+                .extract()?;
+            let text = match text.strip_suffix("+00:00") {
+                Some(t) => format!("{t}Z"),
+                None => text,
+            };
+            return Ok(Value::String(text));
+        }
+        if v.is_instance(&self.date)? || v.is_instance(&self.time)? {
+            return Ok(Value::String(v.call_method0("isoformat")?.extract()?));
+        }
+        if let Some(dec) = &self.decimal
+            && v.is_instance(dec)?
+        {
+            let f: f64 = v.call_method0("__float__")?.extract()?;
+            return Ok(Number::from_f64(f).map_or(Value::Null, Value::Number));
+        }
+        if v.is_instance(&self.mapping)? {
+            let items = v.call_method0("items")?;
+            let mut pairs = Vec::new();
+            for item in items.try_iter()? {
+                let (k, val): (Bound<'py, PyAny>, Bound<'py, PyAny>) = item?.extract()?;
+                pairs.push((k, val));
+            }
+            return self.object(pairs.into_iter(), path);
+        }
+        if v.hasattr("tolist")? && v.hasattr("dtype")? {
+            // A numpy scalar or array: its Python value.
+            let inner = v.call_method0("tolist")?;
+            if !inner.is(v) {
+                path.push(String::new());
+                let value = self.value(&inner, path);
+                path.pop();
+                return value;
+            }
+        }
+        Err(PyTypeError::new_err(format!(
+            "{}: a value of type {} cannot be written; give str, int, float, bool, None, \
+             datetime, date, dict or list values",
+            show(path),
+            v.get_type().name()?
+        )))
+    }
+
+    fn object(
+        &self,
+        items: impl Iterator<Item = (Bound<'py, PyAny>, Bound<'py, PyAny>)>,
+        path: &mut Vec<String>,
+    ) -> PyResult<Value> {
+        let mut map = Map::new();
+        for (k, val) in items {
+            let key = match k.cast::<PyString>() {
+                Ok(s) => s.to_str()?.to_string(),
+                Err(_) => {
+                    return Err(PyTypeError::new_err(format!(
+                        "{}: keys must be strings, not {}",
+                        show(path),
+                        k.get_type().name()?
+                    )));
+                }
+            };
+            path.push(key.clone());
+            let value = self.value(&val, path);
+            path.pop();
+            map.insert(key, value?);
+        }
+        Ok(Value::Object(map))
+    }
+
+    fn array(
+        &self,
+        items: impl Iterator<Item = Bound<'py, PyAny>>,
+        path: &mut Vec<String>,
+    ) -> PyResult<Value> {
+        let mut out = Vec::new();
+        for (i, item) in items.enumerate() {
+            path.push(i.to_string());
+            let value = self.value(&item, path);
+            path.pop();
+            out.push(value?);
+        }
+        Ok(Value::Array(out))
+    }
+}
+
+/// `rows[3].dataFields.plan`; a long path keeps its two ends.
+fn show(path: &[String]) -> String {
+    let parts: Vec<&str> = path
+        .iter()
+        .map(String::as_str)
+        .filter(|p| !p.is_empty())
+        .collect();
+    match parts.len() {
+        0 => "value".to_string(),
+        n if n > 8 => format!("{}...{}", parts[..4].join("."), parts[n - 3..].join(".")),
+        _ => parts.join("."),
+    }
 }
 
 pub(crate) fn parse_json(text: &str, what: &str) -> Result<Value, ConnectorError> {

@@ -9,6 +9,7 @@ mod arrow;
 mod convert;
 mod protocol;
 mod session;
+mod write;
 
 use connector_core::Config;
 use pyo3::prelude::*;
@@ -113,6 +114,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(user_fields_response, m)?)?;
     m.add_function(wrap_pyfunction!(error_kinds, m)?)?;
     protocol::register(m)?;
+    write::register(m)?;
     m.add_class::<session::Session>()?;
     m.add_class::<session::Batch>()?;
     m.add_class::<arrow::ArrowBuilder>()?;

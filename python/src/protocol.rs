@@ -4,7 +4,7 @@
 //! classes, carry no `__dict__`; drivers dispatch on the class (`match` or
 //! `isinstance`), never on a position or a string tag.
 
-use connector_core::{Action, HttpRequest, StreamSummary as CoreSummary};
+use connector_core::{Action, HttpRequest, LogMessage, StreamSummary as CoreSummary};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
@@ -156,13 +156,39 @@ impl StreamSummary {
     }
 }
 
+/// `Fetch(request)`: shared by the read and the write protocols.
+pub(crate) fn fetch_to_py(py: Python<'_>, req: &HttpRequest) -> PyResult<Py<PyAny>> {
+    let request = Py::new(py, Request::new(py, req)?)?;
+    Ok(Py::new(py, Fetch { request })?.into_any())
+}
+
+/// `Sleep(until_ms)`.
+pub(crate) fn sleep_to_py(py: Python<'_>, until_ms: i64) -> PyResult<Py<PyAny>> {
+    Ok(Py::new(py, Sleep { until_ms })?.into_any())
+}
+
+/// `Await()`.
+pub(crate) fn await_to_py(py: Python<'_>) -> PyResult<Py<PyAny>> {
+    Ok(Py::new(py, Await)?.into_any())
+}
+
+/// `Log(level, message, stream)`.
+pub(crate) fn log_to_py(py: Python<'_>, l: LogMessage) -> PyResult<Py<PyAny>> {
+    Ok(Py::new(
+        py,
+        Log {
+            level: l.level.as_str(),
+            message: l.message,
+            stream: l.stream,
+        },
+    )?
+    .into_any())
+}
+
 /// The core's action as its Python object.
 pub(crate) fn action_to_py(py: Python<'_>, action: Action) -> PyResult<Py<PyAny>> {
     Ok(match action {
-        Action::Fetch(req) => {
-            let request = Py::new(py, Request::new(py, &req)?)?;
-            Py::new(py, Fetch { request })?.into_any()
-        }
+        Action::Fetch(req) => fetch_to_py(py, &req)?,
         Action::Emit(batch) => {
             let batch = Py::new(
                 py,
@@ -184,17 +210,9 @@ pub(crate) fn action_to_py(py: Python<'_>, action: Action) -> PyResult<Py<PyAny>
             )?
             .into_any()
         }
-        Action::SleepUntil(until_ms) => Py::new(py, Sleep { until_ms })?.into_any(),
-        Action::AwaitResponse => Py::new(py, Await)?.into_any(),
-        Action::Log(l) => Py::new(
-            py,
-            Log {
-                level: l.level.as_str(),
-                message: l.message,
-                stream: l.stream,
-            },
-        )?
-        .into_any(),
+        Action::SleepUntil(until_ms) => sleep_to_py(py, until_ms)?,
+        Action::AwaitResponse => await_to_py(py)?,
+        Action::Log(l) => log_to_py(py, l)?,
         Action::Done(summary) => {
             let streams = summary
                 .streams

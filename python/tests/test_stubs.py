@@ -152,3 +152,33 @@ def test_summary_fields_match_the_stub(sim: Sim) -> None:
     assert summary[0]["records"] == len(rows)
     for name in PROTOCOL:
         assert isinstance(getattr(_native, name), type), name
+
+
+WRITE_PROTOCOL = [
+    "WriteSession",
+    "NeedRows",
+    "Results",
+    "WriteCommit",
+    "WriteDone",
+    "RowResult",
+    "WriteSummary",
+]
+
+
+def test_write_results_and_summary_match_the_stub(fresh_sim: Sim) -> None:
+    src = source(fresh_sim)
+    result = src.write(
+        "events", [{"eventName": "stub", "email": "stub@example.com"}, {"email": "x@y.io"}]
+    )
+    assert [r.status for r in result.rows] == ["ok", "failed"]
+    for r in result.rows:
+        assert set(r.as_dict()) == _stub_properties("RowResult")
+    summary = result.summary
+    assert summary is not None
+    assert set(summary) == _stub_properties("WriteSummary")
+    assert (summary["rows"], summary["ok"], summary["failed"]) == (2, 1, 1)
+    for name in WRITE_PROTOCOL:
+        cls = getattr(_native, name)
+        assert isinstance(cls, type), name
+        with pytest.raises(TypeError):
+            type("Sub", (cls,), {})  # final, as the stub says
