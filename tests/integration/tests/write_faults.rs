@@ -241,8 +241,20 @@ fn check(sim: &RunningSim, c: &Case, results: &BTreeMap<u64, RowResult>, label: 
                         assert!(!e.message.is_empty(), "{label}: {r:?}");
                     }
                 }
-            } else if r.status == RowStatus::Ok {
-                assert!(times >= 1, "{label}: ok row {row} ({k}) never applied");
+            } else {
+                match r.status {
+                    RowStatus::Ok => {
+                        assert!(times >= 1, "{label}: ok row {row} ({k}) never applied")
+                    }
+                    // `failed` means not applied, for safe writes too.
+                    RowStatus::Failed => {
+                        assert_eq!(
+                            times, 0,
+                            "{label}: failed row {row} ({k}) was applied: {r:?}"
+                        )
+                    }
+                    RowStatus::Unknown => {}
+                }
             }
         }
         // Nothing else of this kind was applied.
@@ -267,8 +279,14 @@ fn check(sim: &RunningSim, c: &Case, results: &BTreeMap<u64, RowResult>, label: 
             stored_twice.extend(stored.iter().filter(|(_, k)| **k > 1).map(|(n, _)| *n));
             for (row, r) in results {
                 let times = stored.get(&(*row as i64)).copied().unwrap_or(0);
-                if r.status == RowStatus::Ok {
-                    assert_eq!(times, 1, "{label}: ok event {row} stored {times} times");
+                match r.status {
+                    RowStatus::Ok => {
+                        assert_eq!(times, 1, "{label}: ok event {row} stored {times} times")
+                    }
+                    RowStatus::Failed => {
+                        assert_eq!(times, 0, "{label}: failed event {row} was stored: {r:?}")
+                    }
+                    RowStatus::Unknown => {}
                 }
             }
             let ids: Vec<usize> = applied
@@ -482,4 +500,42 @@ fn a_write_killed_at_a_random_request_and_resumed_applies_nothing_twice() {
         ));
     }
     eprintln!("{}", lines.join("\n"));
+}
+
+/// A safe write whose every attempt is applied and then cut: the row ends
+/// `unknown` (perhaps applied), retryable since writing it again is safe,
+/// never `failed` (which says "not applied"). It was applied on every
+/// attempt, harmlessly: the same profile each time.
+#[test]
+fn a_safe_write_cut_on_every_attempt_ends_unknown_and_safe_to_repeat() {
+    let sim = start_sim(
+        9,
+        FaultOptions {
+            write_cut_rate: 1.0,
+            ..FaultOptions::default()
+        },
+    );
+    let c = Case {
+        object: "users",
+        op: "upsert",
+        options: json!({}),
+        rows: vec![json!({"email": "cut@faults.example", "plan": "pro"})],
+        applied: None,
+        unsafe_write: false,
+    };
+    let out = run(&sim, &c, c.rows.clone(), None, None);
+    let r = &out.results[&0];
+    assert_eq!(r.status, RowStatus::Unknown, "{r:?}");
+    let e = r.error.as_ref().expect("what to check");
+    assert!(e.retryable, "{e:?}");
+    assert!(e.message.contains("writing the row again is safe"), "{e}");
+    let requests = out.summary.as_ref().unwrap().requests;
+    assert_eq!(requests, 5, "1 + max_retries");
+    assert_eq!(
+        sim.applied_count("user.update", "cut@faults.example"),
+        requests
+    );
+    wait_for_pending(&sim);
+    let (_, p) = get(&sim, "/api/users/cut@faults.example");
+    assert_eq!(p["user"]["dataFields"]["plan"], "pro");
 }
