@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
+use crate::run::SimOptions;
 use crate::server::Handler;
-use crate::types::{ApiRequest, ApiResponse, WorldOptions};
+use crate::types::{ApiRequest, ApiResponse};
 
 /// The seeded world behind the server.
 struct WorldHandler(crate::world::World);
@@ -15,8 +16,10 @@ impl Handler for WorldHandler {
 }
 
 /// The handler that serves the simulated Iterable project.
-pub(crate) fn world_handler(opts: WorldOptions) -> Arc<dyn Handler> {
-    Arc::new(WorldHandler(crate::world::World::new(opts)))
+pub(crate) fn world_handler(opts: &SimOptions) -> Arc<dyn Handler> {
+    let world = crate::world::World::new(opts.world.clone());
+    world.set_visible_after_ms(opts.faults.write_visible_after_ms);
+    Arc::new(WorldHandler(world))
 }
 
 /// `iterable-sim truth …`.

@@ -2,7 +2,9 @@
 //!
 //! Random faults draw from a splitmix64 stream keyed by (seed, request
 //! sequence number, purpose), so the same seed and the same request order
-//! give the same failures, without a dependency on a PRNG crate.
+//! give the same failures, without a dependency on a PRNG crate. Write
+//! faults (`write_*`) count write requests only ([`is_write`]), so reads
+//! in between do not move the pattern.
 
 use serde_json::json;
 
@@ -28,6 +30,43 @@ pub struct FaultOptions {
     pub time_scale: f64,
     /// Send `Retry-After: <secs>` with 429s (Iterable does not by default).
     pub retry_after_secs: Option<u64>,
+    /// Probability (0..=1) that a write request ([`is_write`]) fails with
+    /// 500 `GenericError` before reaching the handler (nothing applied).
+    pub write_error_rate: f64,
+    /// Probability (0..=1) that a write request is refused with 429
+    /// `RateLimitExceeded` (nothing applied), whatever the rate limits say.
+    pub write_throttle_rate: f64,
+    /// A 429 storm: write requests number `first .. first + count` are all
+    /// refused with 429 `RateLimitExceeded` (nothing applied). Write
+    /// requests are numbered from 0 in arrival order once their key and
+    /// route are checked, retries included.
+    pub write_throttle_storm: Option<(u64, u64)>,
+    /// Probability (0..=1) that a write request is applied and then the
+    /// connection is dropped without a single byte of answer: the client
+    /// cannot tell whether it was applied.
+    pub write_cut_rate: f64,
+    /// Accepted-then-visible-later: writes Iterable applies asynchronously
+    /// (catalog item writes answering 202, `events/track` and `trackBulk`,
+    /// `users/update` and `bulkUpdate`) are answered at once but reach the
+    /// data reads see only this many milliseconds later (simulated time).
+    pub write_visible_after_ms: u64,
+}
+
+impl FaultOptions {
+    /// Whether write request number `write_seq` falls in the 429 storm.
+    pub fn in_throttle_storm(&self, write_seq: u64) -> bool {
+        self.write_throttle_storm
+            .is_some_and(|(first, count)| write_seq >= first && write_seq - first < count)
+    }
+}
+
+/// Whether a request is a write, for the write faults: any method but GET
+/// and HEAD on the API, except the export endpoints (which only read).
+pub fn is_write(method: &str, path: &str) -> bool {
+    !method.eq_ignore_ascii_case("GET")
+        && !method.eq_ignore_ascii_case("HEAD")
+        && path.starts_with("/api/")
+        && !path.starts_with("/api/export/")
 }
 
 impl Default for FaultOptions {
@@ -40,6 +79,11 @@ impl Default for FaultOptions {
             rate_limits: false,
             time_scale: 1.0,
             retry_after_secs: None,
+            write_error_rate: 0.0,
+            write_throttle_rate: 0.0,
+            write_throttle_storm: None,
+            write_cut_rate: 0.0,
+            write_visible_after_ms: 0,
         }
     }
 }
@@ -50,6 +94,9 @@ impl Default for FaultOptions {
 pub enum Purpose {
     Error = 1,
     Malformed = 2,
+    WriteError = 3,
+    WriteThrottle = 4,
+    WriteCut = 5,
 }
 
 /// splitmix64: tiny, fast, statistically fine for fault probabilities.
@@ -109,6 +156,29 @@ pub const MALFORMED_LINE: &[u8] = b"{\"email\": \"trunc\n";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn writes_and_the_storm_window() {
+        for (m, p, w) in [
+            ("POST", "/api/lists", true),
+            ("DELETE", "/api/catalogs/c/items/i", true),
+            ("PUT", "/api/catalogs/c/items/i", true),
+            ("GET", "/api/lists", false),
+            ("POST", "/api/export/start", false),
+            ("DELETE", "/api/export/7", false),
+            ("GET", "/_files/x", false),
+            ("GET", "/_sim/applied", false),
+        ] {
+            assert_eq!(is_write(m, p), w, "{m} {p}");
+        }
+        let f = FaultOptions {
+            write_throttle_storm: Some((3, 2)),
+            ..FaultOptions::default()
+        };
+        let hit: Vec<u64> = (0..10).filter(|i| f.in_throttle_storm(*i)).collect();
+        assert_eq!(hit, [3, 4]);
+        assert!(!FaultOptions::default().in_throttle_storm(0));
+    }
 
     #[test]
     fn deterministic_and_roughly_calibrated() {

@@ -4,8 +4,11 @@
 //! HTTP/1.1 server on 127.0.0.1 that authenticates like Iterable, validates
 //! every request against Iterable's published OpenAPI document ([`spec`]),
 //! enforces the documented rate limits, injects faults on request
-//! ([`faults`]) and logs every request ([`reqlog`]). The data behind it is
-//! the deterministic, seeded world of the `world` and `api` modules.
+//! ([`faults`], reads and writes) and logs every request ([`reqlog`]). The
+//! data behind it is the deterministic, seeded world of the `world` and
+//! `api` modules; it counts how often each write was applied
+//! ([`world::applied`]), served on `GET /_sim/applied` and by
+//! [`RunningSim::applied`].
 
 pub mod auth;
 mod backend;
@@ -25,7 +28,8 @@ pub mod world;
 pub use faults::FaultOptions;
 pub use reqlog::LogEntry;
 pub use run::{
-    RunningSim, SimOptions, now_seconds, spawn, spawn_with_handler, start, start_with_handler,
+    AppliedCounts, RunningSim, SimOptions, now_seconds, spawn, spawn_with_handler, start,
+    start_with_handler,
 };
 pub use server::Handler;
 pub use spec::{MatchedOperation, Spec, Violation};

@@ -57,6 +57,25 @@ struct Cli {
     /// Stream response bodies at about BPS bytes per second.
     #[arg(long, value_name = "BPS")]
     slow_body: Option<u64>,
+    /// Probability (0..1) that a write request fails with 500 GenericError
+    /// before it is applied.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_probability)]
+    write_error_rate: f64,
+    /// Probability (0..1) that a write request is refused with 429.
+    #[arg(long = "write-429-rate", default_value_t = 0.0, value_parser = parse_probability)]
+    write_throttle_rate: f64,
+    /// A 429 storm: write requests number FIRST..FIRST+COUNT (from 0) are
+    /// all refused with 429.
+    #[arg(long = "write-429-storm", value_name = "FIRST:COUNT", value_parser = parse_storm)]
+    write_throttle_storm: Option<(u64, u64)>,
+    /// Probability (0..1) that a write is applied and then the connection
+    /// dropped without an answer.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_probability)]
+    write_cut_rate: f64,
+    /// Asynchronous writes (catalog items, events, user updates) become
+    /// visible to reads only MS milliseconds after they were accepted.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    write_visible_after: u64,
     /// Rows become visible in exports only SECS after their createdAt.
     #[arg(long, value_name = "SECS", default_value_t = 0)]
     late_events: i64,
@@ -88,6 +107,13 @@ fn parse_probability(s: &str) -> Result<f64, String> {
     }
 }
 
+fn parse_storm(s: &str) -> Result<(u64, u64), String> {
+    let parsed = s
+        .split_once(':')
+        .and_then(|(a, b)| Some((a.trim().parse().ok()?, b.trim().parse().ok()?)));
+    parsed.ok_or_else(|| format!("{s:?} is not FIRST:COUNT (two whole numbers)"))
+}
+
 fn parse_positive(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(f) if f > 0.0 && f.is_finite() => Ok(f),
@@ -112,6 +138,11 @@ impl Cli {
             rate_limits: self.rate_limits,
             time_scale: self.time_scale,
             retry_after_secs: self.retry_after,
+            write_error_rate: self.write_error_rate,
+            write_throttle_rate: self.write_throttle_rate,
+            write_throttle_storm: self.write_throttle_storm,
+            write_cut_rate: self.write_cut_rate,
+            write_visible_after_ms: self.write_visible_after,
         };
         opts.api_key = self.api_key.clone();
         opts.log = self.log.clone();

@@ -19,6 +19,8 @@ pub struct LogEntry {
     pub path: String,
     /// Raw query string (without `?`), key-like parameters redacted.
     pub query: String,
+    /// The status answered; 0 when the connection was cut after a write was
+    /// applied, without an answer (the `write_cut_rate` fault).
     pub status: u16,
     /// Body bytes actually sent (less than the full body when cut).
     pub bytes: u64,

@@ -1,6 +1,7 @@
 //! Starting and stopping a simulator: [`start`] inside an async runtime,
 //! [`spawn`] for synchronous tests (own runtime on a background thread).
 
+use std::collections::BTreeMap;
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,7 +16,11 @@ use crate::faults::FaultOptions;
 use crate::ratelimit::RateLimiter;
 use crate::reqlog::{LogEntry, RequestLog};
 use crate::server::{self, Handler, Shared};
-use crate::types::{Scale, WorldOptions};
+use crate::types::{ApiBody, ApiRequest, Scale, WorldOptions};
+
+/// How often each write was applied: kind -> entity key -> count (see
+/// `iterable_sim::world::applied::KINDS` for the kinds and their keys).
+pub type AppliedCounts = BTreeMap<String, BTreeMap<String, u64>>;
 
 /// Everything a simulator run is configured by.
 #[derive(Debug, Clone)]
@@ -58,6 +63,7 @@ pub fn now_seconds() -> chrono::DateTime<Utc> {
 pub struct RunningSim {
     base_url: String,
     log: Arc<RequestLog>,
+    shared: Arc<Shared>,
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -71,6 +77,41 @@ impl RunningSim {
     /// A copy of every request logged so far (finished responses only).
     pub fn request_log(&self) -> Vec<LogEntry> {
         self.log.snapshot()
+    }
+
+    /// How often each write was applied so far (what `GET /_sim/applied`
+    /// serves under `applied`); empty for handlers other than the world.
+    pub fn applied(&self) -> AppliedCounts {
+        self.admin_json("applied")
+            .and_then(|v| serde_json::from_value(v["applied"].clone()).ok())
+            .unwrap_or_default()
+    }
+
+    /// How often the write `kind` was applied to the entity `key`.
+    pub fn applied_count(&self, kind: &str, key: &str) -> u64 {
+        self.applied()
+            .get(kind)
+            .and_then(|m| m.get(key))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Asks the handler's `/_sim/` test API directly (no HTTP).
+    fn admin_json(&self, route: &str) -> Option<serde_json::Value> {
+        let req = ApiRequest {
+            method: "GET".into(),
+            path: format!("{}{route}", crate::types::ADMIN_PREFIX),
+            query: Vec::new(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            now: self.shared.now(),
+            base_url: self.base_url.clone(),
+        };
+        let resp = self.shared.handler.handle(&req);
+        match (resp.status, resp.body) {
+            (200, ApiBody::Json(v)) => Some(v),
+            _ => None,
+        }
     }
 
     /// Stops accepting and drops open connections. Idempotent.
@@ -92,7 +133,7 @@ impl Drop for RunningSim {
 
 /// Starts the simulator on the current tokio runtime.
 pub async fn start(opts: SimOptions) -> io::Result<RunningSim> {
-    let handler = crate::backend::world_handler(opts.world.clone());
+    let handler = crate::backend::world_handler(&opts);
     start_with_handler(opts, handler).await
 }
 
@@ -107,6 +148,7 @@ pub async fn start_with_handler(
     let sim = RunningSim {
         base_url: shared.base_url.clone(),
         log: shared.log.clone(),
+        shared: shared.clone(),
         shutdown: Some(tx),
         thread: None,
     };
@@ -118,7 +160,7 @@ pub async fn start_with_handler(
 /// synchronous callers. Panics if the port cannot be bound or the log file
 /// cannot be created.
 pub fn spawn(opts: SimOptions) -> RunningSim {
-    let handler = crate::backend::world_handler(opts.world.clone());
+    let handler = crate::backend::world_handler(&opts);
     spawn_with_handler(opts, handler)
 }
 
@@ -128,6 +170,7 @@ pub fn spawn_with_handler(opts: SimOptions, handler: Arc<dyn Handler>) -> Runnin
     let (tx, rx) = oneshot::channel();
     let sim_base = shared.base_url.clone();
     let log = shared.log.clone();
+    let shared_for_sim = shared.clone();
     let thread = std::thread::Builder::new()
         .name("iterable-sim".into())
         .spawn(move || {
@@ -147,6 +190,7 @@ pub fn spawn_with_handler(opts: SimOptions, handler: Arc<dyn Handler>) -> Runnin
     RunningSim {
         base_url: sim_base,
         log,
+        shared: shared_for_sim,
         shutdown: Some(tx),
         thread: Some(thread),
     }
@@ -175,6 +219,7 @@ fn prepare(
         now0: opts.world.now,
         started: Instant::now(),
         seq: AtomicU64::new(0),
+        write_seq: AtomicU64::new(0),
     });
     Ok((listener, shared))
 }

@@ -3,21 +3,26 @@
 //!
 //! Order of checks for each request, chosen to match what a client of the
 //! real service observes:
-//! 1. download URLs (`/_files/…`) skip 2–4: they stand in for pre-signed S3
+//! 0. the simulator's own test API (`/_sim/…`, e.g. `GET /_sim/applied`)
+//!    goes straight to the handler: no key, no spec, no limits, no faults,
+//!    not logged;
+//! 1. download URLs (`/_files/…`) skip 2–5: they stand in for pre-signed S3
 //!    URLs, which take no key and are not part of the API;
 //! 2. `Api-Key` (401 — does not use rate budget);
 //! 3. route lookup in the spec (404);
 //! 4. rate limit of the endpoint (429 — counted before parameter checks);
-//! 5. parameter and body validation (400);
-//! 6. injected 500 `GenericError`;
-//! 7. the handler, on a blocking thread (exports can be CPU-heavy).
+//! 5. on writes ([`is_write`]): the injected 429 storm and random 429s;
+//! 6. parameter and body validation (400);
+//! 7. injected 500 `GenericError` (any request, then writes only);
+//! 8. the handler, on a blocking thread (exports can be CPU-heavy);
+//! 9. on writes: the injected cut, the write applied but the connection
+//!    dropped before a byte of the answer (logged with status 0).
 //!
 //! Body faults (malformed lines, slow bodies, cuts) apply to every response.
 
 mod body;
 mod url;
 
-use std::convert::Infallible;
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,11 +40,11 @@ use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 
 use crate::auth::Auth;
-use crate::faults::{FaultOptions, FaultRng, Purpose, generic_error};
+use crate::faults::{FaultOptions, FaultRng, Purpose, generic_error, is_write};
 use crate::ratelimit::{RateLimiter, too_many_requests};
 use crate::reqlog::{LogEntry, RequestLog, redact_query};
 use crate::spec::Spec;
-use crate::types::{ApiBody, ApiRequest, ApiResponse, DOWNLOAD_PREFIX};
+use crate::types::{ADMIN_PREFIX, ApiBody, ApiRequest, ApiResponse, DOWNLOAD_PREFIX};
 use body::{BodyFaults, SimBody, spawn_pipeline};
 
 pub(crate) use url::{parse_query, percent_decode_path};
@@ -72,7 +77,29 @@ pub(crate) struct Shared {
     pub now0: DateTime<Utc>,
     pub started: Instant,
     pub seq: AtomicU64,
+    /// Write requests received, numbering the write faults.
+    pub write_seq: AtomicU64,
 }
+
+impl Shared {
+    /// The simulated clock now.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now0 + chrono::Duration::from_std(self.started.elapsed()).unwrap_or_default()
+    }
+}
+
+/// The injected cut after a write was applied: hyper drops the connection
+/// without writing a response when the service fails.
+#[derive(Debug)]
+pub(crate) struct ConnectionCut;
+
+impl std::fmt::Display for ConnectionCut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("injected connection cut after the write was applied")
+    }
+}
+
+impl std::error::Error for ConnectionCut {}
 
 /// Accepts connections until `shutdown` fires; then drops every connection.
 pub(crate) async fn serve(
@@ -107,7 +134,7 @@ pub(crate) async fn serve(
 async fn handle_http(
     shared: Arc<Shared>,
     req: Request<Incoming>,
-) -> Result<Response<SimBody>, Infallible> {
+) -> Result<Response<SimBody>, ConnectionCut> {
     let t0 = Instant::now();
     let seq = shared.seq.fetch_add(1, Ordering::Relaxed);
     let method = req.method().as_str().to_string();
@@ -130,57 +157,124 @@ async fn handle_http(
         Err(_) => Vec::new(),
     };
     let key = Auth::presented_key(&headers).map(String::from);
-    let elapsed = chrono::Duration::from_std(shared.started.elapsed()).unwrap_or_default();
     let api_req = ApiRequest {
         method: method.clone(),
         path: percent_decode_path(&raw_path),
         query: parse_query(&raw_query),
         headers,
         body,
-        now: shared.now0 + elapsed,
+        now: shared.now(),
         base_url: shared.base_url.clone(),
     };
-    let resp = respond(&shared, seq, api_req).await;
-    let entry = LogEntry {
+    if api_req.path.starts_with(ADMIN_PREFIX) {
+        let resp = run_handler(&shared, api_req).await;
+        return Ok(render_plain(resp));
+    }
+    let outcome = respond(&shared, seq, api_req).await;
+    let mut entry = LogEntry {
         method,
         path: raw_path,
         query: redact_query(&raw_query, key.as_deref()),
-        status: resp.status,
+        status: 0,
         bytes: 0,
         ms: 0,
     };
-    Ok(render(&shared, seq, resp, entry, t0))
+    match outcome {
+        Ok(resp) => {
+            entry.status = resp.status;
+            Ok(render(&shared, seq, resp, entry, t0))
+        }
+        Err(cut) => {
+            entry.ms = t0.elapsed().as_millis() as u64;
+            shared.log.record(entry);
+            Err(cut)
+        }
+    }
 }
 
-async fn respond(shared: &Arc<Shared>, seq: u64, mut req: ApiRequest) -> ApiResponse {
+/// The handler, on a blocking thread; a panic looks like Iterable's 500.
+async fn run_handler(shared: &Arc<Shared>, req: ApiRequest) -> ApiResponse {
+    let handler = shared.handler.clone();
+    tokio::task::spawn_blocking(move || handler.handle(&req))
+        .await
+        .unwrap_or_else(|_| generic_error())
+}
+
+/// Everything before and after the handler (see the module docs for the
+/// order); `Err` = cut the connection without answering.
+async fn respond(
+    shared: &Arc<Shared>,
+    seq: u64,
+    mut req: ApiRequest,
+) -> Result<ApiResponse, ConnectionCut> {
+    let faults = &shared.faults;
+    let mut write_seq = None;
     if !req.path.starts_with(DOWNLOAD_PREFIX) {
         if let Err(unauthorized) = shared.auth.check(&req.headers, &req.path) {
-            return unauthorized;
+            return Ok(unauthorized);
         }
         let spec = Spec::load();
         let matched = match spec.match_route(&req.method, &req.path) {
             Ok(m) => m,
-            Err(v) => return v.to_response(),
+            Err(v) => return Ok(v.to_response()),
         };
+        if is_write(&req.method, &req.path) {
+            write_seq = Some(shared.write_seq.fetch_add(1, Ordering::Relaxed));
+        }
         if let Some(limiter) = &shared.limiter
             && !limiter.allow(&matched.method, &matched.template)
         {
-            return too_many_requests(&req.path, shared.faults.retry_after_secs);
+            return Ok(too_many_requests(&req.path, faults.retry_after_secs));
+        }
+        if let Some(w) = write_seq
+            && (faults.in_throttle_storm(w)
+                || FaultRng::for_request(shared.seed, w, Purpose::WriteThrottle)
+                    .chance(faults.write_throttle_rate))
+        {
+            return Ok(too_many_requests(&req.path, faults.retry_after_secs));
         }
         match spec.check_params(matched, &req.query, Some(&req.body)) {
             // Handlers see enum values in the spec's spelling.
             Ok(m) => req.query = m.query,
-            Err(v) => return v.to_response(),
+            Err(v) => return Ok(v.to_response()),
         }
     }
-    if FaultRng::for_request(shared.seed, seq, Purpose::Error).chance(shared.faults.error_rate) {
-        return generic_error();
+    if FaultRng::for_request(shared.seed, seq, Purpose::Error).chance(faults.error_rate) {
+        return Ok(generic_error());
     }
-    let handler = shared.handler.clone();
-    // A panicking handler looks like Iterable's generic 500 to the client.
-    tokio::task::spawn_blocking(move || handler.handle(&req))
-        .await
-        .unwrap_or_else(|_| generic_error())
+    if let Some(w) = write_seq
+        && FaultRng::for_request(shared.seed, w, Purpose::WriteError)
+            .chance(faults.write_error_rate)
+    {
+        return Ok(generic_error());
+    }
+    let resp = run_handler(shared, req).await;
+    if let Some(w) = write_seq
+        && FaultRng::for_request(shared.seed, w, Purpose::WriteCut).chance(faults.write_cut_rate)
+    {
+        return Err(ConnectionCut);
+    }
+    Ok(resp)
+}
+
+/// A response without body faults or logging (the `/_sim/` test API).
+fn render_plain(resp: ApiResponse) -> Response<SimBody> {
+    let bytes = match resp.body {
+        ApiBody::Json(v) => serde_json::to_vec(&v).expect("JSON serialises"),
+        ApiBody::Text(t) => t.into_bytes(),
+        ApiBody::Stream(s) => s.flatten().collect(),
+        ApiBody::Empty => Vec::new(),
+    };
+    let mut builder = Response::builder()
+        .status(resp.status)
+        .header("Content-Type", resp.content_type)
+        .header("Server", "iterable-ingress sim");
+    for (k, v) in &resp.headers {
+        builder = builder.header(k.as_str(), v.as_str());
+    }
+    builder
+        .body(SimBody::Full(Some(Bytes::from(bytes))))
+        .unwrap_or_else(internal)
 }
 
 /// Builds the hyper response and arranges for the log entry to be written

@@ -160,3 +160,8 @@ pub struct WorldOptions {
 /// and outside rate limits; the world module produces them and answers them
 /// through the ordinary handler.
 pub const DOWNLOAD_PREFIX: &str = "/_files/";
+
+/// Path prefix of the simulator's own test API (`GET /_sim/applied`): served
+/// without `Api-Key`, outside the spec, rate limits, faults and the request
+/// log, so a test can look without disturbing what it measures.
+pub const ADMIN_PREFIX: &str = "/_sim/";

@@ -530,3 +530,338 @@ fn campaign_and_template_writes() {
         1
     );
 }
+
+/// How often the world applied a write of `kind` to `key`.
+fn applied(w: &iterable_sim::world::World, kind: &str, key: &str) -> u64 {
+    w.read()
+        .applied
+        .get(kind)
+        .and_then(|m| m.get(key))
+        .copied()
+        .unwrap_or(0)
+}
+
+#[test]
+fn update_email_moves_the_profile_and_its_events() {
+    let w = world(Scale::Tiny);
+    post(
+        &w,
+        "/api/users/update",
+        json!({"email": "old@acme.example", "userId": "u-old", "dataFields": {"plan": "pro"}}),
+    );
+    post(
+        &w,
+        "/api/events/track",
+        json!({"email": "old@acme.example", "eventName": "seen", "id": "ev-old-1"}),
+    );
+    post(
+        &w,
+        "/api/users/update",
+        json!({"email": "taken@acme.example"}),
+    );
+    let (s, r) = post(
+        &w,
+        "/api/users/updateEmail",
+        json!({"currentEmail": "old@acme.example", "newEmail": "new@acme.example"}),
+    );
+    assert_eq!(
+        (s, r),
+        (200, json!({"msg": "", "code": "Success", "params": null}))
+    );
+    assert_eq!(get_json(&w, "/api/users/old@acme.example"), json!({}));
+    let u = get_json(&w, "/api/users/new@acme.example");
+    assert_eq!(u["user"]["dataFields"]["plan"], "pro");
+    assert_eq!(u["user"]["dataFields"]["email"], "new@acme.example");
+    let ev = get_json(&w, "/api/events/new@acme.example");
+    assert_eq!(ev["events"][0]["eventName"], "seen");
+    // By userId too; the new email must be free, valid and not forgotten.
+    let (s, _) = post(
+        &w,
+        "/api/users/updateEmail",
+        json!({"currentUserId": "u-old", "newEmail": "newer@acme.example"}),
+    );
+    assert_eq!(s, 200);
+    let cases = [
+        (
+            json!({"currentEmail": "newer@acme.example", "newEmail": "taken@acme.example"}),
+            409,
+            "EmailAlreadyExists",
+        ),
+        (
+            json!({"currentEmail": "newer@acme.example", "newEmail": "not-an-email"}),
+            400,
+            "InvalidEmailAddressError",
+        ),
+        (
+            json!({"currentEmail": "nobody@acme.example", "newEmail": "x@acme.example"}),
+            400,
+            "UnknownEmailError",
+        ),
+        (
+            json!({"currentUserId": "no-such-id", "newEmail": "x@acme.example"}),
+            400,
+            "UnknownUserIdError",
+        ),
+        (json!({"newEmail": "x@acme.example"}), 400, "BadParams"),
+        (
+            json!({"currentEmail": "newer@acme.example"}),
+            400,
+            "BadParams",
+        ),
+    ];
+    for (body, status, code) in cases {
+        let (s, r) = post(&w, "/api/users/updateEmail", body.clone());
+        assert_eq!((s, r["code"].as_str()), (status, Some(code)), "{body}");
+    }
+    post(
+        &w,
+        "/api/users/forget",
+        json!({"email": "gone@acme.example"}),
+    );
+    let (s, r) = post(
+        &w,
+        "/api/users/updateEmail",
+        json!({"currentEmail": "newer@acme.example", "newEmail": "gone@acme.example"}),
+    );
+    assert_eq!((s, r["code"].as_str()), (409, Some("ForgottenUserError")));
+    assert_eq!(applied(&w, "user.updateEmail", "old@acme.example"), 1);
+    assert_eq!(applied(&w, "user.updateEmail", "new@acme.example"), 1);
+    assert_eq!(applied(&w, "user.updateEmail", "newer@acme.example"), 0);
+}
+
+#[test]
+fn update_subscriptions_overwrites_arrays_and_list_membership() {
+    let w = world(Scale::Tiny);
+    let lists = get_json(&w, "/api/lists");
+    let ids: Vec<i64> = lists["lists"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["id"].as_i64().unwrap())
+        .collect();
+    let (a, b) = (ids[0], ids[1]);
+    let members = |list: i64| {
+        text(call(
+            &w,
+            "GET",
+            &format!("/api/lists/getUsers?listId={list}"),
+            None,
+        ))
+    };
+    let (s, r) = post(
+        &w,
+        "/api/users/updateSubscriptions",
+        json!({"email": "subs@acme.example", "emailListIds": [a, b],
+               "unsubscribedChannelIds": [1, 2]}),
+    );
+    assert_eq!(
+        (s, r),
+        (200, json!({"msg": "", "code": "Success", "params": null}))
+    );
+    assert!(members(a).contains("subs@acme.example"));
+    assert!(members(b).contains("subs@acme.example"));
+    // Overwrite, not merge: only the arrays given change.
+    let (s, _) = post(
+        &w,
+        "/api/users/updateSubscriptions",
+        json!({"email": "subs@acme.example", "emailListIds": [b], "subscribedMessageTypeIds": null}),
+    );
+    assert_eq!(s, 200);
+    let u = get_json(&w, "/api/users/subs@acme.example");
+    assert_eq!(u["user"]["dataFields"]["emailListIds"], json!([b]));
+    assert_eq!(
+        u["user"]["dataFields"]["unsubscribedChannelIds"],
+        json!([1, 2])
+    );
+    assert!(!members(a).contains("subs@acme.example"));
+    assert!(members(b).contains("subs@acme.example"));
+    for (body, status, code) in [
+        (
+            json!({"email": "subs@acme.example", "emailListIds": ["x"]}),
+            400,
+            "BadParams",
+        ),
+        (
+            json!({"email": "subs@acme.example", "unsubscribedChannelIds": 3}),
+            400,
+            "BadParams",
+        ),
+        (json!({"emailListIds": [a]}), 400, "BadParams"),
+        (
+            json!({"email": "bad", "emailListIds": [a]}),
+            400,
+            "InvalidEmailAddressError",
+        ),
+        (
+            json!({"userId": "no-such-id", "emailListIds": [a]}),
+            400,
+            "UnknownUserIdError",
+        ),
+    ] {
+        let (s, r) = post(&w, "/api/users/updateSubscriptions", body.clone());
+        assert_eq!((s, r["code"].as_str()), (status, Some(code)), "{body}");
+    }
+    assert_eq!(applied(&w, "user.subscriptions", "subs@acme.example"), 2);
+}
+
+#[test]
+fn applied_counts_every_write_by_its_entity_and_events_dedup_by_id() {
+    let w = world(Scale::Tiny);
+    let ev = json!({"email": "c@acme.example", "eventName": "e", "id": "fixed-1"});
+    post(&w, "/api/events/track", ev.clone());
+    post(
+        &w,
+        "/api/events/trackBulk",
+        json!({"events": [ev, {"email": "bad", "eventName": "e", "id": "never"}]}),
+    );
+    // Applied twice, stored once: the same id replaces the event, as in Iterable.
+    assert_eq!(applied(&w, "event", "fixed-1"), 2);
+    assert_eq!(applied(&w, "event", "never"), 0);
+    let stored = get_json(&w, "/api/events/c@acme.example");
+    assert_eq!(stored["events"].as_array().unwrap().len(), 1, "{stored}");
+
+    let (_, r) = post(&w, "/api/lists", json!({"name": "Counted"}));
+    post(&w, "/api/lists", json!({"name": "Counted"}));
+    assert_eq!(applied(&w, "list.create", "Counted"), 2, "not idempotent");
+    let list_id = r["listId"].as_i64().unwrap();
+    post(
+        &w,
+        "/api/lists/subscribe",
+        json!({"listId": list_id, "subscribers": [{"email": "m@acme.example"}, {"email": "bad"}]}),
+    );
+    assert_eq!(
+        applied(&w, "list.subscribe", &format!("{list_id}/m@acme.example")),
+        1
+    );
+    post(&w, "/api/catalogs/Counted", json!({}));
+    post(
+        &w,
+        "/api/catalogs/Counted/items",
+        json!({"documents": {"a": {"x": 1}, "b": {"x": 2}}, "replaceUploadedFieldsOnly": false}),
+    );
+    let put = call(
+        &w,
+        "PUT",
+        "/api/catalogs/counted/items/a",
+        Some(json!({"value": {"x": 3}})),
+    );
+    assert_eq!(put.status, 202);
+    assert_eq!(applied(&w, "catalog.create", "counted"), 1);
+    assert_eq!(applied(&w, "catalog_item.upsert", "counted/a"), 2);
+    assert_eq!(applied(&w, "catalog_item.upsert", "counted/b"), 1);
+    // A refused write counts nothing.
+    assert_eq!(
+        post(
+            &w,
+            "/api/campaigns/trigger",
+            json!({"campaignId": 1, "listIds": [list_id]})
+        )
+        .0,
+        404
+    );
+    assert!(!w.read().applied.contains_key("campaign.trigger"));
+    // A targeted in-app message is applied and shown once.
+    let camp = get_json(&w, "/api/campaigns")["campaigns"][0]["id"].clone();
+    let (s, _) = post(
+        &w,
+        "/api/inApp/target",
+        json!({"campaignId": camp, "recipientEmail": "c@acme.example"}),
+    );
+    assert_eq!(s, 200);
+    assert_eq!(
+        applied(&w, "inapp.target", &format!("{camp}/c@acme.example")),
+        1
+    );
+    let msgs = get_json(&w, "/api/inApp/getMessages?email=c%40acme.example&count=10");
+    assert_eq!(msgs["inAppMessages"].as_array().unwrap().len(), 1, "{msgs}");
+    // The admin route serves the same counts, with the table of kinds.
+    let admin = get_json(&w, "/_sim/applied");
+    assert_eq!(admin["applied"]["event"]["fixed-1"], 2);
+    assert_eq!(admin["pendingWrites"], 0);
+    let kinds = admin["kinds"].as_array().unwrap();
+    assert!(kinds.iter().any(|k| k["kind"] == "campaign.trigger"));
+}
+
+#[test]
+fn asynchronous_writes_become_visible_only_after_the_delay() {
+    let w = world(Scale::Tiny);
+    w.set_visible_after_ms(5_000);
+    let t0 = now();
+    let at = |ms: i64| t0 + chrono::Duration::milliseconds(ms);
+    let get_at = |target: &str, ms: i64| status_json(call_at(&w, "GET", target, None, at(ms)));
+    // Synchronous writes are visible at once.
+    assert_eq!(
+        call_at(&w, "POST", "/api/catalogs/later", None, t0).status,
+        201
+    );
+    let r = call_at(
+        &w,
+        "PUT",
+        "/api/catalogs/later/items/i1",
+        Some(json!({"value": {"v": 1}})),
+        t0,
+    );
+    assert_eq!(r.status, 202);
+    let r = call_at(
+        &w,
+        "POST",
+        "/api/users/update",
+        Some(json!({"email": "late@acme.example", "dataFields": {"plan": "pro"}})),
+        t0,
+    );
+    assert_eq!(r.status, 200);
+    let r = call_at(
+        &w,
+        "POST",
+        "/api/events/trackBulk",
+        Some(json!({"events": [{"email": "late@acme.example", "eventName": "e", "id": "late-1"}]})),
+        t0,
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(w.pending_writes(), 3);
+    assert_eq!(get_at("/api/catalogs/later/items/i1", 4_999).0, 404);
+    assert_eq!(get_at("/api/users/late@acme.example", 4_999).1, json!({}));
+    assert_eq!(
+        get_at("/api/events/late@acme.example", 4_999).1,
+        json!({"events": []})
+    );
+    // Applied counts know at once (the write was accepted).
+    assert_eq!(applied(&w, "event", "late-1"), 1);
+    let (s, item) = get_at("/api/catalogs/later/items/i1", 5_000);
+    assert_eq!((s, &item["value"]), (200, &json!({"v": 1})));
+    assert_eq!(w.pending_writes(), 0);
+    let (_, u) = get_at("/api/users/late@acme.example", 5_001);
+    assert_eq!(u["user"]["dataFields"]["plan"], "pro");
+    let (_, ev) = get_at("/api/events/late@acme.example", 5_001);
+    assert_eq!(ev["events"][0]["eventName"], "e");
+    // A later write lands after an earlier one: order is kept.
+    for (ms, v) in [(6_000, 2), (6_001, 3)] {
+        let r = call_at(
+            &w,
+            "PATCH",
+            "/api/catalogs/later/items/i1",
+            Some(json!({"update": {"v": v}})),
+            at(ms),
+        );
+        assert_eq!(r.status, 202);
+    }
+    assert_eq!(
+        get_at("/api/catalogs/later/items/i1", 10_999).1["value"]["v"],
+        1
+    );
+    assert_eq!(
+        get_at("/api/catalogs/later/items/i1", 11_001).1["value"]["v"],
+        3
+    );
+    // A delete is seen late too.
+    let r = call_at(
+        &w,
+        "DELETE",
+        "/api/catalogs/later/items/i1",
+        None,
+        at(12_000),
+    );
+    assert_eq!(r.status, 202);
+    assert_eq!(get_at("/api/catalogs/later/items/i1", 12_001).0, 200);
+    assert_eq!(get_at("/api/catalogs/later/items/i1", 17_000).0, 404);
+}

@@ -165,9 +165,55 @@ fn every_fault_flag_is_accepted() {
         "300",
         "--error-rate",
         "0",
+        "--write-error-rate",
+        "0.05",
+        "--write-429-rate",
+        "0.1",
+        "--write-429-storm",
+        "10:5",
+        "--write-cut-rate",
+        "0.05",
+        "--write-visible-after",
+        "250",
         "--exit-on-stdin-eof",
     ]);
     assert!(line.starts_with("http://127.0.0.1:"), "{line:?}");
+    drop(child.stdin.take());
+    assert!(wait_exit(&mut child).success());
+}
+
+#[test]
+fn write_fault_flags_reach_the_server() {
+    let (mut child, _out, line) = launch(&[
+        "--write-429-storm",
+        "0:1",
+        "--write-visible-after",
+        "60000",
+        "--exit-on-stdin-eof",
+    ]);
+    let url = line.trim_end().to_string();
+    let body = br#"{"email":"cli@acme.example","eventName":"e","id":"cli-1"}"#;
+    let send = || {
+        request(
+            &url,
+            "POST",
+            "/api/events/track",
+            &[("Api-Key", "k")],
+            Some(body),
+        )
+        .status
+    };
+    assert_eq!(send(), 429, "--write-429-storm 0:1");
+    assert_eq!(send(), 200);
+    let r = get(&url, "/api/events/cli@acme.example");
+    assert_eq!(
+        r.json()["events"],
+        serde_json::json!([]),
+        "--write-visible-after"
+    );
+    let admin = request(&url, "GET", "/_sim/applied", &[], None).json();
+    assert_eq!(admin["applied"]["event"]["cli-1"], 1);
+    assert_eq!(admin["pendingWrites"], 1);
     drop(child.stdin.take());
     assert!(wait_exit(&mut child).success());
 }
@@ -178,6 +224,8 @@ fn bad_flags_are_rejected() {
         &["--scale", "huge"][..],
         &["--error-rate", "2"],
         &["--now", "yesterday"],
+        &["--write-429-storm", "5"],
+        &["--write-cut-rate", "1.5"],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_iterable-sim"))
             .args(args)

@@ -105,6 +105,9 @@ struct Outgoing {
     batch: Batch,
     attempts: u32,
     not_before: i64,
+    /// An attempt may have reached Iterable and got no answer (a transport
+    /// failure other than a refused connection): it may have been applied.
+    unanswered: bool,
 }
 
 /// An accepted row being read back (the `confirm` option).
@@ -415,6 +418,7 @@ impl WriteSession {
                 batch,
                 attempts: 0,
                 not_before: i64::MIN,
+                unanswered: false,
             });
         }
     }
@@ -643,6 +647,9 @@ impl WriteSession {
             Failure::Status { status, .. } => Some(*status),
             Failure::Transport(_) => None,
         };
+        if matches!(failure, Failure::Transport(k) if k != TransportErrorKind::Connect) {
+            outgoing.unanswered = true;
+        }
         match verdict {
             Verdict::RetryAfter(delay) if outgoing.attempts < self.config.max_retries => {
                 outgoing.attempts += 1;
@@ -685,11 +692,29 @@ impl WriteSession {
                         },
                         attempts: 0,
                         not_before: i64::MIN,
+                        unanswered: false,
                     });
                 }
             }
+            // Only safe writes get here after an unanswered attempt (unsafe
+            // ones end `Unknown` at once): perhaps applied, not "failed".
+            _ if outgoing.unanswered => {
+                let error = outcome::unanswered(&failure.describe());
+                let results = outgoing
+                    .batch
+                    .rows
+                    .iter()
+                    .map(|p| RowResult::unknown(p.row, error.clone()))
+                    .collect();
+                self.release(&outgoing.batch);
+                self.finish_rows(results);
+            }
             _ => {
-                let error = failure.to_error(&planned);
+                let mut error = failure.to_error(&planned);
+                // A refused connection is passing: the row can be written again.
+                if matches!(failure, Failure::Transport(_)) {
+                    error.retryable = true;
+                }
                 let results = outgoing
                     .batch
                     .rows
@@ -888,6 +913,50 @@ mod tests {
             json!([0, 1]),
             "row 1 is still in doubt"
         );
+    }
+
+    /// Runs a one-row users upsert whose every attempt fails with `kind`.
+    fn always_failing(kind: TransportErrorKind) -> (Vec<RowResult>, u32) {
+        let config =
+            Config::from_json(&json!({"base_url": "http://127.0.0.1:9", "max_retries": 2}))
+                .expect("config");
+        let mut s = WriteSession::open(config, "users", "upsert", &WriteOptions::default(), None)
+            .expect("open");
+        s.push_rows(vec![json!({"email": "a@x.io"})]).expect("push");
+        s.finish_input();
+        let (mut now, mut sent, mut results) = (0, 0, Vec::new());
+        loop {
+            match s.poll(now).expect("poll") {
+                WriteAction::Fetch(r) => {
+                    sent += 1;
+                    s.on_transport_error(now, r.id, kind).expect("failure fed");
+                }
+                WriteAction::SleepUntil(t) => now = t,
+                WriteAction::Results(r) => results.extend(r),
+                WriteAction::Done(_) => return (results, sent),
+                WriteAction::AwaitResponse => panic!("nothing in flight"),
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn a_safe_write_that_never_got_an_answer_is_unknown_not_failed() {
+        // Cut or timed out on every attempt: each may have been applied, so
+        // the row is not "failed" (not applied) but unknown, safe to repeat.
+        for kind in [TransportErrorKind::Other, TransportErrorKind::Timeout] {
+            let (results, sent) = always_failing(kind);
+            assert_eq!(sent, 3, "1 + max_retries");
+            assert_eq!(results.len(), 1);
+            assert_eq!(results[0].status, RowStatus::Unknown, "{kind:?}");
+            let e = results[0].error.as_ref().expect("error");
+            assert!(e.retryable, "{e:?}");
+            assert!(e.message.contains("writing the row again is safe"), "{e}");
+        }
+        // A refused connection never reached Iterable: failed, retryable.
+        let (results, _) = always_failing(TransportErrorKind::Connect);
+        assert_eq!(results[0].status, RowStatus::Failed);
+        assert!(results[0].error.as_ref().expect("error").retryable);
     }
 
     #[test]

@@ -19,8 +19,9 @@ pub enum RowStatus {
     Ok,
     /// The row was not applied: the error says why and how to fix it.
     Failed,
-    /// The request may or may not have been applied and is not safe to
-    /// repeat: the error says what to check before writing the row again.
+    /// The request may or may not have been applied: the error says what
+    /// to check before writing the row again. Its `retryable` is set only
+    /// for a write that is safe to repeat (one that never got an answer).
     Unknown,
 }
 
@@ -246,6 +247,20 @@ pub(crate) fn what_to_check(target: Target, p: &Prepared) -> String {
         ),
         _ => "the object in Iterable before writing the row again".to_string(),
     }
+}
+
+/// The error of a row of a write that is safe to repeat whose request may
+/// have reached Iterable (a connection cut, a timeout) and never got an
+/// answer, retries included: perhaps applied, and safe to write again.
+pub(crate) fn unanswered(cause: &str) -> ConnectorError {
+    let mut e = ConnectorError::new(
+        ErrorKind::Upstream,
+        format!(
+            "the request may or may not have been applied (no answer after the retries, last: {cause}); writing the row again is safe"
+        ),
+    );
+    e.retryable = true;
+    e
 }
 
 /// The error of a row whose request ended in doubt.

@@ -488,6 +488,7 @@ pub fn create(world: &World, req: &ApiRequest) -> ApiResponse {
     }
     st.templates.push(copy);
     st.campaigns.push(c);
+    st.count_applied("campaign.create", name);
     ApiResponse::json(200, json!({"campaignId": id}))
 }
 
@@ -514,11 +515,12 @@ fn transition(world: &World, req: &ApiRequest, from: &[&str], to: &str, verb: &s
     if to == "Aborted" || (to == "Finished" && state == "Recurring") {
         c["endedAt"] = json!(now_ms);
     }
-    let word = if verb == "aborted" {
-        "Aborted"
+    let (word, kind) = if verb == "aborted" {
+        ("Aborted", "campaign.abort")
     } else {
-        "Canceled"
+        ("Canceled", "campaign.cancel")
     };
+    st.count_applied(kind, id.to_string());
     ok_envelope(format!("{word} campaign. Id: {id}"))
 }
 
@@ -574,5 +576,6 @@ pub fn trigger(world: &World, req: &ApiRequest) -> ApiResponse {
     if text(c, "campaignState") == "Ready" {
         c["campaignState"] = json!("Running");
     }
+    st.count_applied("campaign.trigger", id.to_string());
     ok_envelope(format!("Triggered campaign. Id: {id}"))
 }

@@ -1,5 +1,6 @@
 //! Catalogs: names, items (paged, wrapped in the `{msg,code,params}` envelope),
-//! field mappings, and item writes (single and bulk; async → 202).
+//! field mappings, and item writes (single and bulk; async → 202: checked at
+//! once, applied through [`World::apply_later`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -61,6 +62,7 @@ pub fn create(world: &World, name: &str) -> ApiResponse {
     if st.catalogs.contains_key(&key) {
         return bad(format!("Catalog {name} already exists"));
     }
+    st.count_applied("catalog.create", &key);
     st.catalogs.insert(
         key,
         CatalogEnt {
@@ -80,8 +82,11 @@ pub fn create(world: &World, name: &str) -> ApiResponse {
 
 /// `DELETE /api/catalogs/{name}`.
 pub fn delete(world: &World, name: &str) -> ApiResponse {
-    match world.write().catalogs.remove(&name.to_ascii_lowercase()) {
+    let key = name.to_ascii_lowercase();
+    let mut st = world.write();
+    match st.catalogs.remove(&key) {
         Some(_) => {
+            st.count_applied("catalog.delete", key);
             ApiResponse::success(format!("Successfully deleted catalog {name}"), Value::Null)
         }
         None => not_found(format!("Catalog {name} not found")),
@@ -227,11 +232,21 @@ pub fn put_item(world: &World, req: &ApiRequest, name: &str, id: &str, patch: bo
     if value.to_string().len() > 30 * 1024 {
         return bad("Item exceeds 30 KB");
     }
-    let mut st = world.write();
-    let Some(c) = st.catalogs.get_mut(&name.to_ascii_lowercase()) else {
-        return not_found(format!("Catalog {name} not found"));
-    };
-    upsert(c, id, value, patch, req.now.timestamp_millis());
+    let key = name.to_ascii_lowercase();
+    {
+        let mut st = world.write();
+        if !st.catalogs.contains_key(&key) {
+            return not_found(format!("Catalog {name} not found"));
+        }
+        st.count_applied("catalog_item.upsert", format!("{key}/{id}"));
+    }
+    let now_ms = req.now.timestamp_millis();
+    let (id_owned, value) = (id.to_string(), value.clone());
+    world.apply_later(now_ms, move |st, _| {
+        if let Some(c) = st.catalogs.get_mut(&key) {
+            upsert(c, &id_owned, &value, patch, now_ms);
+        }
+    });
     let verb = if patch { "update" } else { "create or replace" };
     accepted(format!(
         "Request to {verb} item {id} in catalog {name} received. Use GET to verify."
@@ -239,17 +254,27 @@ pub fn put_item(world: &World, req: &ApiRequest, name: &str, id: &str, patch: bo
 }
 
 /// `DELETE /api/catalogs/{name}/items/{itemId}`.
-pub fn delete_item(world: &World, name: &str, id: &str) -> ApiResponse {
-    let mut st = world.write();
-    let Some(c) = st.catalogs.get_mut(&name.to_ascii_lowercase()) else {
-        return not_found(format!("Catalog {name} not found"));
-    };
-    match c.items.remove(id) {
-        Some(_) => accepted(format!(
-            "Request to delete item {id} in catalog {name} received"
-        )),
-        None => not_found(format!("Item {id} not found in catalog {name}")),
+pub fn delete_item(world: &World, req: &ApiRequest, name: &str, id: &str) -> ApiResponse {
+    let key = name.to_ascii_lowercase();
+    {
+        let mut st = world.write();
+        let Some(c) = st.catalogs.get(&key) else {
+            return not_found(format!("Catalog {name} not found"));
+        };
+        if !c.items.contains_key(id) {
+            return not_found(format!("Item {id} not found in catalog {name}"));
+        }
+        st.count_applied("catalog_item.delete", format!("{key}/{id}"));
     }
+    let id_owned = id.to_string();
+    world.apply_later(req.now.timestamp_millis(), move |st, _| {
+        if let Some(c) = st.catalogs.get_mut(&key) {
+            c.items.remove(&id_owned);
+        }
+    });
+    accepted(format!(
+        "Request to delete item {id} in catalog {name} received"
+    ))
 }
 
 /// `POST /api/catalogs/{name}/items`: bulk upsert of ≤1000 documents.
@@ -270,13 +295,25 @@ pub fn bulk_upsert(world: &World, req: &ApiRequest, name: &str) -> ApiResponse {
     if let Some(bad_id) = docs.keys().find(|k| !valid_name(k)) {
         return bad(format!("Invalid itemId: {bad_id}"));
     }
-    let mut st = world.write();
-    let Some(c) = st.catalogs.get_mut(&name.to_ascii_lowercase()) else {
-        return not_found(format!("Catalog {name} not found"));
-    };
-    for (id, v) in docs {
-        upsert(c, id, v, partial, req.now.timestamp_millis());
+    let key = name.to_ascii_lowercase();
+    {
+        let mut st = world.write();
+        if !st.catalogs.contains_key(&key) {
+            return not_found(format!("Catalog {name} not found"));
+        }
+        for id in docs.keys() {
+            st.count_applied("catalog_item.upsert", format!("{key}/{id}"));
+        }
     }
+    let now_ms = req.now.timestamp_millis();
+    let docs_owned = docs.clone();
+    world.apply_later(now_ms, move |st, _| {
+        if let Some(c) = st.catalogs.get_mut(&key) {
+            for (id, v) in &docs_owned {
+                upsert(c, id, v, partial, now_ms);
+            }
+        }
+    });
     accepted(format!(
         "Request to bulk upload {} items to catalog {name} received",
         docs.len()
@@ -292,13 +329,33 @@ pub fn bulk_delete(world: &World, req: &ApiRequest, name: &str) -> ApiResponse {
     let Some(ids) = b.get("itemIds").and_then(Value::as_array) else {
         return bad("itemIds is required");
     };
-    let mut st = world.write();
-    let Some(c) = st.catalogs.get_mut(&name.to_ascii_lowercase()) else {
-        return not_found(format!("Catalog {name} not found"));
-    };
-    for id in ids.iter().filter_map(Value::as_str) {
-        c.items.remove(id);
+    let key = name.to_ascii_lowercase();
+    let ids_owned: Vec<String> = ids
+        .iter()
+        .filter_map(Value::as_str)
+        .map(String::from)
+        .collect();
+    {
+        let mut st = world.write();
+        let Some(c) = st.catalogs.get(&key) else {
+            return not_found(format!("Catalog {name} not found"));
+        };
+        let present: Vec<String> = ids_owned
+            .iter()
+            .filter(|id| c.items.contains_key(id.as_str()))
+            .cloned()
+            .collect();
+        for id in present {
+            st.count_applied("catalog_item.delete", format!("{key}/{id}"));
+        }
     }
+    world.apply_later(req.now.timestamp_millis(), move |st, _| {
+        if let Some(c) = st.catalogs.get_mut(&key) {
+            for id in &ids_owned {
+                c.items.remove(id);
+            }
+        }
+    });
     accepted(format!(
         "Request to bulk delete {} items from catalog {name} received",
         ids.len()

@@ -137,6 +137,7 @@ pub fn create(world: &World, req: &ApiRequest) -> ApiResponse {
     if let Some(d) = b.get("description").and_then(Value::as_str) {
         j["description"] = json!(d);
     }
+    st.count_applied("list.create", name);
     st.lists.push(ListEnt {
         json: j,
         id,
@@ -173,6 +174,7 @@ pub fn delete(world: &World, id: &str) -> ApiResponse {
         );
     }
     st.lists.retain(|l| l.id != id);
+    st.count_applied("list.delete", id.to_string());
     ok_envelope(format!(
         "List {id} in Project 10216 was successfully deleted."
     ))
@@ -272,6 +274,14 @@ pub fn subscribe(world: &World, req: &ApiRequest, subscribe: bool) -> ApiRespons
             continue;
         }
         apply_membership(world, req, list_id, &email, subscribe, s.get("dataFields"));
+        let kind = if subscribe {
+            "list.subscribe"
+        } else {
+            "list.unsubscribe"
+        };
+        world
+            .write()
+            .count_applied(kind, format!("{list_id}/{email}"));
         out.success += 1;
     }
     ApiResponse::json(200, out.to_json(false))

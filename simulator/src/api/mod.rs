@@ -21,6 +21,11 @@ pub use export::{DataType, ExportRequest, count_rows, export_rows};
 
 /// Routes one request to its handler.
 pub fn handle(world: &World, req: &ApiRequest) -> ApiResponse {
+    // Asynchronous writes whose delay has passed land before anything reads.
+    world.settle(req.now.timestamp_millis());
+    if let Some(rest) = req.path.strip_prefix(crate::types::ADMIN_PREFIX) {
+        return admin(world, req, rest);
+    }
     if let Some(rest) = req.path.strip_prefix(crate::types::DOWNLOAD_PREFIX) {
         return export::download(world, req, rest);
     }
@@ -114,6 +119,8 @@ pub fn handle(world: &World, req: &ApiRequest) -> ApiResponse {
         ("POST", ["users", "update"]) => users::update(world, req),
         ("POST", ["users", "bulkUpdate"]) => users::bulk_update(world, req),
         ("POST", ["users", "forget"]) => users::forget(world, req),
+        ("POST", ["users", "updateEmail"]) => users::update_email(world, req),
+        ("POST", ["users", "updateSubscriptions"]) => users::update_subscriptions(world, req),
         ("GET", ["users", email]) => users::get_by_email(world, email),
         ("DELETE", ["users", email]) => users::delete(world, email),
         ("GET", ["events", "byUserId", id]) => users::events(world, req, None, Some(id)),
@@ -139,8 +146,33 @@ pub fn handle(world: &World, req: &ApiRequest) -> ApiResponse {
         ("PATCH", ["catalogs", name, "items", id]) => {
             catalogs::put_item(world, req, name, id, true)
         }
-        ("DELETE", ["catalogs", name, "items", id]) => catalogs::delete_item(world, name, id),
+        ("DELETE", ["catalogs", name, "items", id]) => catalogs::delete_item(world, req, name, id),
         _ => not_found(format!("No handler for {} {}", req.method, req.path)),
+    }
+}
+
+/// The simulator's own test API under `/_sim/` (no key, outside the spec,
+/// rate limits and faults):
+/// - `GET /_sim/applied`: how often each write was applied, as
+///   `{"applied": {kind: {key: count}}, "pendingWrites": n, "kinds": [{kind, key, endpoints}]}`
+///   (kinds in [`crate::world::applied::KINDS`]).
+fn admin(world: &World, req: &ApiRequest, rest: &str) -> ApiResponse {
+    match (req.method.to_ascii_uppercase().as_str(), rest) {
+        ("GET", "applied") => {
+            let applied = serde_json::to_value(&world.read().applied).unwrap_or(Value::Null);
+            let kinds: Vec<Value> = crate::world::applied::KINDS
+                .iter()
+                .map(|(k, key, eps)| json!({"kind": k, "key": key, "endpoints": eps}))
+                .collect();
+            ApiResponse::json(
+                200,
+                json!({"applied": applied, "pendingWrites": world.pending_writes(), "kinds": kinds}),
+            )
+        }
+        _ => not_found(format!(
+            "No simulator admin route {} {}",
+            req.method, req.path
+        )),
     }
 }
 

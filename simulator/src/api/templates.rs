@@ -210,6 +210,7 @@ pub fn upsert(world: &World, req: &ApiRequest, kind: &str) -> ApiResponse {
         st.templates.push(t);
         ids.push(id);
     }
+    st.count_applied("template.upsert", cid);
     let list = ids
         .iter()
         .map(i64::to_string)
@@ -241,6 +242,7 @@ pub fn update(world: &World, req: &ApiRequest, kind: &str) -> ApiResponse {
     {
         Some(t) => {
             apply(t, &b, req.now.timestamp_millis());
+            st.count_applied("template.update", id.to_string());
             ApiResponse::success(format!("Updated template {id}"), Value::Null)
         }
         None => not_found(format!("{medium} template {id} not found")),

@@ -210,6 +210,7 @@ pub fn delete(world: &World, email: &str) -> ApiResponse {
         );
     }
     st.overlay.users.insert(email.to_string(), None);
+    st.count_applied("user.delete", email);
     ok_envelope("")
 }
 
@@ -225,6 +226,7 @@ pub fn delete_by_user_id(world: &World, id: &str) -> ApiResponse {
         );
     }
     for e in emails {
+        st.count_applied("user.delete", &e);
         st.overlay.users.insert(e, None);
     }
     ok_envelope("")
@@ -255,8 +257,10 @@ enum Outcome {
     Fail(&'static str, String),
 }
 
-/// One user upsert (shared by `update` and `bulkUpdate`).
-fn update_one(world: &World, u: &Value, now: i64) -> Outcome {
+/// One user upsert (shared by `update` and `bulkUpdate`): checked now,
+/// applied when asynchronous writes land ([`World::apply_later`]).
+fn update_one(world: &World, u: &Value, now_ms: i64) -> Outcome {
+    let now = now_ms.div_euclid(1000);
     let data = u
         .get("dataFields")
         .and_then(Value::as_object)
@@ -296,12 +300,15 @@ fn update_one(world: &World, u: &Value, now: i64) -> Outcome {
         (None, None) => return Outcome::Fail("invalidEmails", String::new()),
     };
     let created = new_fields(&data);
-    let mut st = world.write();
-    upsert_profile(&mut st, &world.model, &email, now, |p| {
-        merge_fields(p, &data, nested);
-        if let Some(id) = user_id {
-            p.insert("userId".into(), json!(id));
-        }
+    world.write().count_applied("user.update", &email);
+    let user_id = user_id.map(String::from);
+    world.apply_later(now_ms, move |st, model| {
+        upsert_profile(st, model, &email, now, |p| {
+            merge_fields(p, &data, nested);
+            if let Some(id) = user_id {
+                p.insert("userId".into(), json!(id));
+            }
+        });
     });
     Outcome::Ok(created)
 }
@@ -323,7 +330,7 @@ pub fn update(world: &World, req: &ApiRequest) -> ApiResponse {
             ),
         );
     }
-    match update_one(world, &b, req.now.timestamp()) {
+    match update_one(world, &b, req.now.timestamp_millis()) {
         Outcome::Ok(_) => ok_envelope(""),
         Outcome::Fail("invalidEmails", e) if !e.is_empty() => invalid_email(&e),
         Outcome::Fail("forgottenEmails", e) => ApiResponse::error(
@@ -354,7 +361,7 @@ pub fn bulk_update(world: &World, req: &ApiRequest) -> ApiResponse {
     }
     let mut out = Bulk::default();
     for u in list {
-        match update_one(world, u, req.now.timestamp()) {
+        match update_one(world, u, req.now.timestamp_millis()) {
             Outcome::Ok(created) => {
                 out.success += 1;
                 out.created_fields.extend(created);
@@ -405,8 +412,11 @@ fn gen_id(world: &World, st: &mut State) -> String {
     Rng::new(world.model.seed, "writeId", &[n]).hex32()
 }
 
-/// Validates and records one tracked event; `Err((failure list, value))` on bad rows.
-fn track_one(world: &World, e: &Value, now: i64) -> Result<String, (&'static str, String)> {
+/// Validates and records one tracked event; `Err((failure list, value))` on
+/// bad rows. Checked now, applied when asynchronous writes land; an event
+/// with the id of an earlier one replaces it, as in Iterable.
+fn track_one(world: &World, e: &Value, now_ms: i64) -> Result<String, (&'static str, String)> {
+    let now = now_ms.div_euclid(1000);
     let name = e
         .get("eventName")
         .and_then(Value::as_str)
@@ -424,24 +434,21 @@ fn track_one(world: &World, e: &Value, now: i64) -> Result<String, (&'static str
         (None, None) => return Err(("invalidEmails", String::new())),
     };
     let secs = write_time(e.get("createdAt"), now);
-    let mut st = world.write();
-    if st.overlay.forgotten.contains(&email) {
-        return Err(("forgottenEmails", email));
-    }
-    let id = match e.get("id").and_then(Value::as_str) {
-        Some(i) => i.to_string(),
-        None => gen_id(world, &mut st),
+    let id = {
+        let mut st = world.write();
+        if st.overlay.forgotten.contains(&email) {
+            return Err(("forgottenEmails", email));
+        }
+        let id = match e.get("id").and_then(Value::as_str) {
+            Some(i) => i.to_string(),
+            None => gen_id(world, &mut st),
+        };
+        st.count_applied("event", &id);
+        id
     };
     let ts = export_ts(secs);
     let mut row = json!({"email": email, "eventName": name, "createdAt": ts, "eventUpdatedAt": export_ts(now),
         "itblInternal": {"documentCreatedAt": export_ts(now), "documentUpdatedAt": export_ts(now)}});
-    if let Some(uid) = st
-        .overlay
-        .profile(&world.model, &email)
-        .and_then(|p| p.get("userId").cloned())
-    {
-        row["userId"] = uid;
-    }
     if let Some(Value::Object(d)) = e.get("dataFields") {
         for (k, v) in d {
             row[k.as_str()] = v.clone();
@@ -452,16 +459,23 @@ fn track_one(world: &World, e: &Value, now: i64) -> Result<String, (&'static str
             row[k] = v.clone();
         }
     }
-    // The same id updates the earlier event instead of adding one.
-    st.overlay
-        .events
-        .retain(|x| !(x.type_name == "customEvent" && x.id.as_deref() == Some(id.as_str())));
-    st.overlay.events.push(OverlayEvent {
-        type_name: "customEvent",
-        secs,
-        email,
-        row,
-        id: Some(id.clone()),
+    let event_id = id.clone();
+    world.apply_later(now_ms, move |st, model| {
+        if let Some(uid) = st
+            .overlay
+            .profile(model, &email)
+            .and_then(|p| p.get("userId").cloned())
+        {
+            row["userId"] = uid;
+        }
+        // The same id updates the earlier event instead of adding one.
+        st.overlay.upsert_event(OverlayEvent {
+            type_name: "customEvent",
+            secs,
+            email,
+            row,
+            id: Some(event_id),
+        });
     });
     Ok(id)
 }
@@ -472,7 +486,7 @@ pub fn track(world: &World, req: &ApiRequest) -> ApiResponse {
         Ok(b) => b,
         Err(e) => return e,
     };
-    match track_one(world, &b, req.now.timestamp()) {
+    match track_one(world, &b, req.now.timestamp_millis()) {
         Ok(id) => ApiResponse::success(format!("Event with id: {id} tracked."), json!({"id": id})),
         Err(("invalidEmails", e)) if !e.is_empty() => invalid_email(&e),
         Err(("notFoundUserIds", id)) => ApiResponse::error(
@@ -501,7 +515,7 @@ pub fn track_bulk(world: &World, req: &ApiRequest) -> ApiResponse {
     };
     let mut out = Bulk::default();
     for e in list {
-        match track_one(world, e, req.now.timestamp()) {
+        match track_one(world, e, req.now.timestamp_millis()) {
             Ok(_) => {
                 out.success += 1;
                 if let Some(Value::Object(d)) = e.get("dataFields") {
@@ -571,10 +585,8 @@ pub fn track_purchase(world: &World, req: &ApiRequest) -> ApiResponse {
             row[k.as_str()] = v.clone();
         }
     }
-    st.overlay
-        .events
-        .retain(|x| !(x.type_name == "purchase" && x.id.as_deref() == Some(id.as_str())));
-    st.overlay.events.push(OverlayEvent {
+    st.count_applied("purchase", &id);
+    st.overlay.upsert_event(OverlayEvent {
         type_name: "purchase",
         secs,
         email,
@@ -681,10 +693,25 @@ pub fn inapp_messages(world: &World, req: &ApiRequest) -> ApiResponse {
         return ApiResponse::json(200, json!({"inAppMessages": []}));
     };
     let now = req.now.timestamp();
+    // Messages sent through `inApp/target` are in the overlay with their
+    // content; their send events (also in the user's rows) must not show twice.
+    let targeted: BTreeSet<String> = world
+        .read()
+        .overlay
+        .inapp
+        .iter()
+        .filter(|(e, _)| *e == email)
+        .filter_map(|(_, m)| m["messageId"].as_str().map(String::from))
+        .collect();
     let mut msgs: Vec<(i64, Value)> = user_rows(world, &email, |t| t == "inAppSend")
         .into_iter()
         .filter(|(s, _, r)| {
             s + 30 * DAY > now && r.get("messageId").is_some() && r.get("campaignId").is_some()
+        })
+        .filter(|(_, _, r)| {
+            !r["messageId"]
+                .as_str()
+                .is_some_and(|m| targeted.contains(m))
         })
         .map(|(s, _, r)| {
             (
@@ -753,6 +780,7 @@ pub fn inapp_target(world: &World, req: &ApiRequest) -> ApiResponse {
     let row = json!({"email": email, "createdAt": export_ts(secs), "campaignId": cid, "templateId": camp["templateId"],
         "messageId": mid, "messageContext": {"saveToInbox": true, "silentInbox": false, "location": "in-app"},
         "itblInternal": {"documentCreatedAt": export_ts(now), "documentUpdatedAt": export_ts(now)}});
+    st.count_applied("inapp.target", format!("{cid}/{email}"));
     st.overlay.inapp.push((email.clone(), msg));
     st.overlay.events.push(OverlayEvent {
         type_name: "inAppSend",
@@ -761,5 +789,168 @@ pub fn inapp_target(world: &World, req: &ApiRequest) -> ApiResponse {
         row,
         id: Some(mid),
     });
+    ok_envelope("")
+}
+
+/// `POST /api/users/updateEmail`: moves the profile (and the events written
+/// through the API) from the current email to `newEmail`. `currentEmail`
+/// wins over `currentUserId`; a taken or forgotten new email is a 409.
+pub fn update_email(world: &World, req: &ApiRequest) -> ApiResponse {
+    let b = match body(req) {
+        Ok(b) => b,
+        Err(e) => return e,
+    };
+    let Some(new_email) = b
+        .get("newEmail")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+    else {
+        return bad("newEmail is required");
+    };
+    if !users::valid_email(new_email) {
+        return invalid_email(new_email);
+    }
+    let current = match (
+        b.get("currentEmail").and_then(Value::as_str),
+        b.get("currentUserId").and_then(Value::as_str),
+    ) {
+        (Some(e), _) if !users::valid_email(e) => return invalid_email(e),
+        (Some(e), _) => e.to_string(),
+        (None, Some(id)) => match resolve_user(world, None, Some(id)) {
+            Some(e) => e,
+            None => {
+                return ApiResponse::error(
+                    400,
+                    "UnknownUserIdError",
+                    format!("No user exists with userId {id}"),
+                );
+            }
+        },
+        (None, None) => return bad("currentEmail or currentUserId is required"),
+    };
+    let now = req.now.timestamp();
+    let model = &world.model;
+    let mut st = world.write();
+    let Some(profile) = st.overlay.profile(model, &current) else {
+        return ApiResponse::error(
+            400,
+            "UnknownEmailError",
+            format!("User with email {current} does not exist"),
+        );
+    };
+    if st.overlay.forgotten.contains(new_email) {
+        return ApiResponse::error(
+            409,
+            "ForgottenUserError",
+            format!("User {new_email} has been forgotten"),
+        );
+    }
+    if new_email != current && st.overlay.exists(model, new_email) {
+        return ApiResponse::error(
+            409,
+            "EmailAlreadyExists",
+            format!("A user with email {new_email} already exists"),
+        );
+    }
+    st.count_applied("user.updateEmail", &current);
+    if new_email == current {
+        return ok_envelope("");
+    }
+    st.overlay.users.insert(current.clone(), None);
+    st.overlay
+        .users
+        .insert(new_email.to_string(), Some(profile));
+    upsert_profile(&mut st, model, new_email, now, |p| {
+        if let Some(Value::Object(i)) = p.get_mut("itblInternal") {
+            let domain = new_email.split('@').nth(1).unwrap_or("");
+            i.insert("emailDomain".into(), json!(domain));
+        }
+    });
+    for ev in st.overlay.events.iter_mut().filter(|e| e.email == current) {
+        ev.email = new_email.to_string();
+        ev.row["email"] = json!(new_email);
+    }
+    for l in st.lists.iter_mut() {
+        if l.added.remove(&current) {
+            l.added.insert(new_email.to_string());
+        }
+    }
+    ok_envelope("")
+}
+
+/// The subscription arrays `updateSubscriptions` overwrites when present.
+const SUBSCRIPTION_ARRAYS: [&str; 4] = [
+    "emailListIds",
+    "unsubscribedChannelIds",
+    "unsubscribedMessageTypeIds",
+    "subscribedMessageTypeIds",
+];
+
+/// `POST /api/users/updateSubscriptions`: overwrites each non-null array
+/// (no merge); list memberships follow `emailListIds`.
+pub fn update_subscriptions(world: &World, req: &ApiRequest) -> ApiResponse {
+    let b = match body(req) {
+        Ok(b) => b,
+        Err(e) => return e,
+    };
+    let email = match recipient(
+        world,
+        b.get("email").and_then(Value::as_str),
+        b.get("userId").and_then(Value::as_str),
+        "email or userId is required",
+    ) {
+        Ok(e) => e,
+        Err(r) => return r,
+    };
+    let mut arrays: Vec<(&str, Vec<i64>)> = Vec::new();
+    for k in SUBSCRIPTION_ARRAYS {
+        match b.get(k) {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(a)) => {
+                let Some(ids) = a.iter().map(Value::as_i64).collect::<Option<Vec<i64>>>() else {
+                    return bad(format!("{k} must be an array of integers"));
+                };
+                arrays.push((k, ids));
+            }
+            Some(_) => return bad(format!("{k} must be an array of integers")),
+        }
+    }
+    let now = req.now.timestamp();
+    let model = &world.model;
+    let mut st = world.write();
+    if st.overlay.forgotten.contains(&email) {
+        return ApiResponse::error(
+            409,
+            "ForgottenUserError",
+            format!("User {email} has been forgotten"),
+        );
+    }
+    let old_lists: BTreeSet<i64> = st
+        .overlay
+        .profile(model, &email)
+        .and_then(|p| p.get("emailListIds").cloned())
+        .and_then(|v| {
+            v.as_array()
+                .map(|a| a.iter().filter_map(Value::as_i64).collect())
+        })
+        .unwrap_or_default();
+    if let Some((_, new)) = arrays.iter().find(|(k, _)| *k == "emailListIds") {
+        let new: BTreeSet<i64> = new.iter().copied().collect();
+        for l in st.lists.iter_mut() {
+            if new.contains(&l.id) && !old_lists.contains(&l.id) {
+                l.removed.remove(&email);
+                l.added.insert(email.clone());
+            } else if !new.contains(&l.id) && old_lists.contains(&l.id) {
+                l.added.remove(&email);
+                l.removed.insert(email.clone());
+            }
+        }
+    }
+    upsert_profile(&mut st, model, &email, now, |p| {
+        for (k, ids) in &arrays {
+            p.insert(k.to_string(), json!(ids));
+        }
+    });
+    st.count_applied("user.subscriptions", &email);
     ok_envelope("")
 }

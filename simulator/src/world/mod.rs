@@ -9,7 +9,11 @@
 //!   strictly increasing in the row index, so a window walks days lazily.
 //!
 //! Writes land in the overlay part of [`State`] (users, tracked events, list
-//! subscriptions, jobs) or mutate the small entities in place.
+//! subscriptions, jobs) or mutate the small entities in place. Every write a
+//! handler applies is counted in [`State::applied`] (see [`applied`]), so
+//! tests can prove nothing was applied twice. Writes Iterable applies
+//! asynchronously go through [`World::apply_later`]: with a visibility delay
+//! set they reach the state only that long after they were accepted.
 
 pub mod entities;
 pub mod events;
@@ -19,8 +23,8 @@ pub mod rng;
 pub mod time;
 pub mod users;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use serde_json::Value;
 
@@ -229,6 +233,8 @@ pub struct State {
     pub jobs: BTreeMap<i64, Job>,
     /// Next id for created lists/campaigns/templates/jobs.
     pub next_id: i64,
+    /// How often each write was applied: kind -> entity key -> count.
+    pub applied: BTreeMap<&'static str, BTreeMap<String, u64>>,
 }
 
 impl State {
@@ -236,12 +242,135 @@ impl State {
         self.next_id += 1;
         self.next_id
     }
+
+    /// Records that a write of `kind` (one of [`applied::KINDS`]) was applied
+    /// to the entity `key`.
+    pub fn count_applied(&mut self, kind: &'static str, key: impl Into<String>) {
+        *self
+            .applied
+            .entry(kind)
+            .or_default()
+            .entry(key.into())
+            .or_default() += 1;
+    }
+}
+
+/// The applied-write counts, as `GET /_sim/applied` serves them.
+pub mod applied {
+    /// Every kind of counted write and what its key is. A kind counts
+    /// applications, not requests: a bulk request counts once per row it
+    /// applied, a refused or failed row not at all, and a write answered
+    /// with a 500 before the handler or a 429 not at all. A write whose
+    /// connection was cut after it was applied counts.
+    pub const KINDS: &[(&str, &str, &str)] = &[
+        (
+            "user.update",
+            "email",
+            "POST /api/users/update, /api/users/bulkUpdate (per user)",
+        ),
+        (
+            "user.delete",
+            "email",
+            "DELETE /api/users/{email}, /api/users/byUserId/{userId}",
+        ),
+        (
+            "user.updateEmail",
+            "current email",
+            "POST /api/users/updateEmail",
+        ),
+        (
+            "user.subscriptions",
+            "email",
+            "POST /api/users/updateSubscriptions",
+        ),
+        (
+            "event",
+            "event id",
+            "POST /api/events/track, /api/events/trackBulk (per event)",
+        ),
+        (
+            "purchase",
+            "purchase id",
+            "POST /api/commerce/trackPurchase",
+        ),
+        (
+            "catalog.create",
+            "catalog name (lower case)",
+            "POST /api/catalogs/{name}",
+        ),
+        (
+            "catalog.delete",
+            "catalog name (lower case)",
+            "DELETE /api/catalogs/{name}",
+        ),
+        (
+            "catalog_item.upsert",
+            "catalog/itemId",
+            "PUT, PATCH /api/catalogs/{name}/items/{id}, POST /api/catalogs/{name}/items (per item)",
+        ),
+        (
+            "catalog_item.delete",
+            "catalog/itemId",
+            "DELETE /api/catalogs/{name}/items/{id}, DELETE /api/catalogs/{name}/items (per item)",
+        ),
+        ("list.create", "list name", "POST /api/lists"),
+        ("list.delete", "list id", "DELETE /api/lists/{listId}"),
+        (
+            "list.subscribe",
+            "listId/email",
+            "POST /api/lists/subscribe (per subscriber)",
+        ),
+        (
+            "list.unsubscribe",
+            "listId/email",
+            "POST /api/lists/unsubscribe (per subscriber)",
+        ),
+        (
+            "template.upsert",
+            "clientTemplateId",
+            "POST /api/templates/{medium}/upsert",
+        ),
+        (
+            "template.update",
+            "templateId",
+            "POST /api/templates/{medium}/update",
+        ),
+        (
+            "campaign.create",
+            "campaign name",
+            "POST /api/campaigns/create",
+        ),
+        (
+            "campaign.trigger",
+            "campaign id",
+            "POST /api/campaigns/trigger",
+        ),
+        ("campaign.abort", "campaign id", "POST /api/campaigns/abort"),
+        (
+            "campaign.cancel",
+            "campaign id",
+            "POST /api/campaigns/cancel",
+        ),
+        ("inapp.target", "campaignId/email", "POST /api/inApp/target"),
+    ];
+}
+
+/// A write accepted but not yet applied (see [`World::apply_later`]).
+type LaterWrite = Box<dyn FnOnce(&mut State, &Gen) + Send>;
+
+#[derive(Default)]
+struct Later {
+    /// Simulated milliseconds between accepting and applying.
+    delay_ms: i64,
+    /// (due time in epoch ms, the write), due times non-decreasing.
+    queue: VecDeque<(i64, LaterWrite)>,
 }
 
 /// The simulated project. `Send + Sync`; writes go through an `RwLock`.
 pub struct World {
     pub model: Arc<Gen>,
     state: RwLock<State>,
+    later: Mutex<Later>,
 }
 
 impl World {
@@ -264,7 +393,56 @@ impl World {
         World {
             model: Arc::new(model),
             state: RwLock::new(state),
+            later: Mutex::new(Later::default()),
         }
+    }
+
+    /// Writes Iterable applies asynchronously become visible `ms`
+    /// milliseconds (simulated time) after they were accepted; 0 = at once.
+    pub fn set_visible_after_ms(&self, ms: u64) {
+        self.later
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .delay_ms = i64::try_from(ms).unwrap_or(i64::MAX);
+    }
+
+    /// Applies an accepted asynchronous write: at once without a delay,
+    /// else queued until `now_ms` + the delay. The caller must not hold the
+    /// state lock.
+    pub fn apply_later(&self, now_ms: i64, write: impl FnOnce(&mut State, &Gen) + Send + 'static) {
+        let mut later = self.later.lock().unwrap_or_else(|e| e.into_inner());
+        if later.delay_ms <= 0 && later.queue.is_empty() {
+            drop(later);
+            write(&mut self.write(), &self.model);
+        } else {
+            let due = now_ms.saturating_add(later.delay_ms);
+            later.queue.push_back((due, Box::new(write)));
+        }
+    }
+
+    /// Applies every queued write due at `now_ms`, in the order accepted.
+    /// Handlers call it before anything else, so a read sees exactly the
+    /// writes whose delay has passed. The caller must not hold the state lock.
+    pub fn settle(&self, now_ms: i64) {
+        let mut later = self.later.lock().unwrap_or_else(|e| e.into_inner());
+        if later.queue.front().is_none_or(|(due, _)| *due > now_ms) {
+            return;
+        }
+        let mut st = self.write();
+        while later.queue.front().is_some_and(|(due, _)| *due <= now_ms) {
+            if let Some((_, write)) = later.queue.pop_front() {
+                write(&mut st, &self.model);
+            }
+        }
+    }
+
+    /// Writes accepted and not yet applied.
+    pub fn pending_writes(&self) -> usize {
+        self.later
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .queue
+            .len()
     }
 
     pub fn read(&self) -> RwLockReadGuard<'_, State> {

@@ -28,6 +28,8 @@ pub struct Overlay {
     pub users: BTreeMap<String, Option<Map<String, Value>>>,
     pub forgotten: BTreeSet<String>,
     pub events: Vec<OverlayEvent>,
+    /// `(type, id)` of every event in `events` written by [`Overlay::upsert_event`].
+    pub event_ids: BTreeSet<(&'static str, String)>,
     /// (email, in-app message) pairs from `inApp/target`.
     pub inapp: Vec<(String, Value)>,
     pub seq: u64,
@@ -81,6 +83,19 @@ impl Overlay {
             Some(p) => p.is_some(),
             None => users::index_of_email(model, email).is_some(),
         }
+    }
+
+    /// Adds an event with an id; one of the same type and id is replaced
+    /// (Iterable's dedup by event id). Linear only when replacing.
+    pub fn upsert_event(&mut self, ev: OverlayEvent) {
+        if let Some(id) = &ev.id
+            && !self.event_ids.insert((ev.type_name, id.clone()))
+        {
+            let ty = ev.type_name;
+            self.events
+                .retain(|x| !(x.type_name == ty && x.id.as_deref() == Some(id.as_str())));
+        }
+        self.events.push(ev);
     }
 
     pub fn next_seq(&mut self) -> u64 {

@@ -592,3 +592,144 @@ mod faults {
         assert_eq!(out.results[&0].status, RowStatus::Unknown);
     }
 }
+
+#[test]
+fn update_email_subscriptions_deletes_in_app_and_cancel_land() {
+    let sim = start_sim();
+    let up = write(
+        &sim,
+        "users",
+        "upsert",
+        json!({"bulk": false}),
+        vec![
+            json!({"email": "move-me@example.com", "plan": "gold"}),
+            json!({"email": "drop-me@example.com"}),
+        ],
+    );
+    all_ok(&up, 2);
+
+    let moved = write(
+        &sim,
+        "users",
+        "update_email",
+        json!({}),
+        vec![
+            json!({"currentEmail": "move-me@example.com", "newEmail": "moved@example.com"}),
+            json!({"currentEmail": "nobody@example.com", "newEmail": "x@example.com"}),
+        ],
+    );
+    assert_eq!(moved.results[&0].status, RowStatus::Ok);
+    let e = moved.results[&1].error.as_ref().expect("unknown user");
+    assert_eq!(
+        (moved.results[&1].status, e.status),
+        (RowStatus::Failed, Some(400)),
+        "{e}"
+    );
+    assert_eq!(get(&sim, "/api/users/move-me@example.com").1, json!({}));
+    let (_, p) = get(&sim, "/api/users/moved@example.com");
+    assert_eq!(
+        p.pointer("/user/dataFields/plan"),
+        Some(&json!("gold")),
+        "{p}"
+    );
+
+    let (_, lists) = get(&sim, "/api/lists");
+    let list_id = lists["lists"][0]["id"].as_i64().unwrap();
+    let subs = write(
+        &sim,
+        "subscriptions",
+        "update",
+        json!({}),
+        vec![
+            json!({"email": "moved@example.com", "emailListIds": [list_id],
+                    "unsubscribedChannelIds": []}),
+        ],
+    );
+    all_ok(&subs, 1);
+    let (_, p) = get(&sim, "/api/users/moved@example.com");
+    assert_eq!(
+        p.pointer("/user/dataFields/emailListIds"),
+        Some(&json!([list_id]))
+    );
+    let (_, members) = get(&sim, &format!("/api/lists/getUsers?listId={list_id}"));
+    assert!(
+        members
+            .as_str()
+            .unwrap_or_default()
+            .contains("moved@example.com")
+    );
+
+    let del = write(
+        &sim,
+        "users",
+        "delete",
+        json!({}),
+        vec![json!({"email": "drop-me@example.com"})],
+    );
+    all_ok(&del, 1);
+    assert_eq!(get(&sim, "/api/users/drop-me@example.com").1, json!({}));
+
+    let (_, camps) = get(&sim, "/api/campaigns");
+    let camps = camps["campaigns"].as_array().unwrap().clone();
+    let any = camps[0]["id"].as_i64().unwrap();
+    let inapp = write(
+        &sim,
+        "in_app_messages",
+        "insert",
+        json!({}),
+        vec![json!({"campaignId": any, "email": "moved@example.com"})],
+    );
+    all_ok(&inapp, 1);
+    let (_, msgs) = get(
+        &sim,
+        "/api/inApp/getMessages?email=moved%40example.com&count=10",
+    );
+    assert_eq!(
+        msgs["inAppMessages"].as_array().map(Vec::len),
+        Some(1),
+        "{msgs}"
+    );
+
+    let scheduled = camps
+        .iter()
+        .find(|c| c["campaignState"] == "Scheduled")
+        .expect("a scheduled campaign")["id"]
+        .as_i64()
+        .unwrap();
+    let cancel = write(
+        &sim,
+        "CancelScheduledOrRecurringCampaign",
+        "",
+        json!({}),
+        vec![json!({"campaignId": scheduled})],
+    );
+    all_ok(&cancel, 1);
+    let (_, after) = get(&sim, &format!("/api/campaigns/{scheduled}"));
+    let state = after
+        .pointer("/campaignState")
+        .or(after.pointer("/campaigns/0/campaignState"));
+    assert_eq!(state, Some(&json!("Ready")), "{after}");
+
+    // Every write the simulator applied is counted, once each here.
+    let applied = sim.applied();
+    for (kind, key) in [
+        ("user.updateEmail", "move-me@example.com"),
+        ("user.subscriptions", "moved@example.com"),
+        ("user.delete", "drop-me@example.com"),
+        ("campaign.cancel", scheduled.to_string().as_str()),
+    ] {
+        assert_eq!(applied[kind][key], 1, "{kind} {key}: {applied:?}");
+    }
+    assert_eq!(
+        applied["inapp.target"][&format!("{any}/moved@example.com")],
+        1
+    );
+    let catalogs = write(
+        &sim,
+        "catalogs",
+        "delete",
+        json!({}),
+        vec![json!({"name": "nope-not-here"})],
+    );
+    assert_eq!(catalogs.results[&0].status, RowStatus::Failed);
+}
