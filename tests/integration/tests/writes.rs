@@ -733,3 +733,63 @@ fn update_email_subscriptions_deletes_in_app_and_cancel_land() {
     );
     assert_eq!(catalogs.results[&0].status, RowStatus::Failed);
 }
+
+/// With `confirm`, rows Iterable applies later are read back: against a
+/// simulator that shows writes only after a delay, every row ends `ok` once
+/// it shows (reads were needed), and with a deadline shorter than the delay
+/// every row ends `unknown`, naming the read to check.
+#[test]
+fn confirmed_writes_wait_until_the_simulator_shows_them() {
+    let sim = iterable_sim::spawn(SimOptions {
+        world: WorldOptions {
+            seed: 12,
+            scale: Scale::Tiny,
+            now: "2026-11-01T00:00:00Z".parse().unwrap(),
+            late_index_secs: 0,
+        },
+        faults: FaultOptions {
+            write_visible_after_ms: 1_500,
+            ..FaultOptions::default()
+        },
+        api_key: Some(KEY.into()),
+        ..SimOptions::default()
+    });
+    all_ok(
+        &write(&sim, "catalogs", "insert", json!({}), vec![json!({"name": "later"})]),
+        1,
+    );
+    let items: Vec<Value> = (0..5)
+        .map(|i| json!({"itemId": format!("i{i}"), "price": i}))
+        .collect();
+    let out = write(
+        &sim,
+        "catalog_items",
+        "upsert",
+        json!({"catalog": "later", "confirm": true, "confirm_timeout_ms": 20_000}),
+        items.clone(),
+    );
+    all_ok(&out, 5);
+    let summary = out.summary.as_ref().unwrap();
+    assert!(
+        summary.requests > 1 + 5,
+        "one write and more than one read per row: {summary:?}"
+    );
+    assert_eq!(get(&sim, "/api/catalogs/later/items/i4").0, 200);
+
+    let users: Vec<Value> = (0..3)
+        .map(|i| json!({"email": format!("late{i}@example.com"), "tier": "gold"}))
+        .collect();
+    let out = write(
+        &sim,
+        "users",
+        "upsert",
+        json!({"confirm": true, "confirm_timeout_ms": 400}),
+        users,
+    );
+    assert_eq!(out.results.len(), 3);
+    for r in out.results.values() {
+        assert_eq!(r.status, RowStatus::Unknown, "{r:?}");
+        let e = r.error.as_ref().unwrap();
+        assert!(e.message.contains("/api/users/late"), "{e}");
+    }
+}
