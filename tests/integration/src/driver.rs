@@ -156,6 +156,24 @@ macro_rules! responder {
 }
 responder!(ReadSession);
 responder!(connector_core::WriteSession);
+responder!(connector_core::QuerySession);
+
+/// A session that answers `poll` with read actions: a read, or a query.
+pub trait Reading: Responder {
+    fn next_action(&mut self, now: i64) -> Result<Action, ConnectorError>;
+}
+
+impl Reading for ReadSession {
+    fn next_action(&mut self, now: i64) -> Result<Action, ConnectorError> {
+        self.poll(now)
+    }
+}
+
+impl Reading for connector_core::QuerySession {
+    fn next_action(&mut self, now: i64) -> Result<Action, ConnectorError> {
+        self.poll(now)
+    }
+}
 
 /// Sends `req` and feeds the reply into `session` (`deliver = false`: the
 /// request goes out but its answer is never read, as when a host is killed).
@@ -185,7 +203,7 @@ fn exchange(
 
 /// Runs the session to completion (or until `stop_after_commits` commits).
 pub fn run(
-    session: &mut ReadSession,
+    session: &mut impl Reading,
     transport: &mut dyn Transport,
     clock: &mut dyn Clock,
     stop_after_commits: Option<usize>,
@@ -193,7 +211,7 @@ pub fn run(
     let mut out = SyncOutput::default();
     loop {
         let now = clock.now_ms();
-        match session.poll(now)? {
+        match session.next_action(now)? {
             Action::Fetch(req) => exchange(session, &req, transport, clock, true)?,
             Action::Emit(batch) => {
                 out.batches += 1;

@@ -755,7 +755,13 @@ fn confirmed_writes_wait_until_the_simulator_shows_them() {
         ..SimOptions::default()
     });
     all_ok(
-        &write(&sim, "catalogs", "insert", json!({}), vec![json!({"name": "later"})]),
+        &write(
+            &sim,
+            "catalogs",
+            "insert",
+            json!({}),
+            vec![json!({"name": "later"})],
+        ),
         1,
     );
     let items: Vec<Value> = (0..5)

@@ -1,0 +1,230 @@
+use serde_json::{Map, Value, json};
+
+use super::*;
+use crate::error::ErrorKind;
+
+fn config() -> Config {
+    Config::from_json(
+        &json!({"base_url": "http://sim", "start_date": "2026-01-01T00:00:00Z",
+        "end_date": "2026-11-01T00:00:00Z"}),
+    )
+    .expect("config")
+}
+
+fn params(v: Value) -> Map<String, Value> {
+    v.as_object().cloned().unwrap_or_default()
+}
+
+fn select(sql: &str) -> SelectPlan {
+    match plan_sql(
+        &config(),
+        sql,
+        &params(json!({"e": "a@x.io", "n": 2})),
+        None,
+    ) {
+        Ok(SqlPlan::Select(p)) => p,
+        other => panic!("{sql}: {other:?}"),
+    }
+}
+
+fn error(sql: &str) -> String {
+    match plan_sql(&config(), sql, &Map::new(), None) {
+        Err(e) => {
+            assert_eq!(e.kind, ErrorKind::InvalidInput, "{e}");
+            e.message
+        }
+        Ok(p) => panic!("{sql} planned: {p:?}"),
+    }
+}
+
+#[test]
+fn tables_resolve_by_stream_or_skyvia_name_and_columns_ignore_case() {
+    let p =
+        select(r#"SELECT "Name", id AS ident FROM "Campaigns" WHERE CampaignState = 'Running'"#);
+    assert_eq!(p.stream, "campaigns");
+    assert_eq!(
+        p.columns(),
+        Some(vec!["name".to_string(), "ident".to_string()])
+    );
+    assert_eq!(select("SELECT * FROM CatalogItems").stream, "catalog_items");
+    assert_eq!(
+        select("select * from MessagesTypes").stream,
+        "message_types"
+    );
+    assert!(select("SELECT * FROM lists").columns().is_none());
+}
+
+#[test]
+fn the_user_of_by_user_tables_is_pushed_and_required() {
+    let p = select("SELECT eventName FROM Events WHERE email = :e AND eventName LIKE 'view%'");
+    assert_eq!(p.config.email.as_deref(), Some("a@x.io"));
+    assert_eq!(p.pushed, ["email = \"a@x.io\" → email"]);
+    let explain = p.explain();
+    assert!(
+        explain
+            .iter()
+            .any(|r| r["step"] == "filter on records"
+                && r["detail"].as_str().unwrap().contains("LIKE")),
+        "{explain:?}"
+    );
+    assert!(
+        !explain
+            .iter()
+            .any(|r| r["detail"].as_str().unwrap().contains("\"email\" ="))
+    );
+    let m = error("SELECT * FROM InAppMessages");
+    assert!(m.contains("WHERE email"), "{m}");
+    let m = error("SELECT * FROM events WHERE email = 'a@x.io' OR email = 'b@x.io'");
+    assert!(m.contains("one user at a time"), "{m}");
+}
+
+#[test]
+fn time_ranges_become_the_export_window_and_stay_as_filters() {
+    let p = select(
+        "SELECT * FROM email_send WHERE createdAt >= '2026-03-01' AND createdAt < '2026-03-08T00:00:00Z' AND campaignId = 5",
+    );
+    assert_eq!(
+        p.config.start_date.map(|t| time::to_rfc3339(&t)).as_deref(),
+        Some("2026-03-01T00:00:00Z")
+    );
+    assert_eq!(
+        p.config.end_date.map(|t| time::to_rfc3339(&t)).as_deref(),
+        Some("2026-03-08T00:00:00Z")
+    );
+    let filter = p.explain();
+    assert!(
+        filter
+            .iter()
+            .any(|r| r["detail"].as_str().unwrap().contains("createdAt")),
+        "the range is still checked on records: {filter:?}"
+    );
+    let p =
+        select("SELECT * FROM users WHERE profileUpdatedAt BETWEEN '2026-05-01' AND '2026-05-02'");
+    assert_eq!(
+        p.config.end_date.map(|t| time::to_rfc3339(&t)).as_deref(),
+        Some("2026-05-02T00:00:01Z")
+    );
+    let m = error("SELECT * FROM email_send WHERE createdAt > 'soon'");
+    assert!(m.contains("not a date"), "{m}");
+}
+
+#[test]
+fn list_and_catalog_settings_are_pushed() {
+    let p = select("SELECT email FROM list_users WHERE listId IN (3, 4)");
+    assert_eq!(p.config.list_ids, Some(vec![3, 4]));
+    let p = select("SELECT * FROM catalog_items WHERE catalogName = 'shoes' LIMIT :n OFFSET 1");
+    assert_eq!(p.config.catalog_names, Some(vec!["shoes".to_string()]));
+    assert_eq!((p.limit, p.offset), (Some(2), 1));
+}
+
+#[test]
+fn unsupported_sql_is_named_with_what_to_do() {
+    for (sql, needle) in [
+        ("SELECT * FROM lists JOIN campaigns ON 1 = 1", "JOIN"),
+        ("SELECT count(*) FROM lists", "GROUP BY"),
+        ("SELECT name FROM lists GROUP BY name", "GROUP BY"),
+        ("SELECT * FROM lists WHERE id IN (SELECT 1)", "subquer"),
+        ("SELECT * FROM nowhere", "unknown table"),
+        ("SELECT nmae FROM lists", "unknown column \"nmae\""),
+        ("SELECT * FROM lists WHERE id = :missing", ":missing"),
+        ("SELEC * FROM lists", "syntax error"),
+        ("DROP TABLE lists", "DROP"),
+        (
+            "UPDATE lists SET name = 'x' WHERE id = 1",
+            "write --op update",
+        ),
+        ("SELECT 1 FROM lists; SELECT 2 FROM lists", "one at a time"),
+        ("INSERT INTO lists VALUES ('x')", "column list"),
+        ("INSERT INTO lists (name) SELECT name FROM lists", "VALUES"),
+        ("CALL LaunchRocket(1)", "unknown procedure"),
+    ] {
+        let m = error(sql);
+        assert!(m.contains(needle), "{sql}: {m}");
+    }
+}
+
+#[test]
+fn insert_and_call_become_writes() {
+    let p = plan_sql(
+        &config(),
+        "INSERT INTO Lists (name, description) VALUES ('A', NULL), (:e, 'b') RETURNING id",
+        &params(json!({"e": "B"})),
+        None,
+    )
+    .unwrap();
+    let SqlPlan::Write(w) = p else {
+        panic!("{p:?}")
+    };
+    assert_eq!(
+        (w.object.as_str(), w.op.as_str(), w.returning),
+        ("Lists", "insert", true)
+    );
+    assert_eq!(
+        w.rows,
+        vec![
+            json!({"name": "A"}),
+            json!({"name": "B", "description": "b"})
+        ]
+    );
+
+    let p = plan_sql(
+        &config(),
+        "CALL triggercampaign(42, '[1,2]', NULL, '{\"k\": 1}')",
+        &Map::new(),
+        None,
+    )
+    .unwrap();
+    let SqlPlan::Write(w) = p else {
+        panic!("{p:?}")
+    };
+    assert_eq!(
+        (w.object.as_str(), w.op.as_str()),
+        ("TriggerCampaign", "call")
+    );
+    assert_eq!(
+        w.rows,
+        vec![json!({"campaignId": 42, "listIds": [1, 2], "dataFields": {"k": 1}})]
+    );
+}
+
+#[test]
+fn explain_wraps_a_select_and_lists_its_first_request() {
+    let p = plan_sql(
+        &config(),
+        "EXPLAIN SELECT * FROM email_send WHERE createdAt >= '2026-10-01' LIMIT 5",
+        &Map::new(),
+        None,
+    )
+    .unwrap();
+    let SqlPlan::Explain(p) = p else {
+        panic!("{p:?}")
+    };
+    let reqs = p.first_requests(1_793_000_000_000, 1).unwrap();
+    assert_eq!(reqs.len(), 1);
+    assert!(
+        reqs[0].url.contains("/api/export/data.json"),
+        "{}",
+        reqs[0].url
+    );
+    assert!(
+        reqs[0].url.contains("startDateTime=2026-10-01"),
+        "{}",
+        reqs[0].url
+    );
+    assert!(p.explain().iter().any(|r| r["step"] == "limit"));
+}
+
+#[test]
+fn call_takes_parameters_for_every_argument() {
+    let p = plan_sql(
+        &config(),
+        "CALL TriggerCampaign(:id, :lists)",
+        &params(json!({"id": 7, "lists": "[5]"})),
+        None,
+    )
+    .unwrap();
+    let SqlPlan::Write(w) = p else {
+        panic!("{p:?}")
+    };
+    assert_eq!(w.rows, vec![json!({"campaignId": 7, "listIds": [5]})]);
+}
