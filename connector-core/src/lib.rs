@@ -97,7 +97,7 @@ pub use exchange::{
 pub use parse::{BodyFormat, BodyParser, ParseError, ParseOptions};
 pub use probe::{check_request, check_response, user_fields_request, user_fields_response};
 pub use read::{MAX_BATCH, ReadSession, StreamSelection};
-pub use sql::{QuerySession, SelectPlan, SqlPlan, SqlWrite, plan_sql};
+pub use sql::{QuerySession, SelectPlan, SqlPlan, SqlWrite, TableScan, plan_scans, plan_sql};
 pub use state::{JobState, STATE_VERSION, SessionState, StreamState, session_state_from_json};
 pub use time::{
     from_epoch_ms, parse_config_date, parse_timestamp_str, parse_wire_timestamp, to_epoch_ms,

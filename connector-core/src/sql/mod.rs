@@ -20,6 +20,7 @@
 
 mod expr;
 mod query;
+mod scans;
 mod translate;
 
 use std::collections::BTreeSet;
@@ -37,6 +38,7 @@ use crate::time;
 use crate::write::WriteOptions;
 
 pub use query::QuerySession;
+pub use scans::{TableScan, plan_scans};
 
 use expr::{BinOp, Expr};
 use translate::{Columns, Translator, object_name};

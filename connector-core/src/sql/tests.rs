@@ -228,3 +228,46 @@ fn call_takes_parameters_for_every_argument() {
     };
     assert_eq!(w.rows, vec![json!({"campaignId": 7, "listIds": [5]})]);
 }
+
+#[test]
+fn joins_are_spread_into_table_scans_with_their_own_filters() {
+    let scans = plan_scans(
+        &config(),
+        "SELECT l.name, count(*) FROM Lists l JOIN list_users u ON u.listId = l.id \
+         WHERE u.listId IN (3, 4) AND l.name LIKE 'a%' AND u.email <> l.name GROUP BY l.name",
+        &Map::new(),
+        None,
+    )
+    .unwrap();
+    let tables: Vec<&str> = scans.iter().map(|s| s.table.as_str()).collect();
+    assert_eq!(tables, ["Lists", "list_users"]);
+    assert!(scans[0].sql.contains("LIKE 'a%'"), "{}", scans[0].sql);
+    assert!(
+        !scans[0].sql.contains("email"),
+        "a two-table predicate stays out: {}",
+        scans[0].sql
+    );
+    assert_eq!(scans[1].plan.config.list_ids, Some(vec![3, 4]));
+
+    // A subquery's own WHERE goes to its table.
+    let scans = plan_scans(
+        &config(),
+        "SELECT * FROM campaigns WHERE id IN (SELECT campaignId FROM events WHERE email = :e)",
+        &params(json!({"e": "a@x.io"})),
+        None,
+    )
+    .unwrap();
+    assert_eq!(scans[1].plan.config.email.as_deref(), Some("a@x.io"));
+    assert!(!scans[0].sql.contains("WHERE"), "{}", scans[0].sql);
+    let e = plan_scans(
+        &config(),
+        "SELECT * FROM lists l JOIN events e ON e.email = l.name",
+        &Map::new(),
+        None,
+    )
+    .unwrap_err();
+    assert!(
+        e.message.contains("table events") && e.message.contains("WHERE email"),
+        "{e}"
+    );
+}
