@@ -89,7 +89,8 @@ pub struct ConnectorError {
     pub stream: Option<String>,
     /// HTTP status of the response that caused it, if any.
     pub status: Option<u16>,
-    /// Iterable's `code` from the error envelope, if any (e.g. `BadParams`).
+    /// Iterable's `code` from the error envelope, if any (e.g. `BadParams`),
+    /// or one of ours: [`SQL_NEEDS_ENGINE`].
     pub code: Option<String>,
     /// Whether trying again later could succeed.
     pub retryable: bool,
@@ -211,3 +212,8 @@ mod tests {
         }
     }
 }
+
+/// The `code` of an error for SQL the core does not run itself (a JOIN,
+/// GROUP BY, an aggregate, a subquery): a host with a SQL engine can run it
+/// over the tables' scans (`plan_scans`) instead.
+pub const SQL_NEEDS_ENGINE: &str = "sql-needs-engine";

@@ -88,7 +88,7 @@ pub use catalog::{
     all_streams, discover, find as find_stream,
 };
 pub use config::{Config, ExportMode, Region, Secret, UserKey, spec};
-pub use error::{ConnectorError, ErrorKind, Result};
+pub use error::{ConnectorError, ErrorKind, Result, SQL_NEEDS_ENGINE};
 pub use exchange::endpoint::Endpoint;
 pub use exchange::{
     Action, Bucket, Checkpoint, HttpRequest, LogLevel, LogMessage, Method, Record, RecordBatch,

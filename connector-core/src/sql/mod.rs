@@ -186,14 +186,7 @@ fn select(
     params: &Map<String, Value>,
     user_fields: Option<&Value>,
 ) -> Result<SelectPlan> {
-    let refuse = |what: &str| {
-        Err(ConnectorError::input(
-            "sql",
-            format!(
-                "{what} is not supported by the core, which reads one table; in Python, src.sql() runs it in DuckDB"
-            ),
-        ))
-    };
+    let refuse = |what: &str| Err(translate::needs_engine(what));
     if q.with.is_some() {
         return refuse("WITH");
     }

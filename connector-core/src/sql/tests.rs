@@ -1,7 +1,7 @@
 use serde_json::{Map, Value, json};
 
 use super::*;
-use crate::error::ErrorKind;
+use crate::error::{ErrorKind, SQL_NEEDS_ENGINE};
 
 fn config() -> Config {
     Config::from_json(
@@ -119,6 +119,17 @@ fn list_and_catalog_settings_are_pushed() {
 
 #[test]
 fn unsupported_sql_is_named_with_what_to_do() {
+    for sql in [
+        "SELECT * FROM lists JOIN campaigns ON 1 = 1",
+        "SELECT count(*) FROM lists",
+        "SELECT name FROM lists GROUP BY name",
+        "SELECT * FROM lists WHERE id IN (SELECT 1)",
+        "SELECT DISTINCT name FROM lists",
+        "SELECT * FROM lists UNION SELECT * FROM lists",
+    ] {
+        let e = plan_sql(&config(), sql, &Map::new(), None).unwrap_err();
+        assert_eq!(e.code.as_deref(), Some(SQL_NEEDS_ENGINE), "{sql}: {e}");
+    }
     for (sql, needle) in [
         ("SELECT * FROM lists JOIN campaigns ON 1 = 1", "JOIN"),
         ("SELECT count(*) FROM lists", "GROUP BY"),

@@ -91,6 +91,18 @@ fn unsupported(what: &str, hint: &str) -> ConnectorError {
     ConnectorError::input("sql", format!("{what} is not supported here; {hint}"))
 }
 
+/// SQL a host engine can run over the tables' scans (see `plan_scans`).
+pub(crate) fn needs_engine(what: &str) -> ConnectorError {
+    let mut e = ConnectorError::input(
+        "sql",
+        format!(
+            "{what} is not run by the core, which reads one table at a time; in Python, src.sql() runs it in DuckDB over each table's pushed-down read"
+        ),
+    );
+    e.code = Some(crate::error::SQL_NEEDS_ENGINE.to_string());
+    e
+}
+
 impl Translator<'_> {
     pub(crate) fn expr(&self, e: &ast::Expr) -> Result<Expr> {
         use ast::Expr as E;
@@ -141,12 +153,7 @@ impl Translator<'_> {
                     list.iter().map(|x| self.expr(x)).collect::<Result<_>>()?,
                     *negated,
                 ),
-                _ => {
-                    return Err(unsupported(
-                        "IN with a subquery",
-                        "the core runs one table at a time; in Python, src.sql() runs subqueries in DuckDB",
-                    ));
-                }
+                _ => return Err(needs_engine("IN with a subquery")),
             },
             E::Between {
                 expr,
@@ -178,6 +185,7 @@ impl Translator<'_> {
                 *negated,
             ),
             E::Function(f) => self.function(f)?,
+            E::Subquery(_) | E::Exists { .. } => return Err(needs_engine("a subquery")),
             other => {
                 return Err(unsupported(
                     &format!("the expression {other}"),
@@ -192,14 +200,16 @@ impl Translator<'_> {
         let func = Func::by_name(&name).ok_or_else(|| {
             let aggregate = matches!(
                 name.to_ascii_lowercase().as_str(),
-                "count" | "sum" | "avg" | "min" | "max"
+                "count" | "sum" | "avg" | "min" | "max" | "group_concat" | "total"
             );
-            let hint = if aggregate {
-                "aggregates need GROUP BY, which the core does not run; in Python, src.sql() runs them in DuckDB"
+            if aggregate {
+                needs_engine(&format!("the aggregate {name}() (GROUP BY)"))
             } else {
-                "the functions are lower, upper, length, coalesce and date"
-            };
-            unsupported(&format!("the function {name}()"), hint)
+                unsupported(
+                    &format!("the function {name}()"),
+                    "the functions are lower, upper, length, coalesce and date",
+                )
+            }
         })?;
         let args = match &f.args {
             ast::FunctionArguments::List(list) if list.duplicate_treatment.is_none() => list
