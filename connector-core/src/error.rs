@@ -201,6 +201,11 @@ pub(crate) fn envelope(body: &[u8]) -> (Option<String>, Option<String>) {
     (field("code"), field("msg"))
 }
 
+/// The `code` of an error for SQL the core does not run itself (a JOIN,
+/// GROUP BY, an aggregate, a subquery): a host with a SQL engine can run it
+/// over the tables' scans (`plan_scans`) instead.
+pub const SQL_NEEDS_ENGINE: &str = "sql-needs-engine";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,8 +217,3 @@ mod tests {
         }
     }
 }
-
-/// The `code` of an error for SQL the core does not run itself (a JOIN,
-/// GROUP BY, an aggregate, a subquery): a host with a SQL engine can run it
-/// over the tables' scans (`plan_scans`) instead.
-pub const SQL_NEEDS_ENGINE: &str = "sql-needs-engine";
