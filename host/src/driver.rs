@@ -61,6 +61,32 @@ pub async fn read(
     Ok(summary)
 }
 
+/// What to query, and with which key.
+pub struct QueryJob<'a> {
+    /// Config JSON for the component (without `api_key`).
+    pub config: &'a str,
+    pub sql: &'a str,
+    /// `{"name": value}` for `:name` placeholders.
+    pub params: Option<&'a str>,
+    pub api_key: Option<Arc<str>>,
+}
+
+/// Runs a SELECT: its rows reach `out` as batches, like a read's.
+pub async fn query(
+    inst: &mut Instance,
+    job: &QueryJob<'_>,
+    out: &mut dyn Output,
+) -> Result<Summary, Error> {
+    let session = inst
+        .open_query(job.config, job.sql, job.params, None)
+        .await?;
+    let result = drive(inst, &session, job.api_key.clone(), out).await;
+    let closed = inst.close(session).await;
+    let summary = result?;
+    closed?;
+    Ok(summary)
+}
+
 async fn drive(
     inst: &mut Instance,
     session: &Session,

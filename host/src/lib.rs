@@ -13,6 +13,7 @@ pub mod driver;
 pub mod http;
 pub mod protocol;
 pub mod runtime;
+pub mod sql;
 pub mod writes;
 
 use std::fmt;

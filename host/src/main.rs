@@ -11,8 +11,9 @@ use iterable_connector_host::demo::{self, DemoOptions};
 use iterable_connector_host::destination::{self, DestinationConfig, Dialect};
 use iterable_connector_host::driver::{self, Output, ReadJob, WriteJob};
 use iterable_connector_host::protocol::{self, AirbyteWriter, SingerWriter};
+use iterable_connector_host::runtime::SqlPlan;
 use iterable_connector_host::runtime::{self, LoadedFrom, StreamSelection};
-use iterable_connector_host::{Connector, Error, Instance, writes};
+use iterable_connector_host::{Connector, Error, Instance, sql, writes};
 use serde_json::json;
 
 #[derive(Parser)]
@@ -109,6 +110,22 @@ enum Command {
         /// listIds=[1,2]), anything else as text.
         #[arg(long = "param", value_name = "NAME=VALUE")]
         params: Vec<String>,
+    },
+    /// Runs one SQL statement: SELECT (rows as a table or JSON lines),
+    /// EXPLAIN SELECT (what is pushed down, the first requests), INSERT …
+    /// VALUES and CALL (one result line per row, exit status as `write`).
+    Query {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// The statement, e.g. "SELECT name FROM Lists WHERE id > 3".
+        sql: String,
+        /// A `:name` parameter; JSON values are taken as JSON, anything else
+        /// as text.
+        #[arg(long = "param", value_name = "NAME=VALUE")]
+        params: Vec<String>,
+        /// table or jsonl.
+        #[arg(long, default_value = "table")]
+        format: String,
     },
     /// Airbyte destination: spec, check, write (reverse ETL from any
     /// Airbyte source).
@@ -310,6 +327,21 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             let mut io = writes::LinesWriteIo::new(lines, stdout, None, 0).verbose(verbose);
             write_and_report(&mut inst, &job, &mut io).await
         }),
+        Command::Query {
+            config,
+            sql,
+            params,
+            format,
+        } => {
+            let cfg = protocol::load_config(config)?;
+            let format = sql::Format::parse(format)?;
+            let params = writes::params_json(params)?;
+            rt.block_on(async {
+                let mut inst = instantiate(&connector, verbose).await?;
+                inst.validate_config(&cfg.json).await?;
+                run_query(&mut inst, &cfg, sql, params.as_deref(), format, verbose).await
+            })
+        }
         Command::Destination(DestinationCommand::Spec) => rt.block_on(async {
             let mut inst = instantiate(&connector, verbose).await?;
             emit(destination::spec(&inst.spec().await?))?;
@@ -390,6 +422,56 @@ async fn write_and_report(
     } else {
         ExitCode::from(ROWS_NOT_OK)
     })
+}
+
+/// Plans `sql` and runs it: rows, steps or write results on stdout.
+async fn run_query(
+    inst: &mut Instance,
+    cfg: &protocol::LoadedConfig,
+    sql_text: &str,
+    params: Option<&str>,
+    format: sql::Format,
+    verbose: bool,
+) -> Result<ExitCode, Error> {
+    let stdout = BufWriter::new(std::io::stdout().lock());
+    match inst.plan_sql(&cfg.json, sql_text, params, None).await? {
+        SqlPlan::Select(plan) => {
+            if verbose {
+                for p in &plan.pushed {
+                    eprintln!("pushed down: {p}");
+                }
+            }
+            let job = driver::QueryJob {
+                config: &cfg.json,
+                sql: sql_text,
+                params,
+                api_key: cfg.api_key.clone(),
+            };
+            let mut out = sql::RowPrinter::new(stdout, format, plan.columns).verbose(verbose);
+            let result = driver::query(inst, &job, &mut out).await;
+            out.finish()?;
+            result.map(|_| ExitCode::SUCCESS)
+        }
+        SqlPlan::Explain(steps) => {
+            let mut stdout = stdout;
+            sql::print_explain(&mut stdout, &steps)?;
+            stdout.flush().map_err(|e| Error::Io(e.to_string()))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        SqlPlan::Write(w) => {
+            let job = WriteJob {
+                config: &cfg.json,
+                object: &w.object,
+                op: &w.op,
+                options: None,
+                state: None,
+                api_key: cfg.api_key.clone(),
+            };
+            let lines = writes::JsonLines::new(&w.rows_ndjson[..], 0);
+            let mut io = writes::LinesWriteIo::new(lines, stdout, None, 0).verbose(verbose);
+            write_and_report(inst, &job, &mut io).await
+        }
+    }
 }
 
 /// `write --list`: every writable object and operation.
@@ -548,6 +630,7 @@ fn run_source(
         }
         Command::Write { .. }
         | Command::Call { .. }
+        | Command::Query { .. }
         | Command::Destination(_)
         | Command::Target { .. } => Err(Error::Usage("not a source command".into())),
     }

@@ -31,6 +31,7 @@ mod bindings {
                 import iterable-connector:source/clock@0.1.0;
                 export iterable-connector:source/source@0.1.0;
                 export iterable-connector:source/writer@0.1.0;
+                export iterable-connector:source/query@0.1.0;
                 export iterable-connector:source/runner@0.1.0;
             }
         ",
@@ -42,6 +43,9 @@ mod bindings {
 }
 
 use bindings::Host_ as ConnectorWasiHttp;
+pub use bindings::exports::iterable_connector::source::query::{
+    ExplainStep, SelectPlan, SqlPlan, SqlWrite,
+};
 pub use bindings::exports::iterable_connector::source::writer::{
     RowResult, RowStatus, WriteAction, WriteCheckpoint, WriteSummary, WriteTarget,
 };
@@ -424,17 +428,68 @@ impl Instance {
                     .write_session();
                 ws.call_max_in_flight(store, s.handle).await
             }
+            Kind::Query => {
+                let qs = self
+                    .bindings
+                    .iterable_connector_source_query()
+                    .query_session();
+                qs.call_max_in_flight(store, s.handle).await
+            }
         }
         .map_err(Error::runtime)
     }
 
-    /// The next action of a read session.
+    /// The next action of a read or query session.
     pub async fn poll(&mut self, s: &Session, now_ms: i64) -> Call<Action> {
+        if s.kind == Kind::Query {
+            let qs = self
+                .bindings
+                .iterable_connector_source_query()
+                .query_session();
+            return flat(qs.call_poll(&mut self.store, s.handle, now_ms).await);
+        }
         let rs = self
             .bindings
             .iterable_connector_source_source()
             .read_session();
         flat(rs.call_poll(&mut self.store, s.read()?, now_ms).await)
+    }
+
+    /// Plans a SQL statement (`params`: a JSON object, or none).
+    pub async fn plan_sql(
+        &mut self,
+        config: &str,
+        sql: &str,
+        params: Option<&str>,
+        user_fields: Option<&str>,
+    ) -> Call<SqlPlan> {
+        let q = self.bindings.iterable_connector_source_query();
+        flat(
+            q.call_plan(&mut self.store, config, sql, params, user_fields, now_ms())
+                .await,
+        )
+    }
+
+    /// Opens a query session for a SELECT; poll it like a read session.
+    pub async fn open_query(
+        &mut self,
+        config: &str,
+        sql: &str,
+        params: Option<&str>,
+        user_fields: Option<&str>,
+    ) -> Call<Session> {
+        let qs = self
+            .bindings
+            .iterable_connector_source_query()
+            .query_session();
+        let handle = flat(
+            qs.call_open(&mut self.store, config, sql, params, user_fields)
+                .await,
+        )?;
+        Ok(Session {
+            handle,
+            kind: Kind::Query,
+        })
     }
 
     pub async fn on_response_head(
@@ -463,6 +518,14 @@ impl Instance {
                 ws.call_on_response_head(store, s.handle, now, id, status, headers)
                     .await
             }
+            Kind::Query => {
+                let qs = self
+                    .bindings
+                    .iterable_connector_source_query()
+                    .query_session();
+                qs.call_on_response_head(store, s.handle, now, id, status, headers)
+                    .await
+            }
         })
     }
 
@@ -486,6 +549,14 @@ impl Instance {
                 ws.call_on_response_body(store, s.handle, now, id, chunk)
                     .await
             }
+            Kind::Query => {
+                let qs = self
+                    .bindings
+                    .iterable_connector_source_query()
+                    .query_session();
+                qs.call_on_response_body(store, s.handle, now, id, chunk)
+                    .await
+            }
         })
     }
 
@@ -506,6 +577,13 @@ impl Instance {
                     .iterable_connector_source_writer()
                     .write_session();
                 ws.call_on_response_end(store, s.handle, now, id).await
+            }
+            Kind::Query => {
+                let qs = self
+                    .bindings
+                    .iterable_connector_source_query()
+                    .query_session();
+                qs.call_on_response_end(store, s.handle, now, id).await
             }
         })
     }
@@ -533,6 +611,14 @@ impl Instance {
                     .iterable_connector_source_writer()
                     .write_session();
                 ws.call_on_transport_error(store, s.handle, now, id, kind)
+                    .await
+            }
+            Kind::Query => {
+                let qs = self
+                    .bindings
+                    .iterable_connector_source_query()
+                    .query_session();
+                qs.call_on_transport_error(store, s.handle, now, id, kind)
                     .await
             }
         })
@@ -653,6 +739,7 @@ impl Instance {
 enum Kind {
     Read,
     Write,
+    Query,
 }
 
 /// A guest read- or write-session handle, valid in the [`Instance`] that

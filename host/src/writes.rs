@@ -11,7 +11,8 @@ use crate::Error;
 use crate::driver::WriteIo;
 use crate::kind_str;
 use crate::runtime::{
-    ConnectorError, HttpRequest, LogMessage, RowResult, RowStatus, WriteCheckpoint, WriteSummary,
+    ConnectorError, HttpRequest, LogLevel, LogMessage, RowResult, RowStatus, WriteCheckpoint,
+    WriteSummary,
 };
 
 /// Rows from JSON lines: blank lines are not rows; the first `skip` rows are
@@ -259,7 +260,10 @@ impl<R: BufRead, W: Write> WriteIo for LinesWriteIo<R, W> {
     }
 
     fn log(&mut self, m: LogMessage) -> Result<(), Error> {
-        eprintln!("{}", crate::protocol::log_line(&m));
+        // The summary line says what the closing INFO says.
+        if self.verbose || matches!(m.level, LogLevel::Warn | LogLevel::Error) {
+            eprintln!("{}", crate::protocol::log_line(&m));
+        }
         Ok(())
     }
 
@@ -288,15 +292,27 @@ pub fn options_json(pairs: &[String]) -> Result<Option<String>, Error> {
 /// valid JSON (`123`, `[1,2]`, `true`, `{"a":1}`) is taken as such; anything
 /// else is text.
 pub fn params_row(pairs: &[String]) -> Result<Vec<u8>, Error> {
+    let mut line = params_object(pairs)?.to_string().into_bytes();
+    line.push(b'\n');
+    Ok(line)
+}
+
+/// `--param name=value` pairs as a JSON object's text (`None` when none).
+pub fn params_json(pairs: &[String]) -> Result<Option<String>, Error> {
+    if pairs.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(params_object(pairs)?.to_string()))
+}
+
+fn params_object(pairs: &[String]) -> Result<Value, Error> {
     let mut o = Map::new();
     for pair in pairs {
         let (k, v) = split_pair(pair, "--param")?;
         let value = serde_json::from_str::<Value>(v).unwrap_or_else(|_| json!(v));
         o.insert(k.to_string(), value);
     }
-    let mut line = Value::Object(o).to_string().into_bytes();
-    line.push(b'\n');
-    Ok(line)
+    Ok(Value::Object(o))
 }
 
 fn split_pair<'a>(pair: &'a str, flag: &str) -> Result<(&'a str, &'a str), Error> {

@@ -20,6 +20,7 @@ use connector_core::{
 use connector_core::{LogLevel, LogMessage, StreamSummary};
 use serde_json::Value;
 
+mod query;
 mod writer;
 
 mod bindings {
@@ -156,7 +157,7 @@ fn summary(s: Summary) -> wit::Summary {
     }
 }
 
-fn action(a: Action) -> Result<wit::Action, ConnectorError> {
+pub(crate) fn action(a: Action) -> Result<wit::Action, ConnectorError> {
     Ok(match a {
         Action::Fetch(r) => wit::Action::Fetch(request(r)),
         Action::Emit(b) => wit::Action::Emit(batch(b)?),

@@ -1,0 +1,214 @@
+//! `iterable-connector query` through the component against the simulator:
+//! SELECT rows equal the same filter over a plain `read`, EXPLAIN shows the
+//! pushdown, INSERT … RETURNING and CALL write, bad SQL is a typed error.
+//!
+//! Needs the wasm built first (see `BUILD_HINT`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use iterable_sim::types::{Scale, WorldOptions};
+use iterable_sim::{FaultOptions, RunningSim, SimOptions};
+use serde_json::{Value, json};
+
+const KEY: &str = "test-key-host-query";
+
+fn start_sim() -> RunningSim {
+    iterable_sim::spawn(SimOptions {
+        world: WorldOptions {
+            seed: 31,
+            scale: Scale::Tiny,
+            now: "2026-11-01T00:00:00Z".parse().unwrap(),
+            late_index_secs: 0,
+        },
+        faults: FaultOptions::default(),
+        api_key: Some(KEY.into()),
+        ..SimOptions::default()
+    })
+}
+
+fn config(sim: &RunningSim) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("iterable-host-query-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(format!(
+        "{}.json",
+        sim.base_url().replace([':', '/', '.'], "_")
+    ));
+    let cfg = json!({"base_url": sim.base_url(), "api_key": KEY, "time_scale": 1000,
+        "start_date": "2026-09-01T00:00:00Z", "end_date": "2026-11-01T00:00:00Z"});
+    std::fs::write(&p, cfg.to_string()).unwrap();
+    p
+}
+
+fn run(cfg: &Path, args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_iterable-connector"))
+        .arg("query")
+        .arg("--config")
+        .arg(cfg)
+        .args(args)
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!all.contains(KEY), "the key leaked: {all}");
+    assert!(!all.contains("panicked"), "{all}");
+    out
+}
+
+fn jsonl(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Every record of `stream` through `read`.
+fn read_all(cfg: &Path, stream: &str) -> Vec<Value> {
+    let catalog = cfg.with_extension(format!("{stream}.catalog.json"));
+    std::fs::write(
+        &catalog,
+        json!({"streams": [{"stream": {"name": stream}, "sync_mode": "full_refresh"}]}).to_string(),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_iterable-connector"))
+        .args(["read", "--config"])
+        .arg(cfg)
+        .arg("--catalog")
+        .arg(&catalog)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    jsonl(&out)
+        .into_iter()
+        .filter(|m| m["type"] == "RECORD")
+        .map(|m| m["record"]["data"].clone())
+        .collect()
+}
+
+#[test]
+fn select_rows_equal_the_filter_over_a_plain_read() {
+    let sim = start_sim();
+    let cfg = config(&sim);
+    let out = run(
+        &cfg,
+        &[
+            "--format",
+            "jsonl",
+            "SELECT id, upper(name) AS loud FROM Lists WHERE listType = :t ORDER BY id",
+            "--param",
+            "t=Dynamic",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut want: Vec<Value> = read_all(&cfg, "lists")
+        .into_iter()
+        .filter(|l| l["listType"] == "Dynamic")
+        .map(|l| json!({"id": l["id"], "loud": l["name"].as_str().unwrap().to_uppercase()}))
+        .collect();
+    want.sort_by_key(|v| v["id"].as_i64());
+    assert!(!want.is_empty());
+    assert_eq!(jsonl(&out), want);
+
+    let out = run(&cfg, &["SELECT id, name FROM lists ORDER BY id LIMIT 2"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].starts_with("id") && lines[0].contains("name"),
+        "{text}"
+    );
+    assert_eq!(lines.last(), Some(&"(2 rows)"));
+}
+
+#[test]
+fn explain_shows_the_pushdown_and_the_first_request() {
+    let sim = start_sim();
+    let cfg = config(&sim);
+    let out = run(
+        &cfg,
+        &["EXPLAIN SELECT * FROM Events WHERE email = 'a@example.com' AND eventName = 'x'"],
+    );
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("pushed down") && text.contains("→ email"),
+        "{text}"
+    );
+    assert!(
+        text.contains("GET http") && text.contains("/api/events/a%40example.com"),
+        "{text}"
+    );
+    assert!(
+        text.contains("eventName"),
+        "the rest is filtered on records: {text}"
+    );
+}
+
+#[test]
+fn insert_returning_and_call_write() {
+    let sim = start_sim();
+    let cfg = config(&sim);
+    let out = run(
+        &cfg,
+        &[
+            "INSERT INTO Lists (name) VALUES ('q-one'), (:n) RETURNING id",
+            "--param",
+            "n=q-two",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results = jsonl(&out);
+    assert_eq!(results.len(), 2);
+    assert!(
+        results
+            .iter()
+            .all(|r| r["status"] == "ok" && r["id"].is_string())
+    );
+    let names: Vec<Value> = read_all(&cfg, "lists")
+        .into_iter()
+        .map(|l| l["name"].clone())
+        .collect();
+    assert!(names.contains(&json!("q-one")) && names.contains(&json!("q-two")));
+
+    let out = run(
+        &cfg,
+        &["CALL AbortCampaign(:id)", "--param", "id=999999999"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "Iterable refuses an unknown campaign"
+    );
+    assert_eq!(jsonl(&out)[0]["status"], "failed");
+}
+
+#[test]
+fn bad_sql_is_a_typed_error() {
+    let sim = start_sim();
+    let cfg = config(&sim);
+    for (sql, needle) in [
+        ("SELEC * FROM lists", "syntax error"),
+        ("SELECT * FROM events", "WHERE email"),
+        ("SELECT nope FROM lists", "unknown column"),
+        ("SELECT name, count(*) FROM lists GROUP BY name", "DuckDB"),
+        ("DELETE FROM lists WHERE id = 1", "write --op"),
+    ] {
+        let out = run(&cfg, &[sql]);
+        assert_eq!(out.status.code(), Some(1), "{sql}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("invalid-input") && err.contains(needle),
+            "{sql}: {err}"
+        );
+    }
+}
