@@ -564,3 +564,244 @@ fn the_demo_syncs_then_writes() {
         assert_eq!((cols[4], cols[5]), ("0", "0"), "{text}");
     }
 }
+
+/// Writes `rows` to `object`/`op` through the binary; every row must end ok.
+fn write_ok(cfg: &Path, object: &str, op: &str, sets: &[&str], rows: &[Value]) -> Vec<Value> {
+    let mut args = vec!["write", "--object", object, "--op", op];
+    for s in sets {
+        args.extend(["--set", s]);
+    }
+    let out = run(&args, &[("--config", cfg)], jsonl(rows).as_bytes());
+    assert!(
+        out.status.success(),
+        "{object} {op}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        stderr(&out)
+    );
+    lines(&out)
+}
+
+/// Every object and operation the `write` tests above do not cover, and
+/// the procedures, each checked in the simulator's data or its count of
+/// applied writes.
+#[test]
+fn every_other_operation_lands_through_the_cli() {
+    let sim = start_sim(29);
+    let dir = temp_dir("every-op");
+    let cfg = config(&dir, &sim, json!({}));
+    let applied = |kind: &str, key: &str| sim.applied_count(kind, key);
+
+    // catalogs delete; catalog items update (merge) and delete
+    write_ok(
+        &cfg,
+        "catalogs",
+        "insert",
+        &[],
+        &[json!({"name": "tmp"}), json!({"name": "gear"})],
+    );
+    write_ok(&cfg, "catalogs", "delete", &[], &[json!({"name": "tmp"})]);
+    assert_eq!(applied("catalog.delete", "tmp"), 1);
+    let (_, cats) = get(&sim, "/api/catalogs");
+    assert!(!cats.to_string().contains("\"tmp\""), "{cats}");
+    write_ok(
+        &cfg,
+        "catalog_items",
+        "upsert",
+        &["catalog=gear"],
+        &[json!({"itemId": "g1", "name": "Tent", "price": 100})],
+    );
+    write_ok(
+        &cfg,
+        "catalog_items",
+        "update",
+        &["catalog=gear"],
+        &[json!({"itemId": "g1", "value": {"price": 90}})],
+    );
+    let (_, item) = get(&sim, "/api/catalogs/gear/items/g1");
+    let value = item.pointer("/params/value").or(item.get("value")).unwrap();
+    assert_eq!(
+        value,
+        &json!({"name": "Tent", "price": 90}),
+        "update merges"
+    );
+    write_ok(
+        &cfg,
+        "catalog_items",
+        "delete",
+        &["catalog=gear", "bulk=false"],
+        &[json!({"itemId": "g1"})],
+    );
+    assert_eq!(get(&sim, "/api/catalogs/gear/items/g1").0, 404);
+
+    // lists: members in and out, then the list deleted
+    let made = write_ok(
+        &cfg,
+        "lists",
+        "insert",
+        &[],
+        &[json!({"name": "cli-members"})],
+    );
+    let list_id = made[0]["id"].as_str().unwrap().to_string();
+    let set_list = format!("list_id={list_id}");
+    write_ok(
+        &cfg,
+        "list_users",
+        "insert",
+        &[&set_list],
+        &[
+            json!({"email": "m1@example.com"}),
+            json!({"email": "m2@example.com"}),
+        ],
+    );
+    write_ok(
+        &cfg,
+        "list_users",
+        "delete",
+        &[&set_list],
+        &[json!({"email": "m2@example.com"})],
+    );
+    let (_, members) = get(&sim, &format!("/api/lists/getUsers?listId={list_id}"));
+    let members = members.to_string();
+    assert!(
+        members.contains("m1@example.com") && !members.contains("m2@example.com"),
+        "{members}"
+    );
+    write_ok(
+        &cfg,
+        "lists",
+        "delete",
+        &[],
+        &[json!({"listId": list_id.parse::<i64>().unwrap()})],
+    );
+    let (_, lists) = get(&sim, "/api/lists");
+    assert!(!lists.to_string().contains("cli-members"));
+
+    // templates update
+    let t = write_ok(
+        &cfg,
+        "templates",
+        "insert",
+        &["medium=Email"],
+        &[
+            json!({"clientTemplateId": "cli-upd", "name": "U", "subject": "Hi", "html": "<p>Hi</p>"}),
+        ],
+    );
+    let template_id: i64 = t[0]["id"].as_str().unwrap().parse().unwrap();
+    write_ok(
+        &cfg,
+        "templates",
+        "update",
+        &[],
+        &[json!({"templateId": template_id, "messageMedium": "Email", "subject": "Hello"})],
+    );
+    let (_, got) = get(
+        &sim,
+        &format!("/api/templates/email/get?templateId={template_id}"),
+    );
+    assert_eq!(got["subject"], "Hello");
+
+    // users: purchases, an in-app message, new email, subscriptions, delete
+    write_ok(
+        &cfg,
+        "users",
+        "upsert",
+        &[],
+        &[json!({"email": "buyer@example.com", "plan": "pro"})],
+    );
+    let bought = write_ok(
+        &cfg,
+        "purchases",
+        "insert",
+        &[],
+        &[json!({"email": "buyer@example.com",
+        "items": [{"id": "A-1", "name": "Runner", "price": 20, "quantity": 2}]})],
+    );
+    assert_eq!(applied("purchase", bought[0]["id"].as_str().unwrap()), 1);
+    let (_, campaigns) = get(&sim, "/api/campaigns");
+    let campaigns = campaigns["campaigns"].as_array().unwrap().clone();
+    let campaign_id = campaigns[0]["id"].as_i64().unwrap();
+    write_ok(
+        &cfg,
+        "InAppMessages",
+        "insert",
+        &[],
+        &[json!({"campaignId": campaign_id, "recipientEmail": "buyer@example.com"})],
+    );
+    let (_, inbox) = get(
+        &sim,
+        "/api/inApp/getMessages?email=buyer@example.com&count=10",
+    );
+    assert!(
+        !inbox["inAppMessages"].as_array().unwrap().is_empty(),
+        "{inbox}"
+    );
+    write_ok(
+        &cfg,
+        "users",
+        "update_email",
+        &[],
+        &[json!({"currentEmail": "buyer@example.com", "newEmail": "moved@example.com"})],
+    );
+    let (_, profile) = get(&sim, "/api/users/moved@example.com");
+    assert_eq!(
+        profile.pointer("/user/dataFields/plan"),
+        Some(&json!("pro")),
+        "{profile}"
+    );
+    let (_, lists) = get(&sim, "/api/lists");
+    let any_list = lists["lists"][0]["id"].as_i64().unwrap();
+    write_ok(
+        &cfg,
+        "subscriptions",
+        "update",
+        &[],
+        &[json!({"email": "moved@example.com", "emailListIds": [any_list]})],
+    );
+    assert_eq!(applied("user.subscriptions", "moved@example.com"), 1);
+    write_ok(
+        &cfg,
+        "users",
+        "delete",
+        &[],
+        &[json!({"email": "moved@example.com"})],
+    );
+    let (status, profile) = get(&sim, "/api/users/moved@example.com");
+    assert!(status == 404 || profile.get("user").is_none(), "{profile}");
+
+    // procedures
+    let of = |ty: &str, state: &str| {
+        campaigns
+            .iter()
+            .find(|c| c["type"] == ty && c["campaignState"] == state)
+            .and_then(|c| c["id"].as_i64())
+            .unwrap_or_else(|| panic!("a {ty} campaign in state {state}"))
+    };
+    let (triggered, scheduled) = (of("Triggered", "Ready"), of("Blast", "Scheduled"));
+    let call = |proc_: &str, params: &[String]| {
+        let mut args = vec!["call", proc_];
+        for p in params {
+            args.extend(["--param", p.as_str()]);
+        }
+        run(&args, &[("--config", &cfg)], b"")
+    };
+    let out = call(
+        "TriggerCampaign",
+        &[
+            format!("campaignId={triggered}"),
+            format!("listIds=[{any_list}]"),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(applied("campaign.trigger", &triggered.to_string()), 1);
+    let out = call(
+        "CancelScheduledOrRecurringCampaign",
+        &[format!("campaignId={scheduled}")],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(applied("campaign.cancel", &scheduled.to_string()), 1);
+    let (_, after) = get(&sim, &format!("/api/campaigns/{scheduled}"));
+    let state = after
+        .pointer("/campaignState")
+        .or(after.pointer("/campaigns/0/campaignState"));
+    assert_eq!(state, Some(&json!("Ready")), "{after}");
+}
