@@ -488,7 +488,7 @@ fn log(dialect: Dialect, out: &mut dyn Write, level: &str, message: &str) -> Res
         Dialect::Airbyte => protocol::airbyte_log(out, level, message),
         // Singer targets keep stdout for states.
         Dialect::Singer => {
-            eprintln!("{level} {message}");
+            eprintln!("{level} {}", crate::redact::scrub(message));
             Ok(())
         }
     }

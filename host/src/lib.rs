@@ -12,6 +12,7 @@ pub mod destination;
 pub mod driver;
 pub mod http;
 pub mod protocol;
+pub mod redact;
 pub mod runtime;
 pub mod sql;
 pub mod writes;
@@ -72,7 +73,22 @@ pub fn kind_str(kind: runtime::ErrorKind) -> &'static str {
 }
 
 impl fmt::Display for Error {
+    /// Scrubbed of the API key (see [`redact`]).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = self.unscrubbed();
+        f.write_str(&redact::scrub(&text))
+    }
+}
+
+impl Error {
+    fn unscrubbed(&self) -> String {
+        let mut f = String::new();
+        let _ = self.write_unscrubbed(&mut f);
+        f
+    }
+
+    fn write_unscrubbed(&self, f: &mut String) -> fmt::Result {
+        use fmt::Write;
         match self {
             Error::Connector(e) => {
                 write!(f, "{}", kind_str(e.kind))?;

@@ -58,6 +58,9 @@ pub fn config_from_value(mut value: Value) -> Result<LoadedConfig, Error> {
             .ok()
             .filter(|k| !k.is_empty())
     });
+    if let Some(k) = &key {
+        crate::redact::register(k);
+    }
     Ok(LoadedConfig {
         json: value.to_string(),
         value,
@@ -256,10 +259,11 @@ pub fn log_line(m: &LogMessage) -> String {
 }
 
 fn log_text(m: &LogMessage) -> String {
-    match &m.stream {
+    let text = match &m.stream {
         Some(s) => format!("[{s}] {}", m.message),
         None => m.message.clone(),
-    }
+    };
+    crate::redact::scrub(&text).into_owned()
 }
 
 /// Per-stream counts kept by every writer.
@@ -272,6 +276,7 @@ pub struct Tally {
 }
 
 pub fn airbyte_log(w: &mut dyn Write, lvl: &str, message: &str) -> Result<(), Error> {
+    let message = crate::redact::scrub(message);
     let m = json!({"type": "LOG", "log": {"level": lvl, "message": message}});
     writeln!(w, "{m}").map_err(io)
 }

@@ -104,7 +104,7 @@ pub fn status_str(s: RowStatus) -> &'static str {
 fn error_json(e: &ConnectorError) -> Value {
     let mut o = Map::new();
     o.insert("kind".into(), json!(kind_str(e.kind)));
-    o.insert("message".into(), json!(e.message));
+    o.insert("message".into(), json!(crate::redact::scrub(&e.message)));
     if let Some(f) = &e.field {
         o.insert("field".into(), json!(f));
     }

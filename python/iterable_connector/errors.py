@@ -34,16 +34,38 @@ def _register_secret(value: str) -> None:
             _secrets.add(value)
 
 
+_MIN_SECRET_PREFIX = 4
+
+
 def redact(text: str) -> str:
-    """`text` with every registered secret replaced by `***`."""
+    """`text` with every registered secret replaced by `***`, and any run of
+    4 or more of a secret's leading characters too (a body cut inside the key
+    leaves a prefix)."""
     if not _secrets:
         return text
     with _secrets_lock:
         secrets = sorted(_secrets, key=len, reverse=True)
     for s in secrets:
-        if s in text:
-            text = text.replace(s, "***")
+        text = _scrub_prefixes(text, s)
     return text
+
+
+def _scrub_prefixes(text: str, secret: str) -> str:
+    head = secret[:_MIN_SECRET_PREFIX]
+    if head not in text:
+        return text
+    out: list[str] = []
+    i = copied = 0
+    while (at := text.find(head, i)) != -1:
+        n = 0
+        while n < len(secret) and at + n < len(text) and text[at + n] == secret[n]:
+            n += 1
+        out.append(text[copied:at])
+        out.append("***")
+        copied = at + n
+        i = at + max(n, 1)
+    out.append(text[copied:])
+    return "".join(out)
 
 
 class IterableConnectorError(Exception):

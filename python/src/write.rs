@@ -192,7 +192,13 @@ fn write_action_to_py(py: Python<'_>, action: WriteAction) -> PyResult<Py<PyAny>
         WriteAction::NeedRows => Py::new(py, NeedRows)?.into_any(),
         WriteAction::Results(rows) => {
             let list = PyList::empty(py);
-            for r in rows {
+            // Iterable's reasons may echo request headers: scrub the key
+            // the way every message of the package is scrubbed.
+            let redact = py.import("iterable_connector.errors")?.getattr("redact")?;
+            for mut r in rows {
+                if let Some(e) = r.error.as_mut() {
+                    e.message = redact.call1((e.message.as_str(),))?.extract()?;
+                }
                 list.append(Py::new(py, RowResult::new(r))?)?;
             }
             Py::new(

@@ -49,6 +49,7 @@ pub(crate) fn status_error(status: u16, body: &[u8], path: &str) -> ConnectorErr
         String::from_utf8_lossy(&body[..body.len().min(MAX_RAW_EXCERPT)]).into_owned()
     });
     let msg: String = msg.chars().take(MAX_REASON_CHARS).collect();
+    let msg = redact_key_echo(&msg);
     let (kind, hint, retryable) = classify(status);
     let message = if msg.trim().is_empty() {
         format!("{hint} ({path})")
@@ -62,6 +63,51 @@ pub(crate) fn status_error(status: u16, body: &[u8], path: &str) -> ConnectorErr
     e
 }
 
+/// `text` with the value after any `Api-Key` (also `api_key`, `apikey`,
+/// `x-api-key`; any case) replaced by `***`: gateways and proxies that echo
+/// the request's headers in an error body must not carry the key into an
+/// error message. The core never holds the key, so it looks for the name.
+pub(crate) fn redact_key_echo(text: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut from = 0;
+    while let Some(found) = lower[from..].find("api") {
+        let at = from + found;
+        let mut i = at + 3;
+        if matches!(bytes.get(i), Some(b'-' | b'_' | b' ')) {
+            i += 1;
+        }
+        if !lower[i..].starts_with("key") {
+            from = at + 3;
+            continue;
+        }
+        i += 3;
+        // Separators between the name and the value: quotes, `:`, `=`, spaces.
+        while matches!(
+            bytes.get(i),
+            Some(b'"' | b'\'' | b':' | b'=' | b' ' | b'\t')
+        ) {
+            i += 1;
+        }
+        let start = i;
+        while bytes.get(i).is_some_and(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'+' | b'/')
+        }) {
+            i += 1;
+        }
+        if i > start {
+            out.push_str(&text[copied..start]);
+            out.push_str("***");
+            copied = i;
+        }
+        from = i.max(at + 3);
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
 /// The path of an absolute URL, without its query string (for messages:
 /// never the query, which may hold an email address).
 pub(crate) fn path_of(url: &str) -> &str {
@@ -73,6 +119,24 @@ pub(crate) fn path_of(url: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn echoed_key_headers_are_scrubbed() {
+        let body =
+            b"400 Bad Request\nHost: api.iterable.com\nApi-Key: 0123456789abcdef0123\nAccept: */*";
+        let e = status_error(400, body, "/api/lists");
+        assert!(!e.message.contains("0123456789"), "{}", e.message);
+        assert!(e.message.contains("Api-Key: ***"), "{}", e.message);
+        assert_eq!(
+            redact_key_echo(
+                r#"{"headers": {"api_key": "s3cr3t-value", "x-api-key":"abc.def"}} apiary"#
+            ),
+            r#"{"headers": {"api_key": "***", "x-api-key":"***"}} apiary"#
+        );
+        // A body cut inside the key: what is left of it goes too.
+        assert_eq!(redact_key_echo("...API-KEY: 01234"), "...API-KEY: ***");
+        assert_eq!(redact_key_echo("no secrets here"), "no secrets here");
+    }
 
     #[test]
     fn statuses_map_to_kinds_with_hints() {

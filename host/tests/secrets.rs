@@ -1,0 +1,120 @@
+//! The API key never reaches the host's output, even from a server whose
+//! error bodies echo the request's headers: whole, under another name, or
+//! cut inside the key (a prefix). Checked for `check`, `read` (Airbyte
+//! TRACE and LOG), `write` result lines and `query`, on stdout and stderr.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+
+use iterable_sim::types::{ApiRequest, ApiResponse};
+use iterable_sim::{RunningSim, SimOptions};
+use serde_json::json;
+
+const KEY: &str = "5ecretKey-0123456789abcdef-XYZ";
+
+/// Answers every request with a plain-text error that repeats the key it
+/// was sent: in a header echo, as a bare token, and cut after 9 characters.
+fn echoing_server(status: u16) -> RunningSim {
+    let handler = move |req: &ApiRequest| {
+        let key = req
+            .headers
+            .iter()
+            .find(|(k, _)| k == "api-key")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        let cut: String = key.chars().take(9).collect();
+        let body = format!(
+            "upstream said no. GET {} HTTP/1.1\r\nApi-Key: {key}\r\ntoken={key} session {cut}",
+            req.path
+        );
+        ApiResponse::text(status, "text/plain", body)
+    };
+    iterable_sim::spawn_with_handler(SimOptions::default(), Arc::new(handler))
+}
+
+fn config(sim: &RunningSim, name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("iterable-host-secrets-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    let cfg = json!({"base_url": sim.base_url(), "api_key": KEY, "max_retries": 0,
+        "start_date": "2026-10-01T00:00:00Z", "end_date": "2026-10-02T00:00:00Z"});
+    std::fs::write(&p, cfg.to_string()).unwrap();
+    p
+}
+
+fn assert_no_key(what: &str, out: &std::process::Output) {
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !all.contains("5ecretK"),
+        "{what} leaked (a prefix of) the key: {all}"
+    );
+    assert!(
+        !all.contains("0123456789abcdef"),
+        "{what} leaked the key: {all}"
+    );
+    assert!(
+        all.contains("***") || all.contains("upstream"),
+        "{what}: {all}"
+    );
+}
+
+#[test]
+fn echoed_keys_are_scrubbed_from_every_output() {
+    for status in [400, 500] {
+        let sim = echoing_server(status);
+        let cfg = config(&sim, &format!("cfg-{status}.json"));
+        let bin = env!("CARGO_BIN_EXE_iterable-connector");
+        let catalog = cfg.with_file_name(format!("catalog-{status}.json"));
+        std::fs::write(
+            &catalog,
+            json!({"streams": [{"stream": {"name": "lists"}, "sync_mode": "full_refresh"}]})
+                .to_string(),
+        )
+        .unwrap();
+
+        let out = Command::new(bin)
+            .args(["check", "--config"])
+            .arg(&cfg)
+            .output()
+            .unwrap();
+        assert_no_key("check", &out);
+        let out = Command::new(bin)
+            .args(["read", "--config"])
+            .arg(&cfg)
+            .arg("--catalog")
+            .arg(&catalog)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        assert_no_key("read", &out);
+        let out = Command::new(bin)
+            .args(["query", "--config"])
+            .arg(&cfg)
+            .arg("SELECT * FROM lists")
+            .output()
+            .unwrap();
+        assert_no_key("query", &out);
+        let mut child = Command::new(bin)
+            .args(["write", "--object", "lists", "--config"])
+            .arg(&cfg)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"{\"name\": \"x\"}\n")
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_no_key("write", &out);
+    }
+}
