@@ -56,8 +56,23 @@ impl Failure {
     /// The typed error for this failure of `planned`.
     pub(crate) fn to_error(&self, planned: &Planned) -> ConnectorError {
         match self {
-            Failure::Status { status, body, .. } => {
-                status_error(*status, body, path_of(&planned.url))
+            Failure::Status {
+                status,
+                body,
+                retry_after_ms,
+            } => {
+                let mut e = status_error(*status, body, path_of(&planned.url));
+                if let Some(ms) = retry_after_ms {
+                    e.retry_after_ms = u64::try_from(*ms).ok();
+                    if *ms > MAX_RETRY_AFTER_MS {
+                        e.message.push_str(&format!(
+                            "; Iterable asked to wait {} s (Retry-After), longer than the {} s a run waits: try again later",
+                            ms / 1000,
+                            MAX_RETRY_AFTER_MS / 1000
+                        ));
+                    }
+                }
+                e
             }
             Failure::Transport(kind) => ConnectorError::new(
                 ErrorKind::Upstream,
@@ -210,7 +225,7 @@ impl Exchange {
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
             .and_then(|(_, v)| v.trim().parse::<i64>().ok())
-            .map(|secs| secs.max(0) * 1000);
+            .map(|secs| secs.clamp(0, i64::MAX / 1000) * 1000);
         Ok(())
     }
 
@@ -317,6 +332,12 @@ impl Exchange {
         }
         match failure {
             Failure::Transport(_) => Verdict::RetryAfter(self.scale(backoff_ms(attempts))),
+            // A wait longer than any run should sit through: give up now,
+            // with Iterable's Retry-After in the error, instead of hanging.
+            Failure::Status {
+                retry_after_ms: Some(wait),
+                ..
+            } if *wait > MAX_RETRY_AFTER_MS => Verdict::Permanent,
             Failure::Status {
                 status: 429,
                 retry_after_ms,
@@ -324,7 +345,7 @@ impl Exchange {
             } => {
                 let wait = retry_after_ms
                     .unwrap_or_else(|| self.scale(planned.bucket.rate_limited_backoff_ms()));
-                self.pacer.freeze(planned.bucket, now + wait);
+                self.pacer.freeze(planned.bucket, now.saturating_add(wait));
                 Verdict::RetryAfter(wait)
             }
             Failure::Status {
@@ -339,6 +360,10 @@ impl Exchange {
         }
     }
 }
+
+/// The longest `Retry-After` a request waits for (15 minutes); a longer one
+/// ends the request with its error.
+const MAX_RETRY_AFTER_MS: i64 = 15 * 60 * 1000;
 
 fn accept_for(format: BodyFormat) -> &'static str {
     match format {
@@ -399,6 +424,43 @@ mod tests {
         };
         assert_eq!(x.verdict(&p, &f, 0, 100), Verdict::RetryAfter(7_000));
         assert_eq!(x.ready_at(p.bucket, 200), Some(7_100));
+    }
+
+    #[test]
+    fn a_huge_retry_after_ends_the_request_instead_of_hanging() {
+        let mut x = Exchange::new(1.0, false);
+        let p = planned(RetryClass::Idempotent);
+        // Parsed without overflow, however large.
+        let f = x.send(0, p.clone(), "s", 0);
+        x.on_head(
+            f.id,
+            429,
+            &[("Retry-After".into(), "9223372036854775807".into())],
+        )
+        .expect("head");
+        let Ended::Failed {
+            failure, planned, ..
+        } = x.on_end(f.id).expect("end")
+        else {
+            panic!("a 429 is a failure");
+        };
+        assert_eq!(
+            x.verdict(&planned, &failure, 0, i64::MAX - 5),
+            Verdict::Permanent
+        );
+        let e = failure.to_error(&planned);
+        assert!(e.message.contains("Retry-After"), "{}", e.message);
+        assert!(e.retry_after_ms.is_some());
+        // A reasonable one is waited for.
+        let f = Failure::Status {
+            status: 429,
+            body: Vec::new(),
+            retry_after_ms: Some(60_000),
+        };
+        assert_eq!(
+            x.verdict(&p, &f, 0, i64::MAX - 5),
+            Verdict::RetryAfter(60_000)
+        );
     }
 
     #[test]

@@ -225,9 +225,12 @@ impl ReadSession {
     fn compute_bounds(&self, now: i64) -> Result<(DateTime<Utc>, DateTime<Utc>)> {
         let now_dt = time::from_epoch_ms(now)
             .ok_or_else(|| ConnectorError::misuse("poll: `now` is not a valid epoch-ms time"))?;
+        // Events Iterable indexes late are only safe behind the lookback,
+        // also when the configured end lies in the future.
+        let settled = now_dt - Duration::minutes(self.config.lookback_minutes as i64);
         let end = match self.config.end_date {
-            Some(e) => e.min(now_dt),
-            None => now_dt - Duration::minutes(self.config.lookback_minutes as i64),
+            Some(e) => e.min(settled),
+            None => settled,
         };
         // Whole seconds: the export API's parameters have no sub-second part.
         let end = time::from_epoch_ms(time::to_epoch_ms(&end) / 1000 * 1000).unwrap_or(end);
@@ -252,7 +255,7 @@ impl ReadSession {
             match next {
                 Next::Send(p) => self.tasks[i].pending = Some(p),
                 Next::Wait(ms) => {
-                    self.tasks[i].retry_at = now + self.exchange.scale(ms);
+                    self.tasks[i].retry_at = now.saturating_add(self.exchange.scale(ms));
                     return Ok(None);
                 }
                 Next::Done => {
@@ -524,7 +527,7 @@ impl ReadSession {
         t.summary.retries += 1;
         t.dedupe.on_retry();
         t.pending = Some(planned);
-        t.retry_at = self.now + delay;
+        t.retry_at = self.now.saturating_add(delay);
         self.queue.push_back(Action::Log(LogMessage {
             level: LogLevel::Warn,
             message: format!(
@@ -547,5 +550,41 @@ impl ReadSession {
         Summary {
             streams: self.tasks.iter().map(|t| t.summary.clone()).collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod bounds_tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A configured end in the future still stops `lookback_minutes` before
+    /// now: events Iterable indexes late are not skipped for good.
+    #[test]
+    fn a_future_end_date_keeps_the_lookback() {
+        let config = Config::from_json(&json!({"base_url": "http://h",
+            "start_date": "2026-11-29T12:00:00Z", "end_date": "2027-01-01T00:00:00Z"}))
+        .expect("config");
+        let mut s = ReadSession::open(
+            config,
+            &[StreamSelection {
+                name: "email_send".into(),
+                incremental: true,
+            }],
+            &SessionState::new(),
+        )
+        .expect("open");
+        let now = time::to_epoch_ms(&"2026-11-30T12:00:00Z".parse().expect("now"));
+        let url = loop {
+            match s.poll(now).expect("poll") {
+                Action::Fetch(r) => break r.url,
+                Action::Log(_) => {}
+                other => panic!("{other:?}"),
+            }
+        };
+        assert!(
+            url.contains("endDateTime=2026-11-30%2011%3A55%3A00"),
+            "the window ends at now - 5 minutes: {url}"
+        );
     }
 }

@@ -515,7 +515,7 @@ impl WriteSession {
                     probe,
                     deadline,
                     // Iterable needs a moment: the first read waits too.
-                    not_before: now + confirm::backoff(0),
+                    not_before: now.saturating_add(confirm::backoff(0)),
                     tries: 0,
                 }),
                 None => final_now.push(r),
@@ -530,7 +530,7 @@ impl WriteSession {
             self.finish_rows(vec![check.result]);
             return;
         }
-        let next = now + confirm::backoff(check.tries);
+        let next = now.saturating_add(confirm::backoff(check.tries));
         if next <= check.deadline {
             check.not_before = next;
             self.checks.push_back(check);
@@ -653,7 +653,7 @@ impl WriteSession {
         match verdict {
             Verdict::RetryAfter(delay) if outgoing.attempts < self.config.max_retries => {
                 outgoing.attempts += 1;
-                outgoing.not_before = now + delay;
+                outgoing.not_before = now.saturating_add(delay);
                 self.out.push_back(WriteAction::Log(LogMessage {
                     level: LogLevel::Warn,
                     message: format!(
