@@ -79,6 +79,7 @@ mod record;
 mod settings;
 mod sql;
 mod state;
+mod sync;
 mod time;
 mod write;
 
@@ -99,6 +100,9 @@ pub use probe::{check_request, check_response, user_fields_request, user_fields_
 pub use read::{MAX_BATCH, ReadSession, StreamSelection};
 pub use sql::{QuerySession, SelectPlan, SqlPlan, SqlWrite, TableScan, plan_scans, plan_sql};
 pub use state::{JobState, STATE_VERSION, SessionState, StreamState, session_state_from_json};
+pub use sync::{
+    Change, Conflict, Initial, LocalRow, Policy, SyncAction, SyncOptions, SyncSession, SyncSummary,
+};
 pub use time::{
     from_epoch_ms, parse_config_date, parse_timestamp_str, parse_wire_timestamp, to_epoch_ms,
     to_export_param, to_rfc3339,

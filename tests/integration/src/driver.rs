@@ -379,3 +379,79 @@ pub fn run_write(
         }
     }
 }
+
+responder!(connector_core::SyncSession);
+
+/// What a sync run produced.
+#[derive(Debug, Default)]
+pub struct SyncRun {
+    pub summary: Option<connector_core::SyncSummary>,
+    /// The last committed state.
+    pub state: Option<Value>,
+    /// Requests sent.
+    pub fetches: usize,
+    pub stopped_early: bool,
+}
+
+/// Runs a sync against `local` (the "local table": key → row), applying
+/// its local changes in place. `stop_after_fetches` kills it after that many
+/// requests were sent (the last one's answer never read).
+pub fn run_sync(
+    session: &mut connector_core::SyncSession,
+    local: &mut BTreeMap<String, serde_json::Map<String, Value>>,
+    transport: &mut dyn Transport,
+    clock: &mut dyn Clock,
+    stop_after_fetches: Option<usize>,
+) -> Result<SyncRun, ConnectorError> {
+    use connector_core::{Change, LocalRow, SyncAction};
+    let mut out = SyncRun::default();
+    loop {
+        match session.poll(clock.now_ms())? {
+            SyncAction::Fetch(req) => {
+                out.fetches += 1;
+                let killed = stop_after_fetches.is_some_and(|n| out.fetches >= n);
+                exchange(session, &req, transport, clock, !killed)?;
+                if killed {
+                    out.stopped_early = true;
+                    return Ok(out);
+                }
+            }
+            SyncAction::NeedLocal => {
+                let rows = local
+                    .iter()
+                    .map(|(k, v)| LocalRow {
+                        key: k.clone(),
+                        content: v.clone(),
+                        changed_ms: None,
+                    })
+                    .collect();
+                session.push_local(rows)?;
+                session.finish_local();
+            }
+            SyncAction::ApplyLocal(changes) => {
+                for c in changes {
+                    match c {
+                        Change::Upsert { key, content } => {
+                            local.insert(key, content);
+                        }
+                        Change::Delete { key } => {
+                            local.remove(&key);
+                        }
+                    }
+                }
+            }
+            SyncAction::SleepUntil(t) => clock.sleep_until(t),
+            SyncAction::AwaitResponse => {
+                return Err(ConnectorError::misuse(
+                    "sequential driver: AwaitResponse with nothing in flight",
+                ));
+            }
+            SyncAction::Log(_) => {}
+            SyncAction::Commit(state) => out.state = Some(state),
+            SyncAction::Done(summary) => {
+                out.summary = Some(summary);
+                return Ok(out);
+            }
+        }
+    }
+}
