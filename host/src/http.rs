@@ -1,12 +1,15 @@
 //! A small streaming HTTP/1.1 client over tokio + hyper, with TLS by rustls
 //! (ring, webpki roots) for `https://` URLs.
 //!
-//! One connection per request: simple, and cheap against loopback; the
-//! component paces requests to Iterable's limits anyway. Bodies are never
-//! collected: each frame goes to the caller as it arrives, so memory stays
-//! flat whatever the export size.
+//! Connections are kept alive and reused (one TLS handshake per connection,
+//! not per request): a connection goes back to a per-origin pool once its
+//! response body was read to the end, and a request takes an idle one
+//! before opening another. Bodies are never collected: each frame goes to
+//! the caller as it arrives, so memory stays flat whatever the export size.
 
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -33,6 +36,50 @@ pub enum Event {
     Body(Bytes),
     End,
     Failed(TransportErrorKind),
+}
+
+/// An open HTTP/1.1 connection, ready for its next request.
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+/// Idle connections per origin (`scheme://host:port`).
+static POOL: Mutex<Option<HashMap<String, Vec<Sender>>>> = Mutex::new(None);
+/// Idle connections kept per origin at most.
+const MAX_IDLE_PER_ORIGIN: usize = 8;
+
+static REQUESTS: AtomicU64 = AtomicU64::new(0);
+static CONNECTIONS: AtomicU64 = AtomicU64::new(0);
+
+/// Requests sent and connections opened by this process so far.
+pub fn counts() -> (u64, u64) {
+    (
+        REQUESTS.load(Ordering::Relaxed),
+        CONNECTIONS.load(Ordering::Relaxed),
+    )
+}
+
+fn take_idle(origin: &str) -> Option<Sender> {
+    let mut pool = POOL.lock().unwrap_or_else(PoisonError::into_inner);
+    let idle = pool.get_or_insert_with(HashMap::new).get_mut(origin)?;
+    while let Some(sender) = idle.pop() {
+        if sender.is_ready() {
+            return Some(sender);
+        }
+    }
+    None
+}
+
+fn put_idle(origin: String, sender: Sender) {
+    if !sender.is_ready() {
+        return;
+    }
+    let mut pool = POOL.lock().unwrap_or_else(PoisonError::into_inner);
+    let idle = pool
+        .get_or_insert_with(HashMap::new)
+        .entry(origin)
+        .or_default();
+    if idle.len() < MAX_IDLE_PER_ORIGIN {
+        idle.push(sender);
+    }
 }
 
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -105,6 +152,35 @@ pub async fn fetch_all(
     Err(TransportErrorKind::Other)
 }
 
+/// Opens a connection (TCP, then TLS for `https`) and its HTTP/1.1 session.
+async fn connect(host: &str, port: u16, https: bool) -> Result<Sender, TransportErrorKind> {
+    use TransportErrorKind as K;
+    let tcp = timeout(CONNECT_TIMEOUT, TcpStream::connect((host, port)))
+        .await
+        .map_err(|_| K::Timeout)?
+        .map_err(|_| K::Connect)?;
+    let _ = tcp.set_nodelay(true);
+    let io: Box<dyn Io> = if https {
+        let name =
+            rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|_| K::Connect)?;
+        let stream = timeout(CONNECT_TIMEOUT, tls().ok_or(K::Connect)?.connect(name, tcp))
+            .await
+            .map_err(|_| K::Timeout)?
+            .map_err(|_| K::Connect)?;
+        Box::new(stream)
+    } else {
+        Box::new(tcp)
+    };
+    let (sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io))
+        .await
+        .map_err(|_| K::Connect)?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    CONNECTIONS.fetch_add(1, Ordering::Relaxed);
+    Ok(sender)
+}
+
 async fn exchange<F, Fut>(
     req: HttpRequest,
     api_key: Option<Arc<str>>,
@@ -132,28 +208,21 @@ where
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "/".into());
 
-    let tcp = timeout(CONNECT_TIMEOUT, TcpStream::connect((host.as_str(), port)))
-        .await
-        .map_err(|_| K::Timeout)?
-        .map_err(|_| K::Connect)?;
-    let _ = tcp.set_nodelay(true);
-    let io: Box<dyn Io> = if https {
-        let name = rustls::pki_types::ServerName::try_from(host.clone()).map_err(|_| K::Connect)?;
-        let stream = timeout(CONNECT_TIMEOUT, tls().ok_or(K::Connect)?.connect(name, tcp))
-            .await
-            .map_err(|_| K::Timeout)?
-            .map_err(|_| K::Connect)?;
-        Box::new(stream)
+    let origin = format!("{}://{host}:{port}", if https { "https" } else { "http" });
+    // Only reads go out on a reused connection: a write on a connection the
+    // server was just closing could fail in a way that leaves it unknown
+    // whether it was applied. (Any connection returns to the pool after a
+    // complete response.)
+    let idle = if req.method == HttpMethod::Get {
+        take_idle(&origin)
     } else {
-        Box::new(tcp)
+        None
     };
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io))
-            .await
-            .map_err(|_| K::Connect)?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
+    let mut sender = match idle {
+        Some(sender) => sender,
+        None => connect(&host, port, https).await?,
+    };
+    REQUESTS.fetch_add(1, Ordering::Relaxed);
 
     let mut builder = hyper::Request::builder()
         .method(method(req.method))
@@ -196,6 +265,8 @@ where
         match timeout(IDLE_TIMEOUT, body.frame()).await {
             Err(_) => return Err(K::Timeout),
             Ok(None) => {
+                // Read to the end: the connection can serve the next request.
+                put_idle(origin, sender);
                 emit(Event::End).await;
                 return Ok(());
             }

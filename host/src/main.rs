@@ -177,6 +177,7 @@ const ROWS_NOT_OK: u8 = 3;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let verbose = cli.verbose;
     let airbyte = matches!(
         cli.command,
         Command::Spec
@@ -185,7 +186,12 @@ fn main() -> ExitCode {
             | Command::Read { .. }
             | Command::Destination(_)
     );
-    match run(cli) {
+    let result = run(cli);
+    if verbose {
+        let (requests, connections) = iterable_connector_host::http::counts();
+        eprintln!("{requests} requests over {connections} connections");
+    }
+    match result {
         Ok(code) => code,
         Err(e) => {
             if airbyte {

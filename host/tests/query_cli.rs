@@ -212,3 +212,43 @@ fn bad_sql_is_a_typed_error() {
         );
     }
 }
+
+/// Reads reuse kept-alive connections: `-v` reports fewer connections than
+/// requests (the simulator keeps connections alive, as Iterable does).
+#[test]
+fn reads_reuse_connections() {
+    let sim = start_sim();
+    let cfg = config(&sim);
+    let catalog = cfg.with_extension("reuse.catalog.json");
+    let streams: Vec<_> = [
+        "lists",
+        "campaigns",
+        "templates",
+        "email_send",
+        "email_open",
+    ]
+    .iter()
+    .map(|s| json!({"stream": {"name": s}, "sync_mode": "full_refresh"}))
+    .collect();
+    std::fs::write(&catalog, json!({ "streams": streams }).to_string()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_iterable-connector"))
+        .args(["-v", "read", "--config"])
+        .arg(&cfg)
+        .arg("--catalog")
+        .arg(&catalog)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err
+        .lines()
+        .find(|l| l.contains("requests over"))
+        .unwrap_or_else(|| panic!("no counts: {err}"));
+    let nums: Vec<u64> = line
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let (requests, connections) = (nums[0], nums[1]);
+    assert!(requests >= 5, "{line}");
+    assert!(connections < requests, "no connection was reused: {line}");
+}
