@@ -320,9 +320,12 @@ def _engine(
             )
         try:
             bound = {n: params[n] for n in names}
-            rel = con.sql(text, params=bound) if bound else con.sql(text)
-            # DuckDB 1.4+ names it to_arrow_table; older ones arrow().
-            fetch = getattr(rel, "to_arrow_table", None) or rel.arrow
+            try:
+                rel = con.sql(text, params=bound) if bound else con.sql(text)
+            except TypeError:  # an older DuckDB without sql(params=)
+                rel = con.execute(text, bound)
+            # DuckDB 1.4+ names it to_arrow_table; older ones fetch_arrow_table.
+            fetch = getattr(rel, "to_arrow_table", None) or rel.fetch_arrow_table
             table = fetch()
         except duckdb.Error as e:
             raise InputError(

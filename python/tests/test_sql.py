@@ -201,9 +201,7 @@ def test_datetime_params_convert(sim: Sim) -> None:
     rows = list(src.sql("SELECT createdAt FROM email_send WHERE createdAt >= :t", t=since))
     full = [r for r in src.read("email_send", incremental=False)]
     want = [
-        r
-        for r in full
-        if dt.datetime.fromisoformat(r["createdAt"].replace("Z", "+00:00")) >= since
+        r for r in full if dt.datetime.fromisoformat(r["createdAt"].replace("Z", "+00:00")) >= since
     ]
     assert rows and len(rows) == len(want)
 
@@ -279,7 +277,9 @@ def test_call_trigger_and_abort_campaign(writable: Sim) -> None:
     assert result.summary and result.summary["object"] == "TriggerCampaign"
 
     running = next(
-        c for c in campaigns if c["type"] == "Blast" and c["campaignState"] in ("Running", "Starting")
+        c
+        for c in campaigns
+        if c["type"] == "Blast" and c["campaignState"] in ("Running", "Starting")
     )
     result = src.sql("CALL AbortCampaign(:id)", id=running["id"])
     assert result.all_ok, result.to_pylist()
@@ -417,7 +417,13 @@ def test_native_plans(sim: Sim) -> None:
     assert p.object is None and p.rows == [] and not p.returning
     assert "limit=4" in repr(p)
     w = _native.plan_sql(cfg, "INSERT INTO lists (name) VALUES (:n) RETURNING id", {"n": "x"})
-    assert (w.kind, w.object, w.op, w.rows, w.returning) == ("write", "lists", "insert", [{"name": "x"}], True)
+    assert (w.kind, w.object, w.op, w.rows, w.returning) == (
+        "write",
+        "lists",
+        "insert",
+        [{"name": "x"}],
+        True,
+    )
     assert w.stream is None and w.columns is None
     with pytest.raises(InputError):
         _native.QuerySession(w)
