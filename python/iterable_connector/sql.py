@@ -63,7 +63,7 @@ class SqlResult:
     tables' pushed-down reads. Iterate it for dicts, or take ``to_arrow()``,
     ``to_pandas()``, ``to_polars()``; ``len()`` counts the rows. ``scans``
     says how each table was read (its single-table SQL, what was pushed
-    down, records and requests)."""
+    down, the records read)."""
 
     def __init__(self, table: pyarrow.Table, scans: list[dict[str, Any]]) -> None:
         self._table = table
@@ -75,7 +75,7 @@ class SqlResult:
 
     @property
     def summary(self) -> list[dict[str, Any]]:
-        """Per table read: records and requests (as ``Reader.summary``)."""
+        """Per table read: its ``Reader.summary``."""
         return [dict(s["summary"]) for s in self.scans if s.get("summary")]
 
     def __len__(self) -> int:
@@ -121,10 +121,15 @@ def _stream_schema(source: IterableSource, stream: str, user_fields: str | None)
     return source.stream(stream).json_schema
 
 
+#: Streams whose schema declares the project's custom user fields (the
+#: catalog's ``user_fields`` rows).
+_USER_FIELD_STREAMS = frozenset({"users"})
+
+
 def _untyped(plan: _native.SqlPlan, stream_schema: Any) -> bool:
     """Whether an output column is a field the schema does not declare (a
     custom user field named in quotes)."""
-    if plan.columns is None:
+    if plan.columns is None or plan.stream not in _USER_FIELD_STREAMS:
         return False
     props = json.loads(plan.json_schema(json.dumps(stream_schema)))["properties"]
     return any(not p for p in props.values())
