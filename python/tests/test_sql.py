@@ -79,7 +79,7 @@ def _resolve(src: Any, value: Any) -> Any:
         values = sorted(
             {r[spec["field"]] for r in src.read(spec["stream"]) if r.get(spec["field"]) is not None}
         )
-        return values[round(spec["at"] * (len(values) - 1))]
+        return values[int(spec["at"] * (len(values) - 1))]
     return value
 
 
