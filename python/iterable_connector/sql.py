@@ -187,15 +187,19 @@ def run(source: IterableSource, query: str, params: Mapping[str, Any]) -> Any:
         raise TypeError(f"query must be SQL text (str), not {type(query).__name__}")
     params = _params(params)
     config = source._config_json
+    needs_engine: InputError | None = None
     try:
         plan = _native.plan_sql(config, query, params)
     except InputError as e:
         if e.code != _native.SQL_NEEDS_ENGINE:
             raise
+        needs_engine = e
+    if needs_engine is not None:
+        # Outside the except block: errors from here on do not chain onto it.
         explain = _EXPLAIN.match(query)
         if explain:
             return _explain_scans(source, query[explain.end() :], params)
-        return _engine(source, query, params, e)
+        return _engine(source, query, params, needs_engine)
     if plan.kind == "select":
         stream = plan.stream
         assert stream is not None

@@ -26,8 +26,13 @@ from conftest import API_KEY, REPO, Sim, source, start_sim, stop_sim
 from iterable_connector import InputError, IterableConnectorError, Reader, WriteResult
 from iterable_connector import sql as sqlmod
 
-duckdb = pytest.importorskip("duckdb")
-pa = pytest.importorskip("pyarrow")
+
+@pytest.fixture()
+def duckdb() -> Any:
+    """DuckDB (the oracle, and the engine for JOIN & co.); its tests skip without it."""
+    pytest.importorskip("pyarrow")
+    return pytest.importorskip("duckdb")
+
 
 STATEMENTS = json.loads((REPO / "tests" / "fixtures" / "sql" / "statements.json").read_text())[
     "statements"
@@ -101,7 +106,7 @@ def _key(r: dict[str, Any]) -> str:
     return json.dumps(r, sort_keys=True, default=str)
 
 
-def _oracle(sim: Sim, stmt: dict[str, Any], params: dict[str, Any]) -> Any:
+def _oracle(duckdb: Any, sim: Sim, stmt: dict[str, Any], params: dict[str, Any]) -> Any:
     """The statement run by DuckDB over plain full reads of its tables (found
     with plan_scans; only their streams are used, not what they push down)."""
     cfg = {k: params[v] for k, v in stmt.get("oracle_config", {}).items()}
@@ -121,7 +126,9 @@ def _path_allowed(path: str, allowed: list[str]) -> bool:
 
 
 @pytest.mark.parametrize("stmt", STATEMENTS, ids=[s["name"] for s in STATEMENTS])
-def test_statement_equals_duckdb_over_full_reads(logged: LoggedSim, stmt: dict[str, Any]) -> None:
+def test_statement_equals_duckdb_over_full_reads(
+    logged: LoggedSim, stmt: dict[str, Any], duckdb: Any
+) -> None:
     plain = source(logged.sim)
     params = {k: _resolve(plain, v) for k, v in stmt["params"].items()}
     src = source(logged.sim, **stmt.get("config", {}))
@@ -135,7 +142,7 @@ def test_statement_equals_duckdb_over_full_reads(logged: LoggedSim, stmt: dict[s
     got_table = result.to_arrow()
     log = logged.since(mark)
 
-    want_table = _oracle(logged.sim, stmt, params)
+    want_table = _oracle(duckdb, logged.sim, stmt, params)
     got, want = _rows(got_table), _rows(want_table)
     if stmt["compare"] != "subset":
         assert got_table.column_names == want_table.column_names
@@ -309,7 +316,9 @@ def test_call_without_a_required_parameter_is_an_input_error(sim: Sim) -> None:
 # -- DuckDB for what the core does not run ----------------------------------
 
 
-def test_join_group_by_equals_duckdb_over_full_reads_and_pushes_down(logged: LoggedSim) -> None:
+def test_join_group_by_equals_duckdb_over_full_reads_and_pushes_down(
+    logged: LoggedSim, duckdb: Any
+) -> None:
     src = source(logged.sim)
     members = list(src.read("list_users"))
     list_id = members[0]["listId"]
@@ -395,6 +404,8 @@ def test_without_duckdb_a_typed_error_says_what_to_install(
     ],
 )
 def test_bad_sql_is_a_typed_error(sim: Sim, sql: str, words: str) -> None:
+    if "count(*)" in sql:  # runs in DuckDB
+        pytest.importorskip("duckdb")
     src = source(sim)
     with pytest.raises(InputError) as info:
         result = src.sql(sql)
@@ -404,7 +415,7 @@ def test_bad_sql_is_a_typed_error(sim: Sim, sql: str, words: str) -> None:
     assert isinstance(e, IterableConnectorError) and e.kind == "invalid-input"
     assert words.lower() in str(e).lower(), str(e)
     assert API_KEY not in str(e) and API_KEY not in repr(e)
-    assert e.__cause__ is None
+    assert e.__cause__ is None and (e.__context__ is None or e.__suppress_context__)
 
 
 def test_the_needs_engine_code_reaches_python(sim: Sim) -> None:
