@@ -25,11 +25,13 @@ from .errors import (
     MalformedResponseError,
     ProtocolMisuseError,
     RateLimitError,
+    SqlEngineError,
     TransportError,
     WriteError,
     redact,
 )
 from .source import IterableSource, Reader, StreamInfo
+from .sql import SqlExplain, SqlResult
 from .transport import (
     HttpxTransport,
     RequestsTransport,
@@ -56,6 +58,9 @@ __all__ = [
     "RequestsTransport",
     "Response",
     "RowResult",
+    "SqlEngineError",
+    "SqlExplain",
+    "SqlResult",
     "StreamInfo",
     "Transport",
     "TransportError",

@@ -76,7 +76,7 @@ def _send(transport: Transport, req: Request, key: Secret | None, timeout: float
 
 
 def fetch(
-    session: _native.Session | _native.WriteSession,
+    session: _native.Session | _native.QuerySession | _native.WriteSession,
     transport: Transport,
     req: Request,
     key: Secret | None,
@@ -151,7 +151,7 @@ def exchange(
 
 
 def drive(
-    session: _native.Session,
+    session: _native.Session | _native.QuerySession,
     transport: Transport,
     key: Secret | None,
     *,

@@ -19,6 +19,7 @@ __all__ = [
     "MalformedResponseError",
     "ProtocolMisuseError",
     "RateLimitError",
+    "SqlEngineError",
     "TransportError",
     "WriteError",
 ]
@@ -130,6 +131,13 @@ class MalformedResponseError(IterableConnectorError):
 
 class ProtocolMisuseError(IterableConnectorError):
     """The driver called the core out of order (a bug in a custom driver)."""
+
+
+class SqlEngineError(InputError):
+    """A SQL statement needs a SQL engine (a JOIN, GROUP BY, aggregates,
+    DISTINCT, UNION, subqueries) and DuckDB is not installed:
+    ``pip install "iterable-connector[sql]"``. ``code`` is
+    ``sql-needs-engine``."""
 
 
 class WriteError(IterableConnectorError):

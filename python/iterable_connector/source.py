@@ -251,6 +251,31 @@ class IterableSource:
             options,
         )
 
+    def sql(self, query: str, /, **params: Any) -> Any:
+        """Runs one SQL statement; ``:name`` placeholders take ``params``.
+
+        - ``SELECT … FROM <one table> [WHERE] [ORDER BY] [LIMIT/OFFSET]``:
+          a :class:`Reader` over the rows (dicts, ``to_arrow()``,
+          ``to_pandas()``, ``to_polars()``); what the API can filter is
+          pushed down (the user of events, list ids, createdAt ranges,
+          ``LIMIT``), the rest is evaluated on the records.
+        - ``EXPLAIN SELECT …``: the plan, a list of ``{"step", "detail"}``
+          dicts ending with the first requests (print it).
+        - ``INSERT INTO t (cols) VALUES … [RETURNING id]`` and ``CALL
+          TriggerCampaign(…)`` / ``AbortCampaign(…)`` /
+          ``CancelScheduledOrRecurringCampaign(…)``: the write's
+          :class:`WriteResult` (``.ids`` for RETURNING).
+        - JOIN, GROUP BY, aggregates, DISTINCT, UNION, subqueries: each table
+          is read with its own predicates pushed down, then DuckDB runs the
+          statement (``pip install "iterable-connector[sql]"``); returns a
+          :class:`~iterable_connector.sql.SqlResult`.
+
+        Bad SQL raises ``InputError`` naming the construct.
+        """
+        from . import sql as _sql
+
+        return _sql.run(self, query, params)
+
     def call(self, procedure: str, **params: Any) -> RowResult:
         """Runs a stored procedure: ``AbortCampaign(campaignId)``,
         ``TriggerCampaign(campaignId, listIds, suppressionListIds, dataFields,
@@ -278,15 +303,30 @@ class Reader:
         streams: list[str],
         state: Mapping[str, Any] | None,
         incremental: bool,
+        *,
+        _session: _native.Session | _native.QuerySession | None = None,
+        _schemas: dict[str, dict[str, Any]] | None = None,
+        _columns: list[str] | None = None,
     ) -> None:
         self._source = source
         self.streams = list(streams)
         self._state = _normalize_state(state)
-        self._schemas = {name: source.stream(name).json_schema for name in self.streams}
-        self._session = _native.Session(
-            source._config_json,
-            [(name, incremental) for name in self.streams],
-            json.dumps(self._state),
+        # A SQL query (``src.sql``) hands in its own session, the schema of
+        # its rows and its output columns (dicts then keep SELECT order).
+        self._schemas = (
+            _schemas
+            if _schemas is not None
+            else {name: source.stream(name).json_schema for name in self.streams}
+        )
+        self._columns = _columns
+        self._session = (
+            _session
+            if _session is not None
+            else _native.Session(
+                source._config_json,
+                [(name, incremental) for name in self.streams],
+                json.dumps(self._state),
+            )
         )
         self._started = False
         self._done = False
@@ -357,8 +397,11 @@ class Reader:
 
     def read_records(self, *, with_stream: bool = False) -> Iterator[Any]:
         """Every record as a dict (or ``(stream, dict)`` with ``with_stream``)."""
+        columns = self._columns
         for batch in self.iter_batches():
             records = batch.to_pylist()
+            if columns is not None:
+                records = [{c: r.get(c) for c in columns} for r in records]
             if with_stream:
                 name = batch.stream
                 for r in records:

@@ -135,6 +135,12 @@ class WriteResult:
         return copy.deepcopy(self._state)
 
     @property
+    def ids(self) -> list[str | None]:
+        """Each row's id (what SQL's ``RETURNING id`` asks for), in input
+        order; None where a row has none (failed, or an object without ids)."""
+        return [r.id for r in self.rows]
+
+    @property
     def rows_final(self) -> int:
         """Every row numbered below this has its result."""
         return int(self._state["rows_final"]) if self._state else 0

@@ -152,7 +152,19 @@ impl Layout {
             kinds: Vec::with_capacity(props.len()),
             index: HashMap::with_capacity(props.len()),
         };
-        for (name, prop) in props {
+        // Columns in `x-column-order` (a SQL projection's SELECT order) come
+        // first, in that order; JSON objects do not keep their key order.
+        let order: Vec<&str> = schema
+            .get("x-column-order")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let first = order.iter().filter_map(|n| props.get_key_value(*n));
+        let rest = props.iter().filter(|(n, _)| !order.contains(&n.as_str()));
+        for (name, prop) in first.chain(rest) {
+            if layout.index.contains_key(name) {
+                continue;
+            }
             layout.index.insert(name.clone(), layout.names.len());
             layout.names.push(name.clone());
             layout.kinds.push(kind_of(prop));

@@ -9,6 +9,7 @@ mod arrow;
 mod convert;
 mod protocol;
 mod session;
+mod sql;
 mod write;
 
 use connector_core::Config;
@@ -115,6 +116,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(error_kinds, m)?)?;
     protocol::register(m)?;
     write::register(m)?;
+    sql::register(m)?;
     m.add_class::<session::Session>()?;
     m.add_class::<session::Batch>()?;
     m.add_class::<arrow::ArrowBuilder>()?;

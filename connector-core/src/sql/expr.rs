@@ -136,6 +136,40 @@ impl fmt::Display for Expr {
     }
 }
 
+impl Expr {
+    /// The JSON Schema of the expression's values, for typing output
+    /// columns: a column has its declared type (`props`: the table's
+    /// schema properties), a computed value the type its operator gives.
+    pub(crate) fn json_schema(&self, props: Option<&Map<String, Value>>) -> Value {
+        let of = |t: &str| serde_json::json!({"type": [t, "null"]});
+        match self {
+            Expr::Column(c) => props
+                .and_then(|p| p.get(c))
+                .cloned()
+                .unwrap_or_else(|| serde_json::json!({})),
+            Expr::Literal(Value::Bool(_)) => of("boolean"),
+            Expr::Literal(Value::Number(n)) if n.is_i64() || n.is_u64() => of("integer"),
+            Expr::Literal(Value::Number(_)) => of("number"),
+            Expr::Literal(Value::String(_)) => of("string"),
+            Expr::Literal(_) => serde_json::json!({}),
+            Expr::Binary(_, BinOp::Concat, _) => of("string"),
+            Expr::Binary(_, BinOp::Plus | BinOp::Minus | BinOp::Multiply | BinOp::Divide, _)
+            | Expr::Negate(_) => of("number"),
+            Expr::Binary(..)
+            | Expr::Not(_)
+            | Expr::IsNull(..)
+            | Expr::InList(..)
+            | Expr::Between(..)
+            | Expr::Like(..) => of("boolean"),
+            Expr::Call(Func::Lower | Func::Upper | Func::Date, _) => of("string"),
+            Expr::Call(Func::Length, _) => of("integer"),
+            Expr::Call(Func::Coalesce, args) => args
+                .first()
+                .map_or_else(|| serde_json::json!({}), |a| a.json_schema(props)),
+        }
+    }
+}
+
 /// SQL's three truth values.
 fn truth(v: &Value) -> Option<bool> {
     match v {

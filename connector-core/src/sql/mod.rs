@@ -727,6 +727,22 @@ impl SelectPlan {
             .collect()
     }
 
+    /// Each output column with the JSON Schema of its values, in SELECT
+    /// order (`None` for `*`): a column copied from the table has its
+    /// property in `stream_schema` (the stream's JSON Schema), a computed
+    /// one the type its expression gives. For hosts that type output
+    /// (Arrow, CSV headers).
+    pub fn output_schema(&self, stream_schema: &Value) -> Option<Vec<(String, Value)>> {
+        let props = stream_schema.get("properties").and_then(Value::as_object);
+        self.items
+            .iter()
+            .map(|i| match i {
+                Item::Named(n, e) => Some((n.clone(), e.json_schema(props))),
+                Item::Star => None,
+            })
+            .collect()
+    }
+
     /// Whether the query sorts (then every row is read before the first
     /// is handed out).
     pub fn sorts(&self) -> bool {

@@ -282,3 +282,24 @@ fn joins_are_spread_into_table_scans_with_their_own_filters() {
         "{e}"
     );
 }
+
+#[test]
+fn output_schema_types_copied_and_computed_columns_in_select_order() {
+    let p = select("SELECT name AS title, createdAt, length(name) AS n, id > 3 AS big FROM lists");
+    let schema = json!({"properties": {
+        "name": {"type": ["string", "null"]},
+        "createdAt": {"type": ["string", "null"], "format": "date-time"},
+        "id": {"type": ["integer", "null"]}}});
+    let out = p.output_schema(&schema).expect("named columns");
+    let names: Vec<&str> = out.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["title", "createdAt", "n", "big"]);
+    assert_eq!(out[0].1, schema["properties"]["name"]);
+    assert_eq!(out[1].1["format"], "date-time");
+    assert_eq!(out[2].1["type"][0], "integer");
+    assert_eq!(out[3].1["type"][0], "boolean");
+    assert!(
+        select("SELECT * FROM lists")
+            .output_schema(&schema)
+            .is_none()
+    );
+}
