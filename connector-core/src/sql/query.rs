@@ -27,6 +27,8 @@ pub struct QuerySession {
     sorted: Option<Vec<(Vec<Value>, Record)>>,
     out: VecDeque<Action>,
     finished: bool,
+    /// The read's own summary, once it is done (requests, retries…).
+    read_summary: Option<crate::exchange::Summary>,
 }
 
 impl QuerySession {
@@ -46,6 +48,7 @@ impl QuerySession {
             emitted: 0,
             out: VecDeque::new(),
             finished: false,
+            read_summary: None,
         })
     }
 
@@ -76,7 +79,8 @@ impl QuerySession {
                     }
                 }
                 Action::Commit(_) => {}
-                Action::Done(_) => {
+                Action::Done(summary) => {
+                    self.read_summary = Some(summary);
                     self.flush_sorted();
                     self.finished = true;
                 }
@@ -85,14 +89,22 @@ impl QuerySession {
         }
     }
 
+    /// The read's summary (requests, retries; so far, when `LIMIT` ended
+    /// the query early), with `records` = the rows the query handed out.
     fn summary(&self) -> crate::exchange::Summary {
-        let mut s = crate::exchange::Summary::default();
-        let mut one = crate::exchange::StreamSummary {
-            stream: self.plan.stream.clone(),
-            ..Default::default()
-        };
-        one.records = self.emitted;
-        s.streams.push(one);
+        let mut s = self
+            .read_summary
+            .clone()
+            .unwrap_or_else(|| self.read.summary());
+        if s.streams.is_empty() {
+            s.streams.push(crate::exchange::StreamSummary {
+                stream: self.plan.stream.clone(),
+                ..Default::default()
+            });
+        }
+        for one in &mut s.streams {
+            one.records = self.emitted;
+        }
         s
     }
 

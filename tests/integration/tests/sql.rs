@@ -75,10 +75,19 @@ fn query_with(
     let before = sim.request_log().len();
     let mut s = QuerySession::open(plan).unwrap();
     let out = driver::run(&mut s, &mut HttpTransport::new(KEY), &mut RealClock, None).unwrap();
-    let log = sim.request_log()[before..]
+    let log: Vec<String> = sim.request_log()[before..]
         .iter()
         .map(|e| format!("{} {}?{}", e.method, e.path, e.query))
         .collect();
+    // The summary counts the read's requests and the query's rows.
+    let summary = out.summary.as_ref().expect("a summary");
+    assert_eq!(
+        summary.streams[0].requests as usize,
+        log.len(),
+        "{summary:?}"
+    );
+    let rows = out.records.get(&stream).map_or(0, Vec::len);
+    assert_eq!(summary.streams[0].records as usize, rows);
     (out.records.get(&stream).cloned().unwrap_or_default(), log)
 }
 
