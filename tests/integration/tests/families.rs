@@ -515,3 +515,71 @@ fn adaptive_windows_grow_while_fast_and_stay_while_slow() {
         "{days:?}"
     );
 }
+
+/// A server that ignores `page` (the same full page and a next link,
+/// forever): the read stops with a typed error after the second request and
+/// hands the repeated records out only once.
+#[test]
+fn a_repeated_page_stops_the_walk_without_reemitting() {
+    let (out, sent) = sync(
+        config(json!({})),
+        &["campaigns"],
+        &SessionState::new(),
+        |_| {
+            json_body(
+                json!({"campaigns": [campaign(1, 1_700_000_000_000, "Finished")],
+            "nextPageUrl": "http://sim.test/api/campaigns?page=2&pageSize=1000"}),
+            )
+        },
+    );
+    let e = out.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::MalformedResponse);
+    assert!(e.message.contains("repeats page 1"), "{e}");
+    assert_eq!(sent.len(), 2, "bounded");
+}
+
+/// An async export job that never completes is given up after a bounded
+/// number of status checks, with a typed error.
+#[test]
+fn an_export_job_that_never_completes_is_given_up() {
+    let cfg = config(json!({"export_mode": "async"}));
+    let (out, sent) = sync(cfg, &["email_send"], &SessionState::new(), |req| {
+        if path(req) == "/api/export/start" {
+            json_body(json!({"jobId": 7}))
+        } else {
+            json_body(json!({"jobId": 7, "jobState": "running", "files": []}))
+        }
+    });
+    let e = out.unwrap_err();
+    assert!(e.message.contains("status checks"), "{e}");
+    assert!(sent.len() < 700, "bounded: {} requests", sent.len());
+}
+
+/// A file listing that ignores `startAfter` repeats files: each file is
+/// read once, then the read stops with a typed error instead of looping.
+#[test]
+fn a_file_listing_that_ignores_start_after_reads_each_file_once() {
+    let cfg = config(json!({"export_mode": "async"}));
+    let files: Vec<Value> = (0..10)
+        .map(|i| json!({"file": format!("f{i:02}.json"), "url": format!("http://dl.test/f{i:02}")}))
+        .collect();
+    let mut downloads: std::collections::BTreeMap<String, u32> = Default::default();
+    let (out, _) = sync(cfg, &["email_send"], &SessionState::new(), |req| {
+        if path(req) == "/api/export/start" {
+            return json_body(json!({"jobId": 8}));
+        }
+        if req.url.starts_with("http://dl.test/") {
+            *downloads.entry(req.url.clone()).or_default() += 1;
+            let line = format!(
+                "{{\"email\":\"a@x.io\",\"createdAt\":\"2024-02-10 10:00:00 +00:00\",\"messageId\":\"{}\"}}\n",
+                req.url
+            );
+            return MockResponse::Ok(200, "application/x-json-stream", line.into_bytes());
+        }
+        json_body(json!({"jobId": 8, "jobState": "completed", "files": files.clone()}))
+    });
+    let e = out.unwrap_err();
+    assert!(e.message.contains("startAfter"), "{e}");
+    assert_eq!(downloads.len(), 10);
+    assert!(downloads.values().all(|n| *n == 1), "{downloads:?}");
+}

@@ -34,6 +34,10 @@ const MIN_WINDOW: Duration = Duration::hours(1);
 const FILES_PER_PAGE: usize = 10;
 const FIRST_POLL_MS: i64 = 1_000;
 const MAX_POLL_MS: i64 = 60_000;
+/// Status polls of one job at most: with waits growing to a minute, about
+/// ten hours; a job still not done is given up (the window is retried by
+/// the next sync).
+const MAX_JOB_POLLS: u32 = 600;
 
 enum Phase {
     /// No job: start one for the next window.
@@ -63,6 +67,8 @@ pub(crate) struct AsyncExportReader {
     queue: VecDeque<(String, String)>,
     downloading: Option<String>,
     poll_ms: i64,
+    /// Status polls of the current job.
+    polls: u32,
     waited: bool,
     holds_slot: bool,
     max_cursor_ms: Option<i64>,
@@ -96,6 +102,7 @@ impl AsyncExportReader {
             queue: VecDeque::new(),
             downloading: None,
             poll_ms: FIRST_POLL_MS,
+            polls: 0,
             waited: false,
             holds_slot: false,
         }
@@ -246,7 +253,16 @@ impl Reader for AsyncExportReader {
                         ));
                     }
                     "completed" => {}
-                    _ => return Ok(()), // enqueued / running: keep polling
+                    // enqueued / running: keep polling, within a bound
+                    _ if self.polls >= MAX_JOB_POLLS => {
+                        return Err(ConnectorError::new(
+                            ErrorKind::Upstream,
+                            format!(
+                                "export job still {state} after {MAX_JOB_POLLS} status checks; the next sync starts this window again"
+                            ),
+                        ));
+                    }
+                    _ => return Ok(()),
                 }
                 if matches!(self.phase, Phase::Polling)
                     && item.get("exportTruncated").and_then(Value::as_bool) == Some(true)
@@ -270,13 +286,26 @@ impl Reader for AsyncExportReader {
                     .cloned()
                     .unwrap_or_default();
                 self.more_files = files.len() >= FILES_PER_PAGE;
+                let mut new_files = 0;
                 for f in files {
                     let name = f.get("file").and_then(Value::as_str);
                     let url = f.get("url").and_then(Value::as_str);
                     if let (Some(n), Some(u)) = (name, url) {
+                        // A listing that ignores `startAfter` repeats files
+                        // already read: never read one twice.
+                        if self.listed_after.as_deref().is_some_and(|after| n <= after) {
+                            continue;
+                        }
+                        new_files += 1;
                         self.listed_after = Some(n.to_string());
                         self.queue.push_back((n.to_string(), u.to_string()));
                     }
+                }
+                if self.more_files && new_files == 0 {
+                    return Err(ConnectorError::malformed(format!(
+                        "the export job's file listing repeats files already listed (after {}): the server ignores startAfter",
+                        self.listed_after.as_deref().unwrap_or("the start")
+                    )));
                 }
             }
             _ => {
@@ -294,6 +323,7 @@ impl Reader for AsyncExportReader {
                 self.phase = Phase::Polling;
                 self.waited = false;
                 self.poll_ms = FIRST_POLL_MS;
+                self.polls = 0;
             }
             Phase::Polling => {
                 if self.job.is_none() {
@@ -302,6 +332,7 @@ impl Reader for AsyncExportReader {
                     self.phase = Phase::Idle;
                 } else {
                     self.waited = false;
+                    self.polls += 1;
                     self.poll_ms = (self.poll_ms * 2).min(MAX_POLL_MS);
                 }
             }

@@ -35,6 +35,24 @@ pub(crate) fn records_in(
     Ok((items, more))
 }
 
+/// Pages a paged walk takes at most (the largest Iterable project has a few
+/// thousand pages of anything paged).
+const MAX_PAGES: u32 = 100_000;
+
+/// A page's identity: SHA-256 of its items' JSON (first 16 bytes).
+fn page_fingerprint(items: &[Value]) -> [u8; 16] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for item in items {
+        h.update(item.to_string().as_bytes());
+        h.update(b"\n");
+    }
+    let digest = h.finalize();
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&digest[..16]);
+    out
+}
+
 /// Objects stay objects; a bare string (catalog names in some API versions)
 /// becomes `{"name": s}`.
 pub(crate) fn as_record(item: Value) -> Result<Record> {
@@ -111,6 +129,8 @@ pub(crate) struct Pager {
     extra_query: Vec<(&'static str, String)>,
     page: u32,
     more: bool,
+    /// The previous page's fingerprint (a repeated page is an error).
+    last_page: Option<[u8; 16]>,
 }
 
 impl Pager {
@@ -129,6 +149,7 @@ impl Pager {
             extra_query: Vec::new(),
             page: 1,
             more: true,
+            last_page: None,
         }
     }
 
@@ -159,6 +180,24 @@ impl Pager {
     /// Records of a page; remembers whether another page follows.
     pub(crate) fn page_records(&mut self, doc: &Value) -> Result<Vec<Record>> {
         let (items, more) = records_in(doc, self.field, self.in_envelope)?;
+        // A server that ignores `page` would send the same page forever:
+        // stop before handing its records out a second time.
+        let fingerprint = page_fingerprint(&items);
+        if !items.is_empty() && self.last_page.as_ref() == Some(&fingerprint) {
+            return Err(ConnectorError::malformed(format!(
+                "page {} of {} repeats page {} (the server ignores paging); stopped before emitting it again",
+                self.page,
+                self.endpoint.path,
+                self.page - 1
+            )));
+        }
+        if self.page >= MAX_PAGES && more {
+            return Err(ConnectorError::malformed(format!(
+                "{} still has a next page after {MAX_PAGES} pages; stopped",
+                self.endpoint.path
+            )));
+        }
+        self.last_page = Some(fingerprint);
         // A next link with an empty page would loop forever: stop there.
         self.more = more && !items.is_empty();
         items.into_iter().map(as_record).collect()
