@@ -369,33 +369,111 @@ fn opt_u64(obj: &Map<String, Value>, key: &str, min: u64, max: u64) -> Result<Op
 }
 
 fn opt_date(obj: &Map<String, Value>, key: &str) -> Result<Option<DateTime<Utc>>> {
-    match opt_str(obj, key)? {
-        None => Ok(None),
-        Some(s) => time::parse_config_date(s).map(Some).ok_or_else(|| {
-            ConnectorError::config(
-                key,
-                "must be an RFC 3339 timestamp (2024-01-31T00:00:00Z) or a date (2024-01-31)",
-            )
-        }),
+    let Some(s) = opt_str(obj, key)? else {
+        return Ok(None);
+    };
+    if let Some(d) = time::parse_config_date(s) {
+        return Ok(Some(d));
     }
+    match us_date(s.trim()) {
+        Ok(Some(d)) => return Ok(Some(d)),
+        Ok(None) => {}
+        Err(why) => return Err(ConnectorError::config(key, why)),
+    }
+    Err(ConnectorError::config(
+        key,
+        "must be an RFC 3339 timestamp (2024-01-31T00:00:00Z), a date (2024-01-31) or MM/DD/YYYY (01/31/2024)",
+    ))
+}
+
+/// `MM/DD/YYYY`, as Qlik's Iterable connector documents start dates.
+/// `Ok(None)`: not this form; `Err`: this form but not a valid or not an
+/// unambiguous date (a day first, a two-digit year), with the fix.
+fn us_date(s: &str) -> std::result::Result<Option<DateTime<Utc>>, String> {
+    let parts: Vec<&str> = s.split('/').collect();
+    let [m, d, y] = parts.as_slice() else {
+        return Ok(None);
+    };
+    let num = |p: &str| {
+        p.parse::<u32>()
+            .ok()
+            .filter(|_| p.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let (Some(m), Some(d), Some(year)) = (num(m), num(d), num(y)) else {
+        return Ok(None);
+    };
+    let iso = |y: u32, m: u32, d: u32| format!("{y:04}-{m:02}-{d:02}");
+    if y.len() != 4 {
+        return Err(format!(
+            "{s}: write the year with four digits, or use the ISO form ({})",
+            iso(2000 + year % 100, m, d)
+        ));
+    }
+    if m > 12 && d <= 12 {
+        return Err(format!(
+            "{s} reads as day/month; dates with slashes are MM/DD/YYYY here: write {} (ISO) to be sure",
+            iso(year, d, m)
+        ));
+    }
+    time::parse_config_date(&iso(year, m, d))
+        .map(Some)
+        .ok_or_else(|| format!("{s} is not a date (MM/DD/YYYY)"))
 }
 
 fn parse_base_url(url: &str) -> Result<String> {
-    let bad = || {
+    let bad = |why: &str| {
         ConnectorError::config(
             "base_url",
-            "must look like https://api.iterable.com or http://127.0.0.1:8080 (scheme://host[:port], no path)",
+            format!(
+                "{why}; it must look like https://api.iterable.com or http://127.0.0.1:8080 (scheme://host[:port], nothing else)"
+            ),
         )
     };
     let rest = url
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"))
-        .ok_or_else(bad)?;
-    let host = rest.trim_end_matches('/');
-    if host.is_empty() || host.contains('/') || host.contains('?') || host.contains(' ') {
-        return Err(bad());
+        .ok_or_else(|| bad("needs http:// or https://"))?;
+    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    if authority.is_empty() {
+        return Err(bad("has no host"));
+    }
+    if let Some(c) = authority
+        .chars()
+        .find(|c| matches!(c, '/' | '?' | '#' | '@') || c.is_whitespace() || c.is_control())
+    {
+        let why = match c {
+            '@' => "must not carry a user or password (user:pw@)".to_string(),
+            '/' => "must not have a path".to_string(),
+            '?' | '#' => "must not have a query or fragment".to_string(),
+            _ => "must not contain spaces, tabs or control characters".to_string(),
+        };
+        return Err(bad(&why));
+    }
+    // host, [v6], host:port or [v6]:port
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, _)) if !h.ends_with(']') && h.contains(':') => (authority, None),
+        Some((h, p)) => (h, Some(p)),
+        None => (authority, None),
+    };
+    if host.is_empty() {
+        return Err(bad("has no host"));
+    }
+    if let Some(p) = port
+        && !p.parse::<u16>().is_ok_and(|n| n > 0)
+    {
+        return Err(bad(&format!("has a bad port \"{p}\"")));
     }
     Ok(url.trim_end_matches('/').to_string())
+}
+
+/// Whether `base_url` sends the key in clear to a host other than this
+/// machine (`http://` to anything but loopback).
+pub(crate) fn sends_key_in_clear(base_url: &str) -> bool {
+    let Some(rest) = base_url.strip_prefix("http://") else {
+        return false;
+    };
+    let host = rest.rsplit_once(':').map_or(rest, |(h, _)| h);
+    !matches!(host, "127.0.0.1" | "localhost" | "[::1]") && !host.starts_with("127.")
 }
 
 #[cfg(test)]
@@ -414,6 +492,25 @@ mod tests {
     }
 
     #[test]
+    fn qlik_style_us_dates_are_read_as_month_first() {
+        let c = Config::from_json(&json!({"start_date": "01/31/2024", "end_date": "2/1/2024"}))
+            .unwrap();
+        assert_eq!(
+            c.start_date.map(|d| d.to_rfc3339()).unwrap(),
+            "2024-01-31T00:00:00+00:00"
+        );
+        assert_eq!(
+            c.end_date.map(|d| d.to_rfc3339()).unwrap(),
+            "2024-02-01T00:00:00+00:00"
+        );
+        let e = Config::from_json(&json!({"start_date": "31/01/2024"})).unwrap_err();
+        assert!(e.message.contains("2024-01-31"), "{}", e.message);
+        assert!(sends_key_in_clear("http://10.0.0.5:8080"));
+        assert!(!sends_key_in_clear("http://127.0.0.1:8080"));
+        assert!(!sends_key_in_clear("https://api.iterable.com"));
+    }
+
+    #[test]
     fn eu_region_and_base_url_override() {
         let c = Config::from_json(&json!({"region": "EU"})).unwrap();
         assert_eq!(c.base_url, "https://api.eu.iterable.com");
@@ -428,8 +525,19 @@ mod tests {
         for (cfg, field) in [
             (json!({"region": "APAC"}), "region"),
             (json!({"base_url": "ftp://x"}), "base_url"),
+            (json!({"base_url": "http://x#frag"}), "base_url"),
+            (json!({"base_url": "http://x:99999"}), "base_url"),
+            (json!({"base_url": "http://x:abc"}), "base_url"),
+            (json!({"base_url": "http://\tx"}), "base_url"),
+            (
+                json!({"base_url": "https://user:pw@api.iterable.com"}),
+                "base_url",
+            ),
             (json!({"base_url": "http://x/api"}), "base_url"),
             (json!({"start_date": "yesterday"}), "start_date"),
+            (json!({"start_date": "31/01/2024"}), "start_date"),
+            (json!({"start_date": "01/31/24"}), "start_date"),
+            (json!({"start_date": "02/30/2024"}), "start_date"),
             (json!({"window_days": 0}), "window_days"),
             (json!({"lookback_minutes": -1}), "lookback_minutes"),
             (json!({"user_key": "id"}), "user_key"),

@@ -18,6 +18,11 @@ pub mod sql;
 pub mod writes;
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Whether the loaded config (or `ITERABLE_API_KEY`) gave an API key: a 401
+/// without one is reported as a missing key, not a rejected one.
+pub static KEY_GIVEN: AtomicBool = AtomicBool::new(true);
 
 pub use runtime::{Connector, Instance};
 
@@ -101,6 +106,13 @@ impl Error {
                         write!(f, " {code}")?;
                     }
                     write!(f, ")")?;
+                }
+                if e.kind == runtime::ErrorKind::Unauthorized && !KEY_GIVEN.load(Ordering::Relaxed)
+                {
+                    return write!(
+                        f,
+                        ": no API key was given: set api_key in the config or ITERABLE_API_KEY"
+                    );
                 }
                 write!(f, ": {}", e.message)
             }

@@ -60,7 +60,13 @@ pub fn config_from_value(mut value: Value) -> Result<LoadedConfig, Error> {
     });
     if let Some(k) = &key {
         crate::redact::register(k);
+        if k.chars().any(char::is_control) || k.trim() != k {
+            return Err(Error::Usage(
+                "config field api_key (or ITERABLE_API_KEY) contains a line break, a tab or surrounding spaces; copy the key again without them".into(),
+            ));
+        }
     }
+    crate::KEY_GIVEN.store(key.is_some(), std::sync::atomic::Ordering::Relaxed);
     Ok(LoadedConfig {
         json: value.to_string(),
         value,

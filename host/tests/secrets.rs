@@ -118,3 +118,45 @@ fn echoed_keys_are_scrubbed_from_every_output() {
         assert_no_key("write", &out);
     }
 }
+
+/// A missing key is reported as missing (not as rejected by Iterable), and
+/// a key with a line break is refused before any request.
+#[test]
+fn a_missing_or_mangled_key_is_named() {
+    let sim = iterable_sim::spawn(SimOptions {
+        api_key: Some(KEY.into()),
+        ..SimOptions::default()
+    });
+    let dir = std::env::temp_dir().join(format!("iterable-host-keyless-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bin = env!("CARGO_BIN_EXE_iterable-connector");
+    let keyless = dir.join("keyless.json");
+    std::fs::write(&keyless, json!({"base_url": sim.base_url()}).to_string()).unwrap();
+    let out = Command::new(bin)
+        .args(["check", "--config"])
+        .arg(&keyless)
+        .env_remove("ITERABLE_API_KEY")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("no API key was given"), "{text}");
+    let mangled = dir.join("mangled.json");
+    std::fs::write(
+        &mangled,
+        json!({"base_url": sim.base_url(), "api_key": format!("{KEY}\r\n")}).to_string(),
+    )
+    .unwrap();
+    let out = Command::new(bin)
+        .args(["check", "--config"])
+        .arg(&mangled)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(all.contains("line break"), "{all}");
+    assert!(!all.contains("5ecretK"), "{all}");
+}

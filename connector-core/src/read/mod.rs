@@ -140,11 +140,36 @@ impl ReadSession {
                 },
             });
         }
+        let mut queue = VecDeque::new();
+        let warn = |message: String| {
+            Action::Log(LogMessage {
+                level: LogLevel::Warn,
+                message,
+                stream: None,
+            })
+        };
+        if crate::config::sends_key_in_clear(&config.base_url) {
+            queue.push_back(warn(format!(
+                "base_url {} is plain http to another machine: the API key travels unencrypted; use https",
+                config.base_url
+            )));
+        }
+        let unknown: Vec<&str> = state
+            .keys()
+            .map(String::as_str)
+            .filter(|name| catalog::find(name).is_err())
+            .collect();
+        if !unknown.is_empty() {
+            queue.push_back(warn(format!(
+                "the state has entries for streams that do not exist ({}); they are ignored — was a stream renamed?",
+                unknown.join(", ")
+            )));
+        }
         Ok(ReadSession {
             exchange: Exchange::new(config.time_scale, config.skip_malformed_lines),
             config,
             tasks,
-            queue: VecDeque::new(),
+            queue,
             bounds: None,
             now: 0,
             failed: None,
