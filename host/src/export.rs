@@ -96,6 +96,15 @@ pub async fn run(
         }
         seen
     };
+    if let Some(d) = catalog
+        .iter()
+        .find(|d| d.requires_user_filter && !has_user && names.contains(&d.name))
+    {
+        return Err(Error::Usage(format!(
+            "stream \"{}\" reads one user's data: set \"email\" (or \"user_id\") in the config",
+            d.name
+        )));
+    }
     if names.is_empty() {
         return Err(Error::Usage(
             "export: name streams with --streams a,b or pass --all".into(),
