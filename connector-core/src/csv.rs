@@ -375,14 +375,36 @@ impl CsvEncoder {
         Ok(n)
     }
 
+    /// Appends one row per record (the records of a core
+    /// [`RecordBatch`](crate::RecordBatch), no JSON round trip); returns how
+    /// many. Errors as for [`CsvEncoder::encode_records`].
+    pub fn encode_objects(
+        &mut self,
+        records: &[Map<String, Value>],
+        out: &mut Vec<u8>,
+    ) -> Result<usize> {
+        for r in records {
+            self.encode_map(r, out)?;
+        }
+        Ok(records.len())
+    }
+
     fn encode_one(&mut self, record: &Value, out: &mut Vec<u8>) -> Result<()> {
-        let row = self.rows + 1;
         let obj = record.as_object().ok_or_else(|| {
             ConnectorError::input(
                 "records",
-                format!("row {row} is not a JSON object: {}", kind_of(record)),
+                format!(
+                    "row {} is not a JSON object: {}",
+                    self.rows + 1,
+                    kind_of(record)
+                ),
             )
         })?;
+        self.encode_map(obj, out)
+    }
+
+    fn encode_map(&mut self, obj: &Map<String, Value>, out: &mut Vec<u8>) -> Result<()> {
+        let row = self.rows + 1;
         let mut cells: Vec<Option<&Value>> = vec![None; self.columns.len()];
         let mut extra = Map::new();
         for (k, v) in obj {
@@ -627,6 +649,9 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.kind, ErrorKind::InvalidInput);
         assert!(e.message.contains("row 5"), "{}", e.message);
+        let map = json!({"a": 5}).as_object().cloned().unwrap();
+        assert_eq!(enc.encode_objects(&[map], &mut out).unwrap(), 1);
+        assert!(out.ends_with(b"3\n5\n"));
         let e = enc.encode_records(&[json!([1])], &mut out).unwrap_err();
         assert!(e.message.contains("not a JSON object"), "{}", e.message);
     }
