@@ -349,30 +349,54 @@ impl CsvEncoder {
     /// Appends one row per record to `out`; returns how many. A record that
     /// is not an object, or a value that needs quotes under `quote: none`,
     /// is an `invalid-input` error naming the row (counted from 1 over the
-    /// encoder's life) and column; `out` then holds the rows before it.
+    /// encoder's life) and column; `out` and the row count are then as they
+    /// were before the call.
     pub fn encode_records(&mut self, records: &[Value], out: &mut Vec<u8>) -> Result<usize> {
-        for r in records {
-            self.encode_one(r, out)?;
+        self.atomic(out, |enc, out| {
+            for r in records {
+                enc.encode_one(r, out)?;
+            }
+            Ok(records.len())
+        })
+    }
+
+    /// Runs `f`; on an error, `out` and the row count are as they were
+    /// before (a call encodes all its rows or none).
+    fn atomic(
+        &mut self,
+        out: &mut Vec<u8>,
+        f: impl FnOnce(&mut Self, &mut Vec<u8>) -> Result<usize>,
+    ) -> Result<usize> {
+        let (len, rows) = (out.len(), self.rows);
+        let result = f(self, out);
+        if result.is_err() {
+            out.truncate(len);
+            self.rows = rows;
         }
-        Ok(records.len())
+        result
     }
 
     /// Appends one row per NDJSON line (a record batch's payload; blank
     /// lines are skipped) to `out`; returns how many. A line that is not a
     /// JSON object is an `invalid-input` error naming it.
     pub fn encode_ndjson(&mut self, ndjson: &[u8], out: &mut Vec<u8>) -> Result<usize> {
-        let mut n = 0;
-        for line in ndjson.split(|b| *b == b'\n') {
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
+        self.atomic(out, |enc, out| {
+            let mut n = 0;
+            for line in ndjson.split(|b| *b == b'\n') {
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                let value: Value = serde_json::from_slice(line).map_err(|e| {
+                    ConnectorError::input(
+                        "ndjson",
+                        format!("row {} is not JSON: {e}", enc.rows + 1),
+                    )
+                })?;
+                enc.encode_one(&value, out)?;
+                n += 1;
             }
-            let value: Value = serde_json::from_slice(line).map_err(|e| {
-                ConnectorError::input("ndjson", format!("row {} is not JSON: {e}", self.rows + 1))
-            })?;
-            self.encode_one(&value, out)?;
-            n += 1;
-        }
-        Ok(n)
+            Ok(n)
+        })
     }
 
     /// Appends one row per record (the records of a core
@@ -383,10 +407,12 @@ impl CsvEncoder {
         records: &[Map<String, Value>],
         out: &mut Vec<u8>,
     ) -> Result<usize> {
-        for r in records {
-            self.encode_map(r, out)?;
-        }
-        Ok(records.len())
+        self.atomic(out, |enc, out| {
+            for r in records {
+                enc.encode_map(r, out)?;
+            }
+            Ok(records.len())
+        })
     }
 
     fn encode_one(&mut self, record: &Value, out: &mut Vec<u8>) -> Result<()> {
@@ -649,9 +675,12 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.kind, ErrorKind::InvalidInput);
         assert!(e.message.contains("row 5"), "{}", e.message);
+        // All or nothing: row 4 went with the failed call.
+        assert_eq!(enc.rows(), 3);
+        assert_eq!(out, b"1\n2\n3\n");
         let map = json!({"a": 5}).as_object().cloned().unwrap();
         assert_eq!(enc.encode_objects(&[map], &mut out).unwrap(), 1);
-        assert!(out.ends_with(b"3\n5\n"));
+        assert_eq!(out, b"1\n2\n3\n5\n");
         let e = enc.encode_records(&[json!([1])], &mut out).unwrap_err();
         assert!(e.message.contains("not a JSON object"), "{}", e.message);
     }
