@@ -465,6 +465,8 @@ class Reader:
         ``"crlf"``; ``bom=True`` starts each file with a UTF-8 BOM (Excel).
         A bad option raises ``InputError`` naming it, before anything is read.
         """
+        if self._started:
+            raise RuntimeError("this Reader was already consumed; call source.read(...) again")
         options = json.dumps(
             {
                 "delimiter": delimiter,

@@ -165,8 +165,16 @@ def test_bad_options_raise_before_reading(sim: Sim, tmp_path: Path) -> None:
     with pytest.raises(InputError) as e:
         reader.to_csv(tmp_path / "x", delimiter=";", quote=";")
     assert e.value.field == "quote"
-    # Nothing was read: the reader is still usable.
+    # Nothing was read: the reader is still usable, once.
     assert not reader.done
+    reader.to_csv(tmp_path / "x")
+    assert reader.done and sorted(p.name for p in (tmp_path / "x").iterdir()) == [
+        "campaigns.csv",
+        "email_send.csv",
+    ]
+    with pytest.raises(RuntimeError, match="already consumed"):
+        reader.to_csv(tmp_path / "y")
+    assert not (tmp_path / "y").exists()
     # Without quotes a value that needs them names its row and column.
     with pytest.raises(InputError) as e:
         source(sim).read("campaigns").to_csv(tmp_path / "c.csv", delimiter=" ", quote=None)
