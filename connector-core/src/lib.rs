@@ -59,7 +59,7 @@
 //! # Layout
 //!
 //! `catalog` (the stream table and schemas as data), `config` (settings, one
-//! table), `exchange` (actions, planned requests, the engine: in-flight
+//! table), `csv` (CSV export: options, columns, the encoder), `exchange` (actions, planned requests, the engine: in-flight
 //! table, pacing, retries, status → error), `read` (the read session and one
 //! reader per family), `parse` (incremental body parsers), `record` (shaping
 //! rows as their schema says), `state`, `time`, `probe` (check and
@@ -70,6 +70,7 @@
 
 mod catalog;
 mod config;
+mod csv;
 mod error;
 mod exchange;
 mod parse;
@@ -89,6 +90,7 @@ pub use catalog::{
     all_streams, discover, find as find_stream,
 };
 pub use config::{Config, ExportMode, Region, Secret, UserKey, spec};
+pub use csv::{CsvEncoder, CsvOptions, EXTRA_COLUMN, LineEnding, csv_columns};
 pub use error::{ConnectorError, ErrorKind, Result, SQL_NEEDS_ENGINE};
 pub use exchange::endpoint::Endpoint;
 pub use exchange::{

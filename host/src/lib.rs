@@ -10,6 +10,7 @@
 pub mod demo;
 pub mod destination;
 pub mod driver;
+pub mod export;
 pub mod http;
 pub mod protocol;
 pub mod redact;

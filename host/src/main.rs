@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use iterable_connector_host::demo::{self, DemoOptions};
 use iterable_connector_host::destination::{self, DestinationConfig, Dialect};
 use iterable_connector_host::driver::{self, Output, ReadJob, WriteJob};
+use iterable_connector_host::export::{self, ExportOptions};
 use iterable_connector_host::protocol::{self, AirbyteWriter, SingerWriter};
 use iterable_connector_host::runtime::SqlPlan;
 use iterable_connector_host::runtime::{self, LoadedFrom, StreamSelection};
@@ -136,6 +137,54 @@ enum Command {
     Target {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
+    },
+    /// Exports streams to CSV: one file per stream in --out
+    /// (`<stream>.csv` or `.csv.gz`), a table of rows on stdout.
+    Export {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Streams to export, comma-separated.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            required_unless_present = "all",
+            conflicts_with = "all"
+        )]
+        streams: Vec<String>,
+        /// Every stream that needs no user filter (and the by-user streams
+        /// when the config names `email` or `user_id`).
+        #[arg(long)]
+        all: bool,
+        /// Directory of the CSV files (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Field separator: one character (`,` `;` `|`) or `tab`.
+        #[arg(long, default_value = ",")]
+        delimiter: String,
+        /// Text qualifier: one character, or `none` (a value that would need
+        /// quotes is then an error).
+        #[arg(long, default_value = "\"")]
+        quote: String,
+        /// `lf` or `crlf`.
+        #[arg(long, default_value = "lf")]
+        line_ending: String,
+        /// Start each file with a UTF-8 byte order mark (Excel).
+        #[arg(long)]
+        bom: bool,
+        /// No header line.
+        #[arg(long)]
+        no_header: bool,
+        /// What null is written as (default: nothing; an empty string is
+        /// written `""`).
+        #[arg(long, default_value = "", value_name = "TEXT")]
+        null_value: String,
+        /// gzip each file (`<stream>.csv.gz`).
+        #[arg(long)]
+        gzip: bool,
+        /// State file: read at the start (an incremental run appends to the
+        /// files), rewritten at every commit after the files are flushed.
+        #[arg(long, value_name = "FILE")]
+        state: Option<PathBuf>,
     },
     /// Syncs every stream from a built-in simulator into --out.
     Demo {
@@ -404,6 +453,42 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 Ok(ExitCode::SUCCESS)
             })
         }
+        Command::Export {
+            config,
+            streams,
+            all,
+            out,
+            delimiter,
+            quote,
+            line_ending,
+            bom,
+            no_header,
+            null_value,
+            gzip,
+            state,
+        } => {
+            let cfg = protocol::load_config(config)?;
+            let csv = json!({
+                "delimiter": delimiter,
+                "quote": quote,
+                "line_ending": line_ending,
+                "bom": bom,
+                "header": !no_header,
+                "null_value": null_value,
+            });
+            let opts = ExportOptions {
+                streams: streams.clone(),
+                all: *all,
+                out: out.clone(),
+                csv: csv.as_object().cloned().unwrap_or_default(),
+                gzip: *gzip,
+                state: state.clone(),
+            };
+            let rows = rt.block_on(export::run(&connector, &cfg, &opts))?;
+            let mut stdout = std::io::stdout().lock();
+            export::print_table(&mut stdout, &rows).map_err(|e| Error::Io(e.to_string()))?;
+            Ok(ExitCode::SUCCESS)
+        }
         _ => run_source(&connector, verbose, &rt, &cli.command).map(|()| ExitCode::SUCCESS),
     }
 }
@@ -638,7 +723,8 @@ fn run_source(
         | Command::Call { .. }
         | Command::Query { .. }
         | Command::Destination(_)
-        | Command::Target { .. } => Err(Error::Usage("not a source command".into())),
+        | Command::Target { .. }
+        | Command::Export { .. } => Err(Error::Usage("not a source command".into())),
     }
 }
 

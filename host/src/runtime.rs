@@ -32,6 +32,7 @@ mod bindings {
                 export iterable-connector:source/source@0.1.0;
                 export iterable-connector:source/writer@0.1.0;
                 export iterable-connector:source/query@0.1.0;
+                export iterable-connector:source/csv@0.1.0;
                 export iterable-connector:source/runner@0.1.0;
             }
         ",
@@ -713,6 +714,50 @@ impl Instance {
         flat(ws.call_poll(&mut self.store, s.write()?, now_ms).await)
     }
 
+    /// The CSV columns of `stream` (`user_fields`: the answer of
+    /// `user_fields_response`, for the streams declaring custom fields).
+    pub async fn csv_columns(
+        &mut self,
+        config: &str,
+        stream: &str,
+        user_fields: Option<&str>,
+    ) -> Call<Vec<String>> {
+        let c = self.bindings.iterable_connector_source_csv();
+        flat(
+            c.call_csv_columns(&mut self.store, config, stream, user_fields)
+                .await,
+        )
+    }
+
+    /// Opens a CSV encoder over `columns` (`options`: JSON text).
+    pub async fn csv_open(&mut self, columns: &[String], options: Option<&str>) -> Call<CsvHandle> {
+        let e = self.bindings.iterable_connector_source_csv().csv_encoder();
+        let handle = flat(e.call_open(&mut self.store, columns, options).await)?;
+        Ok(CsvHandle(handle))
+    }
+
+    /// What a new CSV file starts with (BOM, header line).
+    pub async fn csv_header(&mut self, enc: &CsvHandle) -> Call<Vec<u8>> {
+        let e = self.bindings.iterable_connector_source_csv().csv_encoder();
+        e.call_header(&mut self.store, enc.0)
+            .await
+            .map_err(Error::runtime)
+    }
+
+    /// CSV rows of a batch's NDJSON payload.
+    pub async fn csv_encode(&mut self, enc: &CsvHandle, ndjson: &[u8]) -> Call<Vec<u8>> {
+        let e = self.bindings.iterable_connector_source_csv().csv_encoder();
+        flat(e.call_encode(&mut self.store, enc.0, ndjson).await)
+    }
+
+    /// Drops the guest's encoder resource.
+    pub async fn csv_close(&mut self, enc: CsvHandle) -> Call<()> {
+        enc.0
+            .resource_drop_async(&mut self.store)
+            .await
+            .map_err(Error::runtime)
+    }
+
     /// A whole sync inside the component over wasi:http (the `runner`
     /// export); output goes to `sink`.
     pub async fn run_self_driving(
@@ -769,3 +814,6 @@ impl Session {
         }
     }
 }
+
+/// A guest `csv-encoder` handle, valid in the [`Instance`] that opened it.
+pub struct CsvHandle(ResourceAny);

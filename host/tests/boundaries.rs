@@ -3,10 +3,11 @@
 //! Python extension destructure the core's summary without `..`, so a new
 //! field fails their builds; this test covers the interface text itself.)
 
-use connector_core::{ErrorKind, RowStatus, StreamSummary, WriteSummary};
+use connector_core::{CsvOptions, ErrorKind, RowStatus, StreamSummary, WriteSummary};
 
 const TYPES_WIT: &str = include_str!("../../wit/types.wit");
 const WRITER_WIT: &str = include_str!("../../wit/writer.wit");
+const CSV_WIT: &str = include_str!("../../wit/csv.wit");
 
 /// The body of `header { … }` in the WIT text.
 fn block<'a>(wit: &'a str, header: &str) -> &'a str {
@@ -86,4 +87,30 @@ fn wit_row_statuses_are_the_cores() {
         .map(|s| s.as_str())
         .collect();
     assert_eq!(wit, core);
+}
+
+#[test]
+fn wit_csv_options_are_the_cores() {
+    let core: Vec<String> = debug_fields(&format!("{:?}", CsvOptions::default()))
+        .into_iter()
+        .map(|f| f.replace('-', "_"))
+        .collect();
+    assert!(core.contains(&"null_value".to_string()), "{core:?}");
+    let doc = &CSV_WIT[CSV_WIT.find("`options-json`").expect("the options doc")..];
+    let doc = &doc[..doc.find("open:").expect("open")];
+    for name in &core {
+        assert!(
+            doc.contains(&format!("\"{name}\"")),
+            "CSV option {name} is not documented in wit/csv.wit"
+        );
+        // ...and the core takes it under that name.
+        let value = match name.as_str() {
+            "bom" | "header" => serde_json::json!(true),
+            "line_ending" => serde_json::json!("crlf"),
+            _ => serde_json::json!("|"),
+        };
+        let one = serde_json::json!({ name.as_str(): value });
+        let taken = CsvOptions::from_json(&one);
+        assert!(taken.is_ok(), "{name}: {:?}", taken.err());
+    }
 }

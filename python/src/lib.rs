@@ -7,6 +7,7 @@
 
 mod arrow;
 mod convert;
+mod csv;
 mod protocol;
 mod session;
 mod sql;
@@ -114,6 +115,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(user_fields_request, m)?)?;
     m.add_function(wrap_pyfunction!(user_fields_response, m)?)?;
     m.add_function(wrap_pyfunction!(error_kinds, m)?)?;
+    m.add_function(wrap_pyfunction!(csv::csv_columns, m)?)?;
+    m.add_class::<csv::CsvEncoder>()?;
     protocol::register(m)?;
     write::register(m)?;
     sql::register(m)?;

@@ -20,6 +20,7 @@ use connector_core::{
 use connector_core::{LogLevel, LogMessage, StreamSummary};
 use serde_json::Value;
 
+mod csv;
 mod query;
 mod writer;
 

@@ -861,19 +861,7 @@ impl StreamDef {
     pub fn json_schema(&self, config: &Config, user_fields: Option<&Value>) -> Value {
         let fields: Vec<Field> = self.all_fields().copied().collect();
         if self.user_fields {
-            let custom = user_fields
-                .and_then(|v| v.get("fields"))
-                .and_then(Value::as_object);
-            let mut extra = Vec::new();
-            for (name, ty) in custom.into_iter().flatten() {
-                if fields.iter().any(|f| f.name == name) {
-                    continue;
-                }
-                extra.push((
-                    name.clone(),
-                    FieldType::from_iterable(ty.as_str().unwrap_or("")),
-                ));
-            }
+            let extra = self.custom_fields(user_fields);
             let mut schema = schema::json_schema(&fields);
             let props = schema["properties"].as_object_mut().expect("an object");
             for (name, ty) in extra {
@@ -887,6 +875,41 @@ impl StreamDef {
             return schema;
         }
         schema::json_schema(&fields)
+    }
+
+    /// The project's custom user fields this stream declares beyond its
+    /// own (none unless it declares user fields): from the body of
+    /// `GET /api/users/getFields`, in name order.
+    fn custom_fields(&self, user_fields: Option<&Value>) -> Vec<(String, FieldType)> {
+        if !self.user_fields {
+            return Vec::new();
+        }
+        let custom = user_fields
+            .and_then(|v| v.get("fields"))
+            .and_then(Value::as_object);
+        custom
+            .into_iter()
+            .flatten()
+            .filter(|(name, _)| !self.all_fields().any(|f| f.name == name.as_str()))
+            .map(|(name, ty)| {
+                (
+                    name.clone(),
+                    FieldType::from_iterable(ty.as_str().unwrap_or("")),
+                )
+            })
+            .collect()
+    }
+
+    /// The names of the stream's fields in definition order (the order of
+    /// [`StreamDef::fields`]), then the custom user fields it declares (in
+    /// name order), as `json_schema` declares them. A JSON Schema's
+    /// `properties` cannot carry this order (they are a sorted map), so
+    /// column-oriented outputs (CSV) take it from here.
+    pub fn field_names(&self, user_fields: Option<&Value>) -> Vec<String> {
+        self.all_fields()
+            .map(|f| f.name.to_string())
+            .chain(self.custom_fields(user_fields).into_iter().map(|(n, _)| n))
+            .collect()
     }
 
     /// Where records of this stream hold timestamps (from the schema).
