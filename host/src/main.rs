@@ -124,7 +124,7 @@ enum Command {
         /// as text.
         #[arg(long = "param", value_name = "NAME=VALUE")]
         params: Vec<String>,
-        /// table or jsonl.
+        /// table, jsonl or csv.
         #[arg(long, default_value = "table")]
         format: String,
     },
@@ -538,8 +538,23 @@ async fn run_query(
                 params,
                 api_key: cfg.api_key.clone(),
             };
+            let columns = plan.columns.clone();
             let mut out = sql::RowPrinter::new(stdout, format, plan.columns).verbose(verbose);
             let result = driver::query(inst, &job, &mut out).await;
+            if format == sql::Format::Csv && result.is_ok() {
+                // `*`: the stream's columns in definition order, then `_extra`.
+                let columns = match columns {
+                    Some(c) => c,
+                    None => inst.csv_columns(&cfg.json, &plan.stream, None).await?,
+                };
+                let rows = out.held_ndjson();
+                let enc = inst.csv_open(&columns, None).await?;
+                let mut bytes = inst.csv_header(&enc).await?;
+                bytes.extend(inst.csv_encode(&enc, &rows).await?);
+                inst.csv_close(enc).await?;
+                out.write_raw(&bytes)?;
+                return result.map(|_| ExitCode::SUCCESS);
+            }
             out.finish()?;
             result.map(|_| ExitCode::SUCCESS)
         }

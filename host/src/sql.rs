@@ -18,6 +18,9 @@ pub enum Format {
     Table,
     /// One JSON object per row, as they arrive.
     Jsonl,
+    /// RFC 4180 CSV through the component's encoder (rows are held until
+    /// the end; see `export` for files and options).
+    Csv,
 }
 
 impl Format {
@@ -25,8 +28,9 @@ impl Format {
         match s {
             "table" => Ok(Format::Table),
             "jsonl" | "json" => Ok(Format::Jsonl),
+            "csv" => Ok(Format::Csv),
             other => Err(Error::Usage(format!(
-                "--format {other}: use table or jsonl"
+                "--format {other}: use table, jsonl or csv"
             ))),
         }
     }
@@ -63,6 +67,22 @@ impl<W: Write> RowPrinter<W> {
     pub fn verbose(mut self, on: bool) -> Self {
         self.verbose = on;
         self
+    }
+
+    /// The rows held for `Csv`, as JSON lines.
+    pub fn held_ndjson(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for r in std::mem::take(&mut self.held) {
+            out.extend_from_slice(Value::Object(r).to_string().as_bytes());
+            out.push(b'\n');
+        }
+        out
+    }
+
+    /// Writes `bytes` (the CSV) and flushes.
+    pub fn write_raw(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.out.write_all(bytes).map_err(io)?;
+        self.out.flush().map_err(io)
     }
 
     /// Prints the table (for `Table`) and flushes.
@@ -158,7 +178,7 @@ impl<W: Write> Output for RowPrinter<W> {
                     self.out.write_all(line).map_err(io)?;
                     self.out.write_all(b"\n").map_err(io)?;
                 }
-                Format::Table => {
+                Format::Table | Format::Csv => {
                     let row: Map<String, Value> = serde_json::from_slice(line).map_err(|e| {
                         Error::Runtime(format!("the component emitted a bad row: {e}"))
                     })?;
