@@ -227,9 +227,10 @@ mod tests {
         assert_eq!(lines[0], "id  name");
         assert_eq!(lines[1], format!("--  {}", "-".repeat(60)));
         assert!(lines[3].ends_with('…') && lines[3].chars().count() == 64);
+        assert_eq!(Format::parse("csv").unwrap(), Format::Csv);
         assert_eq!(
-            Format::parse("csv").unwrap_err().to_string(),
-            "--format csv: use table or jsonl"
+            Format::parse("xml").unwrap_err().to_string(),
+            "--format xml: use table, jsonl or csv"
         );
     }
 }
