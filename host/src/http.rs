@@ -27,6 +27,11 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(300);
 /// Longest silence between two body frames.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// A body must bring at least [`MIN_BYTES_PER_WINDOW`] bytes in every window
+/// this long: a server trickling a byte every few seconds never goes idle,
+/// and would hold a read forever.
+pub const THROUGHPUT_WINDOW: Duration = Duration::from_secs(120);
+pub const MIN_BYTES_PER_WINDOW: u64 = 1024;
 
 /// What happens to one request, in order: `Head`, `Body`*, then `End` or
 /// `Failed` (or just `Failed`).
@@ -152,6 +157,36 @@ pub async fn fetch_all(
     Err(TransportErrorKind::Other)
 }
 
+/// Bytes of a body per [`THROUGHPUT_WINDOW`], to tell a trickle from a
+/// slow but working transfer.
+struct Throughput {
+    since: tokio::time::Instant,
+    bytes: u64,
+}
+
+impl Throughput {
+    fn new(now: tokio::time::Instant) -> Self {
+        Throughput {
+            since: now,
+            bytes: 0,
+        }
+    }
+
+    fn received(&mut self, n: usize) {
+        self.bytes += n as u64;
+    }
+
+    /// `false` once a whole window went by with too few bytes.
+    fn keeps_up(&mut self, now: tokio::time::Instant) -> bool {
+        if now.duration_since(self.since) < THROUGHPUT_WINDOW {
+            return true;
+        }
+        let ok = self.bytes >= MIN_BYTES_PER_WINDOW;
+        *self = Throughput::new(now);
+        ok
+    }
+}
+
 /// Opens a connection (TCP, then TLS for `https`) and its HTTP/1.1 session.
 async fn connect(host: &str, port: u16, https: bool) -> Result<Sender, TransportErrorKind> {
     use TransportErrorKind as K;
@@ -261,7 +296,11 @@ where
         return Ok(());
     }
     let mut body = response.into_body();
+    let mut pace = Throughput::new(tokio::time::Instant::now());
     loop {
+        if !pace.keeps_up(tokio::time::Instant::now()) {
+            return Err(K::Timeout);
+        }
         match timeout(IDLE_TIMEOUT, body.frame()).await {
             Err(_) => return Err(K::Timeout),
             Ok(None) => {
@@ -274,11 +313,35 @@ where
             Ok(Some(Ok(frame))) => {
                 if let Ok(data) = frame.into_data()
                     && !data.is_empty()
-                    && !emit(Event::Body(data)).await
                 {
-                    return Ok(());
+                    pace.received(data.len());
+                    if !emit(Event::Body(data)).await {
+                        return Ok(());
+                    }
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trickle_fails_the_throughput_check_and_a_slow_body_passes() {
+        let t0 = tokio::time::Instant::now();
+        let mut trickle = Throughput::new(t0);
+        for _ in 0..60 {
+            trickle.received(1); // a byte every two seconds
+        }
+        assert!(trickle.keeps_up(t0 + Duration::from_secs(119)));
+        assert!(!trickle.keeps_up(t0 + THROUGHPUT_WINDOW));
+
+        let mut slow = Throughput::new(t0);
+        slow.received(4096);
+        assert!(slow.keeps_up(t0 + THROUGHPUT_WINDOW));
+        // A new window starts: it must bring its own bytes.
+        assert!(!slow.keeps_up(t0 + THROUGHPUT_WINDOW * 2));
     }
 }
