@@ -383,6 +383,16 @@ class Reader:
         """The core's record batches (records still in Rust), as they arrive."""
         self._claim()
         progress = self._progress()
+        # A batch is handed out once the commits that follow it are in, so
+        # that ``state`` covers it when the caller sees it (a commit comes
+        # right after the batches it covers, never before them).
+        held: _native.Batch | None = None
+
+        def count(batch: _native.Batch) -> None:
+            self._counts[batch.stream] = self._counts.get(batch.stream, 0) + len(batch)
+            if progress is not None:
+                progress(batch.stream, len(batch))
+
         try:
             for action in _driver.drive(
                 self._session,
@@ -391,16 +401,26 @@ class Reader:
                 timeout=self._source.timeout,
             ):
                 if isinstance(action, _native.Emit):
-                    batch = action.batch
-                    self._counts[batch.stream] = self._counts.get(batch.stream, 0) + len(batch)
-                    if progress is not None:
-                        progress(batch.stream, len(batch))
-                    yield batch
+                    if held is not None:
+                        count(held)
+                        yield held
+                    held = action.batch
                 elif isinstance(action, _native.Commit):
                     self._state[action.stream] = action.state
                 else:
+                    if held is not None:
+                        count(held)
+                        yield held
+                        held = None
                     self._summary = [s.as_dict() for s in action.streams]
                     self._done = True
+        except Exception:
+            # A failed read still hands out what it read; the state does not
+            # cover it, so a resume reads it again rather than losing it.
+            if held is not None:
+                count(held)
+                yield held
+            raise
         finally:
             if progress is not None:
                 for name in self.streams:
