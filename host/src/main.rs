@@ -287,6 +287,29 @@ async fn run_read(
         api_key: cfg.api_key.clone(),
     };
     let result = driver::read(inst, &job, out).await;
+    if let Ok(summary) = &result {
+        // What was skipped on request is said, never silent.
+        for s in &summary.streams {
+            for (n, what) in [
+                (
+                    s.skipped_lines,
+                    "malformed lines skipped (skip_malformed_lines)",
+                ),
+                (
+                    s.skipped_units,
+                    "units skipped after persistent errors (skip_persistent_errors)",
+                ),
+            ] {
+                if n > 0 {
+                    out.log(runtime::LogMessage {
+                        level: runtime::LogLevel::Warn,
+                        message: format!("{n} {what}"),
+                        stream: Some(s.stream.clone()),
+                    })?;
+                }
+            }
+        }
+    }
     out.flush()?;
     result.map(|_| ())
 }

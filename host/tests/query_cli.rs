@@ -293,3 +293,57 @@ fn csv_output_holds_the_same_rows() {
     );
     assert!(header.ends_with("_extra"), "{header}");
 }
+
+/// Lines skipped on request (`skip_malformed_lines`) are counted in a WARN
+/// LOG message of `read`, never skipped silently.
+#[test]
+fn skipped_malformed_lines_are_reported() {
+    let sim = iterable_sim::spawn(SimOptions {
+        world: WorldOptions {
+            seed: 31,
+            scale: Scale::Tiny,
+            now: "2026-11-01T00:00:00Z".parse().unwrap(),
+            late_index_secs: 0,
+        },
+        faults: FaultOptions {
+            malformed_rate: 0.5,
+            ..FaultOptions::default()
+        },
+        api_key: Some(KEY.into()),
+        ..SimOptions::default()
+    });
+    let dir = std::env::temp_dir().join(format!("iterable-host-skip-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("cfg.json");
+    std::fs::write(
+        &cfg,
+        json!({"base_url": sim.base_url(), "api_key": KEY, "time_scale": 1000,
+            "start_date": "2026-09-01T00:00:00Z", "end_date": "2026-11-01T00:00:00Z",
+            "skip_malformed_lines": true})
+        .to_string(),
+    )
+    .unwrap();
+    let catalog = dir.join("catalog.json");
+    std::fs::write(
+        &catalog,
+        json!({"streams": [{"stream": {"name": "email_send"}, "sync_mode": "full_refresh"}]})
+            .to_string(),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_iterable-connector"))
+        .args(["read", "--config"])
+        .arg(&cfg)
+        .arg("--catalog")
+        .arg(&catalog)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let warned = jsonl(&out).into_iter().any(|m| {
+        m["type"] == "LOG"
+            && m["log"]["level"] == "WARN"
+            && m["log"]["message"]
+                .as_str()
+                .is_some_and(|t| t.contains("malformed lines skipped"))
+    });
+    assert!(warned, "{}", String::from_utf8_lossy(&out.stdout));
+}

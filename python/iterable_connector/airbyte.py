@@ -191,6 +191,19 @@ def read(src: IterableSource, catalog: Any, state: Any, emit: Emitter) -> None:
                 f"{s['stream']}: {s['records']} records, {s['requests']} requests, "
                 f"{s['retries']} retries",
             )
+            # What was skipped on request is said, never silent.
+            if s.get("skipped_lines"):
+                emit.log(
+                    "WARN",
+                    f"{s['stream']}: {s['skipped_lines']} malformed lines skipped "
+                    "(skip_malformed_lines)",
+                )
+            if s.get("skipped_units"):
+                emit.log(
+                    "WARN",
+                    f"{s['stream']}: {s['skipped_units']} units skipped after persistent errors "
+                    "(skip_persistent_errors)",
+                )
 
 
 def _emit_states(

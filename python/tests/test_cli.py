@@ -131,3 +131,22 @@ def test_read_error_is_a_trace(sim: Sim, tmp_path: Path) -> None:
     assert "region" in msgs[-1]["connectionStatus"]["message"]
     code, msgs, _ = run("read", "--config", bad, "--catalog", str(tmp_path / "cat.json"))
     assert code == 1 and msgs[-1]["trace"]["error"]["failure_type"] == "config_error"
+
+
+def test_skipped_malformed_lines_are_reported(tmp_path: Path) -> None:
+    from conftest import start_sim, stop_sim
+
+    sim = start_sim("--api-key", API_KEY, "--malformed-rate", "0.05")
+    try:
+        cfg = write(tmp_path, "c.json", {**config(sim), "skip_malformed_lines": True})
+        catalog = {"streams": [{"stream": {"name": "email_send"}, "sync_mode": "incremental"}]}
+        code, msgs, text = run(
+            "read", "--config", cfg, "--catalog", write(tmp_path, "k.json", catalog)
+        )
+    finally:
+        stop_sim(sim)
+    assert code == 0, text
+    warnings = [
+        m["log"]["message"] for m in msgs if m["type"] == "LOG" and m["log"]["level"] == "WARN"
+    ]
+    assert any("malformed lines skipped" in w for w in warnings), warnings
