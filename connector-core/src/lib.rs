@@ -100,7 +100,10 @@ pub use exchange::{
 pub use parse::{BodyFormat, BodyParser, ParseError, ParseOptions};
 pub use probe::{check_request, check_response, user_fields_request, user_fields_response};
 pub use read::{MAX_BATCH, ReadSession, StreamSelection};
-pub use sql::{QuerySession, SelectPlan, SqlPlan, SqlWrite, TableScan, plan_scans, plan_sql};
+pub use sql::{
+    ModifyPlan, ModifySession, QuerySession, SelectPlan, SqlPlan, SqlWrite, TableScan, plan_scans,
+    plan_sql,
+};
 pub use state::{JobState, STATE_VERSION, SessionState, StreamState, session_state_from_json};
 pub use sync::{
     Change, Conflict, Initial, LocalRow, Policy, SyncAction, SyncOptions, SyncSession, SyncSummary,

@@ -252,6 +252,21 @@ pub async fn write(
     Ok(summary)
 }
 
+/// Runs a SQL UPDATE or DELETE: the rows its read finds are written by key;
+/// each gets its result as for [`write`] (`io` is never asked for rows).
+pub async fn modify(
+    inst: &mut Instance,
+    job: &QueryJob<'_>,
+    io: &mut dyn WriteIo,
+) -> Result<WriteSummary, Error> {
+    let session = inst.open_write_sql(job.config, job.sql, job.params).await?;
+    let result = drive_write(inst, &session, job.api_key.clone(), io).await;
+    let closed = inst.close(session).await;
+    let summary = result?;
+    closed?;
+    Ok(summary)
+}
+
 async fn drive_write(
     inst: &mut Instance,
     session: &Session,

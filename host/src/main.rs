@@ -525,11 +525,21 @@ async fn write_and_report(
 ) -> Result<ExitCode, Error> {
     let t = Instant::now();
     let result = driver::write(inst, job, io).await;
+    report_write(io, result, t)
+}
+
+/// Flushes the result lines, prints the summary on stderr and says whether
+/// every row ended `ok`.
+fn report_write(
+    io: &mut writes::LinesWriteIo<impl BufRead, impl Write>,
+    result: Result<runtime::WriteSummary, Error>,
+    started: Instant,
+) -> Result<ExitCode, Error> {
     io.finish()?;
     let summary = result?;
     eprintln!(
         "{}",
-        writes::summary_line(&summary, t.elapsed().as_secs_f64())
+        writes::summary_line(&summary, started.elapsed().as_secs_f64())
     );
     Ok(if summary.ok == summary.rows {
         ExitCode::SUCCESS
@@ -586,6 +596,24 @@ async fn run_query(
             sql::print_explain(&mut stdout, &steps)?;
             stdout.flush().map_err(|e| Error::Io(e.to_string()))?;
             Ok(ExitCode::SUCCESS)
+        }
+        SqlPlan::Modify(m) => {
+            if verbose {
+                for p in &m.pushed {
+                    eprintln!("pushed down: {p}");
+                }
+            }
+            let job = driver::QueryJob {
+                config: &cfg.json,
+                sql: sql_text,
+                params,
+                api_key: cfg.api_key.clone(),
+            };
+            let lines = writes::JsonLines::new(&b""[..], 0);
+            let mut io = writes::LinesWriteIo::new(lines, stdout, None, 0).verbose(verbose);
+            let t = Instant::now();
+            let result = driver::modify(inst, &job, &mut io).await;
+            report_write(&mut io, result, t)
         }
         SqlPlan::Write(w) => {
             let job = WriteJob {

@@ -664,6 +664,25 @@ impl Instance {
         })
     }
 
+    /// Opens a write session for a SQL UPDATE or DELETE (`params`: a JSON
+    /// object): it reads the rows the WHERE selects and writes each by key.
+    pub async fn open_write_sql(
+        &mut self,
+        config: &str,
+        sql: &str,
+        params: Option<&str>,
+    ) -> Call<Session> {
+        let ws = self
+            .bindings
+            .iterable_connector_source_writer()
+            .write_session();
+        let handle = flat(ws.call_open_sql(&mut self.store, config, sql, params).await)?;
+        Ok(Session {
+            handle,
+            kind: Kind::Write,
+        })
+    }
+
     /// Rows a full request of this write holds.
     pub async fn rows_per_request(&mut self, s: &Session) -> Call<u32> {
         let ws = self

@@ -201,7 +201,7 @@ fn bad_sql_is_a_typed_error() {
         ("SELECT * FROM events", "WHERE email"),
         ("SELECT nope FROM lists", "unknown column"),
         ("SELECT name, count(*) FROM lists GROUP BY name", "DuckDB"),
-        ("DELETE FROM lists WHERE id = 1", "write --op"),
+        ("DELETE FROM campaigns WHERE id = 1", "DELETE on"),
     ] {
         let out = run(&cfg, &[sql]);
         assert_eq!(out.status.code(), Some(1), "{sql}");
@@ -346,4 +346,36 @@ fn skipped_malformed_lines_are_reported() {
                 .is_some_and(|t| t.contains("malformed lines skipped"))
     });
     assert!(warned, "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// UPDATE and DELETE read the rows their WHERE selects, then write each by
+/// key: one result line per row found, and the simulator holds the change.
+#[test]
+fn update_and_delete_write_the_rows_they_find() {
+    let sim = start_sim();
+    let cfg = config(&sim);
+    let out = run(
+        &cfg,
+        &["INSERT INTO Lists (name) VALUES ('drop-me-1'), ('drop-me-2'), ('keep-me')"],
+    );
+    assert!(out.status.success());
+    let out = run(&cfg, &["DELETE FROM Lists WHERE name LIKE 'drop-me-%'"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results = jsonl(&out);
+    assert_eq!(results.len(), 2);
+    assert!(results.iter().all(|r| r["status"] == "ok"));
+    let names: Vec<Value> = read_all(&cfg, "lists")
+        .into_iter()
+        .map(|l| l["name"].clone())
+        .collect();
+    assert!(!names.contains(&json!("drop-me-1")) && !names.contains(&json!("drop-me-2")));
+    assert!(names.contains(&json!("keep-me")));
+
+    let out = run(&cfg, &["UPDATE Lists SET name = 'x' WHERE id = 1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("UPDATE works on"));
 }

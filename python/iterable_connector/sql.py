@@ -212,6 +212,12 @@ def run(source: IterableSource, query: str, params: Mapping[str, Any]) -> Any:
         return _query_reader(source, plan)
     if plan.kind == "explain":
         return SqlExplain(_explain(plan))
+    if plan.kind == "modify":
+        from . import write as _w
+
+        object, op = plan.object, plan.op
+        assert object is not None and op is not None
+        return _w.run_session(source, _native.ModifySession(plan), object, op)
     return _write(source, plan)
 
 

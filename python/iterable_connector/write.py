@@ -322,7 +322,7 @@ WriteOutput = _native.Results | _native.WriteCommit | _native.WriteDone
 
 
 def drive_write(
-    session: _native.WriteSession,
+    session: _native.WriteSession | _native.ModifySession,
     chunks: Iterator[list[Any]],
     transport: Any,
     key: _driver.Secret | None,
@@ -445,6 +445,24 @@ def write(
         # Until this session commits, the state to resume from is the one given.
         result._state = copy.deepcopy(dict(state))
     report = _progress(progress, object, total)
+    return _run(source, session, chunks, result, report, skipped)
+
+
+def run_session(source: IterableSource, session: Any, object: str, op: str) -> WriteResult:
+    """Runs a session that finds its own rows (SQL's UPDATE and DELETE:
+    ``_native.ModifySession``) like a write, and returns its result."""
+    result = WriteResult(object, op, False)
+    return _run(source, session, iter(()), result, _progress(source.progress, object, None), 0)
+
+
+def _run(
+    source: IterableSource,
+    session: Any,
+    chunks: Iterator[list[Any]],
+    result: WriteResult,
+    report: Callable[[int], None] | None,
+    skipped: int,
+) -> WriteResult:
     try:
         for action in drive_write(
             session, chunks, source.transport, source._key, timeout=source.timeout, first=skipped

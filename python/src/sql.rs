@@ -5,8 +5,8 @@
 use std::sync::{Mutex, MutexGuard};
 
 use connector_core::{
-    Config, ConnectorError, QuerySession as CoreQuery, SelectPlan, SqlPlan as CorePlan, SqlWrite,
-    TransportErrorKind,
+    Config, ConnectorError, ModifyPlan, ModifySession as CoreModify, QuerySession as CoreQuery,
+    SelectPlan, SqlPlan as CorePlan, SqlWrite, TransportErrorKind,
 };
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -20,6 +20,7 @@ enum Planned {
     Select(SelectPlan),
     Explain(SelectPlan),
     Write(SqlWrite),
+    Modify(ModifyPlan),
 }
 
 /// A planned SQL statement. `kind` is `"select"`, `"explain"` or `"write"`.
@@ -27,7 +28,9 @@ enum Planned {
 /// (each predicate the API applies, in words), `limit`, `offset`,
 /// `columns` (None for `*`), `explain()` and `first_requests()`; run it with
 /// `QuerySession(plan)`. A write (INSERT or CALL) has `object`, `op`,
-/// `rows` and `returning`; run it with a `WriteSession`.
+/// `rows` and `returning`; run it with a `WriteSession`. A `"modify"`
+/// (UPDATE or DELETE) has `object`, `op`, `stream` and `pushed` (of the read
+/// that finds its rows); run it with `ModifySession(plan)`.
 #[pyclass(frozen, module = "iterable_connector._native")]
 pub(crate) struct SqlPlan {
     planned: Planned,
@@ -38,7 +41,15 @@ impl SqlPlan {
     fn select(&self) -> Option<&SelectPlan> {
         match &self.planned {
             Planned::Select(p) | Planned::Explain(p) => Some(p),
-            Planned::Write(_) => None,
+            Planned::Write(_) | Planned::Modify(_) => None,
+        }
+    }
+
+    /// The SELECT a statement reads with: its own, or an UPDATE/DELETE's.
+    fn reads(&self) -> Option<&SelectPlan> {
+        match &self.planned {
+            Planned::Modify(m) => Some(&m.select),
+            _ => self.select(),
         }
     }
 
@@ -58,6 +69,7 @@ impl SqlPlan {
             Planned::Select(_) => "select",
             Planned::Explain(_) => "explain",
             Planned::Write(_) => "write",
+            Planned::Modify(_) => "modify",
         }
     }
 
@@ -71,13 +83,13 @@ impl SqlPlan {
     /// The stream a SELECT reads.
     #[getter]
     fn stream(&self) -> Option<&str> {
-        self.select().map(|p| p.stream.as_str())
+        self.reads().map(|p| p.stream.as_str())
     }
 
     /// Each predicate the API applies, in words.
     #[getter]
     fn pushed(&self) -> Vec<String> {
-        self.select().map(|p| p.pushed.clone()).unwrap_or_default()
+        self.reads().map(|p| p.pushed.clone()).unwrap_or_default()
     }
 
     #[getter]
@@ -144,13 +156,19 @@ impl SqlPlan {
     /// What a write writes to (an object or a procedure).
     #[getter]
     fn object(&self) -> Option<&str> {
-        self.write().map(|w| w.object.as_str())
+        match &self.planned {
+            Planned::Modify(m) => Some(m.object.as_str()),
+            _ => self.write().map(|w| w.object.as_str()),
+        }
     }
 
     /// `insert` or `call`.
     #[getter]
     fn op(&self) -> Option<&str> {
-        self.write().map(|w| w.op.as_str())
+        match &self.planned {
+            Planned::Modify(m) => Some(m.op.as_str()),
+            _ => self.write().map(|w| w.op.as_str()),
+        }
     }
 
     /// A write's rows as dicts (a procedure: its one row of parameters).
@@ -187,6 +205,10 @@ impl SqlPlan {
                 w.op,
                 w.rows.len(),
                 w.returning
+            ),
+            Planned::Modify(m) => format!(
+                "SqlPlan(kind=\"modify\", object={:?}, op={:?}, stream={:?}, pushed={:?})",
+                m.object, m.op, m.select.stream, m.select.pushed
             ),
         }
     }
@@ -240,6 +262,7 @@ pub(crate) fn plan_sql(
         CorePlan::Select(p) => Planned::Select(p),
         CorePlan::Explain(p) => Planned::Explain(p),
         CorePlan::Write(w) => Planned::Write(w),
+        CorePlan::Modify(m) => Planned::Modify(m),
     };
     Ok(SqlPlan {
         planned,
@@ -275,6 +298,104 @@ pub(crate) fn plan_scans(
             )
         })
         .collect())
+}
+
+/// A running UPDATE or DELETE. Drive it like `WriteSession` (it never asks
+/// for rows: the rows are the ones its read finds).
+#[pyclass(frozen, module = "iterable_connector._native")]
+pub(crate) struct ModifySession {
+    inner: Mutex<CoreModify>,
+}
+
+impl ModifySession {
+    fn lock(&self) -> MutexGuard<'_, CoreModify> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[pymethods]
+impl ModifySession {
+    /// Opens a `modify` plan.
+    #[new]
+    fn new(py: Python<'_>, plan: &Bound<'_, SqlPlan>) -> PyResult<Self> {
+        let Planned::Modify(m) = &plan.get().planned else {
+            return Err(PyTypeError::new_err(
+                "a ModifySession runs an UPDATE or DELETE plan (kind == \"modify\")",
+            ));
+        };
+        let session = CoreModify::open(m.clone()).py(py)?;
+        Ok(ModifySession {
+            inner: Mutex::new(session),
+        })
+    }
+
+    /// How many requests may be in flight at once.
+    fn max_in_flight(&self) -> usize {
+        self.lock().max_in_flight()
+    }
+
+    /// Rows a full request holds (the rows come from the read).
+    fn rows_per_request(&self) -> usize {
+        1
+    }
+
+    /// Nothing to push: the rows are the ones the read finds.
+    fn finish_input(&self) {}
+
+    /// Refused: an UPDATE or DELETE writes the rows its read finds.
+    fn push_rows(&self, _rows: &Bound<'_, PyAny>) -> PyResult<()> {
+        Err(PyTypeError::new_err(
+            "a ModifySession writes the rows its read finds; it takes none",
+        ))
+    }
+
+    /// The next action, as for `WriteSession.poll`.
+    fn poll(&self, py: Python<'_>, now_ms: i64) -> PyResult<Py<PyAny>> {
+        let action = self.lock().poll(now_ms).py(py)?;
+        crate::write::write_action_to_py(py, action)
+    }
+
+    fn on_response_head(
+        &self,
+        py: Python<'_>,
+        now_ms: i64,
+        id: u64,
+        status: u16,
+        headers: Vec<(String, String)>,
+    ) -> PyResult<()> {
+        self.lock()
+            .on_response_head(now_ms, id, status, &headers)
+            .py(py)
+    }
+
+    fn on_response_body(&self, py: Python<'_>, now_ms: i64, id: u64, chunk: &[u8]) -> PyResult<()> {
+        py.detach(|| self.lock().on_response_body(now_ms, id, chunk))
+            .py(py)
+    }
+
+    fn on_response_end(&self, py: Python<'_>, now_ms: i64, id: u64) -> PyResult<()> {
+        py.detach(|| self.lock().on_response_end(now_ms, id)).py(py)
+    }
+
+    /// `kind`: "connect", "timeout", "body_cut" or "other".
+    fn on_transport_error(&self, py: Python<'_>, now_ms: i64, id: u64, kind: &str) -> PyResult<()> {
+        let kind = transport_kind(kind)?;
+        self.lock().on_transport_error(now_ms, id, kind).py(py)
+    }
+}
+
+fn transport_kind(kind: &str) -> PyResult<TransportErrorKind> {
+    Ok(match kind {
+        "connect" => TransportErrorKind::Connect,
+        "timeout" => TransportErrorKind::Timeout,
+        "body_cut" => TransportErrorKind::BodyCut,
+        "other" => TransportErrorKind::Other,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "unknown transport error kind {other:?} (connect|timeout|body_cut|other)"
+            )));
+        }
+    })
 }
 
 /// A running SELECT. Drive it like `Session` (`poll(now_ms)`, then act on
@@ -368,5 +489,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(plan_scans, m)?)?;
     m.add_class::<SqlPlan>()?;
     m.add_class::<QuerySession>()?;
+    m.add_class::<ModifySession>()?;
     Ok(())
 }

@@ -186,7 +186,7 @@ impl WriteSummary {
     }
 }
 
-fn write_action_to_py(py: Python<'_>, action: WriteAction) -> PyResult<Py<PyAny>> {
+pub(crate) fn write_action_to_py(py: Python<'_>, action: WriteAction) -> PyResult<Py<PyAny>> {
     Ok(match action {
         WriteAction::Fetch(req) => fetch_to_py(py, &req)?,
         WriteAction::NeedRows => Py::new(py, NeedRows)?.into_any(),

@@ -712,3 +712,29 @@ def test_update_email_and_subscriptions(fresh_sim: Sim) -> None:
     assert subs.all_ok, subs.rows
     _, users = get(fresh_sim, f"/api/lists/getUsers?listId={list_id}")
     assert "new@example.com" in users
+
+
+def test_sql_update_and_delete_write_the_rows_their_read_finds(fresh_sim: Sim) -> None:
+    src = source(fresh_sim)
+    assert src.write("catalogs", [{"name": "sqlmod"}]).all_ok
+    items = [{"itemId": i, "price": n} for i, n in (("a", 1), ("b", 2), ("c", 3))]
+    assert src.write("catalog_items", items, "upsert", catalog="sqlmod").all_ok
+
+    updated = src.sql(
+        "UPDATE CatalogItems SET \"price\" = 99 WHERE catalogName = :c AND itemId IN ('a', 'c')",
+        c="sqlmod",
+    )
+    assert updated.all_ok and len(updated) == 2, updated.rows
+    assert item_value(fresh_sim, "sqlmod", "a") == {"price": 99}
+    assert item_value(fresh_sim, "sqlmod", "b") == {"price": 2}
+
+    gone = src.sql("DELETE FROM CatalogItems WHERE catalogName = 'sqlmod' AND itemId = 'b'")
+    assert gone.all_ok and len(gone) == 1
+    assert get(fresh_sim, "/api/catalogs/sqlmod/items/b")[0] == 404
+
+    assert src.write("lists", [{"name": "sql-del"}]).all_ok
+    dropped = src.sql("DELETE FROM Lists WHERE name = :n", n="sql-del")
+    assert dropped.all_ok and len(dropped) == 1
+    assert "sql-del" not in list_names(fresh_sim)
+    nothing = src.sql("DELETE FROM Lists WHERE name = 'no-such-list'")
+    assert len(nothing) == 0 and nothing.all_ok

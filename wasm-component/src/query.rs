@@ -23,7 +23,7 @@ fn params(params_json: Option<String>) -> Result<Map<String, Value>, ConnectorEr
     }
 }
 
-fn plan(
+pub(crate) fn plan(
     config_json: &str,
     sql: &str,
     params_json: Option<String>,
@@ -90,6 +90,12 @@ impl query::Guest for Component {
         Ok(match planned {
             SqlPlan::Select(p) => query::SqlPlan::Select(select_plan(&p)),
             SqlPlan::Explain(p) => query::SqlPlan::Explain(explain(&p, now_ms).map_err(error)?),
+            SqlPlan::Modify(m) => query::SqlPlan::Modify(query::ModifyPlan {
+                object: m.object,
+                op: m.op,
+                stream: m.select.stream,
+                pushed: m.select.pushed,
+            }),
             SqlPlan::Write(w) => {
                 let mut rows = Vec::new();
                 for r in &w.rows {

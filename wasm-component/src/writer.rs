@@ -1,10 +1,11 @@
-//! The `writer` interface: the core's `WriteSession` behind a WIT resource.
+//! The `writer` interface: the core's `WriteSession` (or, for SQL's UPDATE
+//! and DELETE, its `ModifySession`) behind a WIT resource.
 
 use std::cell::RefCell;
 
 use connector_core::{
-    ConnectorError, RowResult, RowStatus, WriteAction, WriteCheckpoint, WriteOptions, WriteSession,
-    WriteSummary,
+    ConnectorError, ModifySession, RowResult, RowStatus, SqlPlan, TransportErrorKind, WriteAction,
+    WriteCheckpoint, WriteOptions, WriteSession, WriteSummary,
 };
 
 use crate::bindings::exports::iterable_connector::source::writer;
@@ -108,14 +109,69 @@ impl writer::Guest for Component {
     }
 }
 
+/// What a `write-session` runs: rows pushed by the host, or the rows a SQL
+/// UPDATE/DELETE finds itself.
+pub enum Inner {
+    Rows(Box<WriteSession>),
+    Sql(Box<ModifySession>),
+}
+
+impl Inner {
+    fn poll(&mut self, now: i64) -> Result<WriteAction, ConnectorError> {
+        match self {
+            Inner::Rows(s) => s.poll(now),
+            Inner::Sql(s) => s.poll(now),
+        }
+    }
+
+    fn head(
+        &mut self,
+        now: i64,
+        id: u64,
+        status: u16,
+        h: &[(String, String)],
+    ) -> Result<(), ConnectorError> {
+        match self {
+            Inner::Rows(s) => s.on_response_head(now, id, status, h),
+            Inner::Sql(s) => s.on_response_head(now, id, status, h),
+        }
+    }
+
+    fn body(&mut self, now: i64, id: u64, chunk: &[u8]) -> Result<(), ConnectorError> {
+        match self {
+            Inner::Rows(s) => s.on_response_body(now, id, chunk),
+            Inner::Sql(s) => s.on_response_body(now, id, chunk),
+        }
+    }
+
+    fn end(&mut self, now: i64, id: u64) -> Result<(), ConnectorError> {
+        match self {
+            Inner::Rows(s) => s.on_response_end(now, id),
+            Inner::Sql(s) => s.on_response_end(now, id),
+        }
+    }
+
+    fn failed(
+        &mut self,
+        now: i64,
+        id: u64,
+        kind: TransportErrorKind,
+    ) -> Result<(), ConnectorError> {
+        match self {
+            Inner::Rows(s) => s.on_transport_error(now, id, kind),
+            Inner::Sql(s) => s.on_transport_error(now, id, kind),
+        }
+    }
+}
+
 /// A write session behind a WIT resource handle (`&self` methods, so the
 /// core session sits in a `RefCell`; calls never re-enter).
-pub struct Writer(RefCell<WriteSession>);
+pub struct Writer(RefCell<Inner>);
 
 impl Writer {
     fn with<T>(
         &self,
-        f: impl FnOnce(&mut WriteSession) -> Result<T, ConnectorError>,
+        f: impl FnOnce(&mut Inner) -> Result<T, ConnectorError>,
     ) -> Result<T, wit::ConnectorError> {
         match self.0.try_borrow_mut() {
             Ok(mut s) => f(&mut s).map_err(error),
@@ -125,8 +181,11 @@ impl Writer {
         }
     }
 
-    fn read<T>(&self, f: impl FnOnce(&WriteSession) -> T, fallback: T) -> T {
-        self.0.try_borrow().map(|s| f(&s)).unwrap_or(fallback)
+    fn rows<T>(&self, f: impl FnOnce(&WriteSession) -> T, fallback: T) -> T {
+        match self.0.try_borrow().as_deref() {
+            Ok(Inner::Rows(s)) => f(s),
+            _ => fallback,
+        }
     }
 }
 
@@ -139,30 +198,61 @@ impl writer::GuestWriteSession for Writer {
         state_json: Option<String>,
     ) -> Result<writer::WriteSession, wit::ConnectorError> {
         let session = open(&config_json, &object, &op, options_json, state_json).map_err(error)?;
-        Ok(writer::WriteSession::new(Writer(RefCell::new(session))))
+        Ok(writer::WriteSession::new(Writer(RefCell::new(
+            Inner::Rows(Box::new(session)),
+        ))))
+    }
+
+    fn open_sql(
+        config_json: String,
+        sql: String,
+        params_json: Option<String>,
+    ) -> Result<writer::WriteSession, wit::ConnectorError> {
+        let planned = crate::query::plan(&config_json, &sql, params_json, None).map_err(error)?;
+        let SqlPlan::Modify(m) = planned else {
+            return Err(error(ConnectorError::input(
+                "sql",
+                "open-sql runs an UPDATE or DELETE; query.plan says what else a statement is",
+            )));
+        };
+        let session = ModifySession::open(m).map_err(error)?;
+        Ok(writer::WriteSession::new(Writer(RefCell::new(Inner::Sql(
+            Box::new(session),
+        )))))
     }
 
     fn max_in_flight(&self) -> u32 {
-        self.read(|s| count(s.max_in_flight()), 1)
+        match self.0.try_borrow().as_deref() {
+            Ok(Inner::Rows(s)) => count(s.max_in_flight()),
+            Ok(Inner::Sql(s)) => count(s.max_in_flight()),
+            Err(_) => 1,
+        }
     }
 
     fn rows_per_request(&self) -> u32 {
-        self.read(|s| count(s.rows_per_request()), 1)
+        self.rows(|s| count(s.rows_per_request()), 1)
     }
 
     fn applied_later(&self) -> bool {
-        self.read(WriteSession::applied_later, false)
+        self.rows(WriteSession::applied_later, false)
     }
 
     fn push_rows(&self, ndjson: Vec<u8>) -> Result<u64, wit::ConnectorError> {
-        self.with(|s| s.push_ndjson(&ndjson))
+        self.with(|s| match s {
+            Inner::Rows(w) => w.push_ndjson(&ndjson),
+            Inner::Sql(_) => Err(ConnectorError::misuse(
+                "an UPDATE or DELETE writes the rows its read finds; push none",
+            )),
+        })
     }
 
     fn finish_input(&self) {
         // A re-entrant call is the only failure, and cannot happen: the
         // component never calls back into the host mid-method.
-        if let Ok(mut s) = self.0.try_borrow_mut() {
-            s.finish_input();
+        if let Ok(mut s) = self.0.try_borrow_mut()
+            && let Inner::Rows(w) = &mut *s
+        {
+            w.finish_input();
         }
     }
 
@@ -177,7 +267,7 @@ impl writer::GuestWriteSession for Writer {
         status: u16,
         headers: Vec<(String, String)>,
     ) -> Result<(), wit::ConnectorError> {
-        self.with(|s| s.on_response_head(now_ms, id, status, &headers))
+        self.with(|s| s.head(now_ms, id, status, &headers))
     }
 
     fn on_response_body(
@@ -186,11 +276,11 @@ impl writer::GuestWriteSession for Writer {
         id: u64,
         chunk: Vec<u8>,
     ) -> Result<(), wit::ConnectorError> {
-        self.with(|s| s.on_response_body(now_ms, id, &chunk))
+        self.with(|s| s.body(now_ms, id, &chunk))
     }
 
     fn on_response_end(&self, now_ms: i64, id: u64) -> Result<(), wit::ConnectorError> {
-        self.with(|s| s.on_response_end(now_ms, id))
+        self.with(|s| s.end(now_ms, id))
     }
 
     fn on_transport_error(
@@ -199,6 +289,6 @@ impl writer::GuestWriteSession for Writer {
         id: u64,
         kind: wit::TransportErrorKind,
     ) -> Result<(), wit::ConnectorError> {
-        self.with(|s| s.on_transport_error(now_ms, id, transport_kind(kind)))
+        self.with(|s| s.failed(now_ms, id, transport_kind(kind)))
     }
 }

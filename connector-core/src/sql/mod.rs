@@ -19,6 +19,7 @@
 //! is an `invalid-input` error naming the construct and what to do instead.
 
 mod expr;
+mod modify;
 mod query;
 mod scans;
 mod translate;
@@ -37,6 +38,7 @@ use crate::error::{ConnectorError, Result};
 use crate::time;
 use crate::write::WriteOptions;
 
+pub use modify::{ModifyPlan, ModifySession};
 pub use query::QuerySession;
 pub use scans::{TableScan, plan_scans};
 
@@ -52,6 +54,9 @@ pub enum SqlPlan {
     Explain(SelectPlan),
     /// Write rows, or call a procedure (run it with a `WriteSession`).
     Write(SqlWrite),
+    /// UPDATE or DELETE: find the rows, then write each by key (run it
+    /// with a [`ModifySession`]).
+    Modify(ModifyPlan),
 }
 
 /// A write planned from INSERT or CALL.
@@ -129,10 +134,8 @@ pub fn plan_sql(
         },
         ast::Statement::Insert(insert) => Ok(SqlPlan::Write(insert_rows(insert, params)?)),
         ast::Statement::Call(f) => Ok(SqlPlan::Write(call(f, params)?)),
-        ast::Statement::Update(_) | ast::Statement::Delete(_) => Err(ConnectorError::input(
-            "sql",
-            "UPDATE and DELETE are not run through SQL yet; write the keyed rows with `write --op update|delete` (Python: src.write(..., op=\"update\"))",
-        )),
+        ast::Statement::Update(u) => Ok(SqlPlan::Modify(update(config, u, params, user_fields)?)),
+        ast::Statement::Delete(d) => Ok(SqlPlan::Modify(delete(config, d, params, user_fields)?)),
         other => Err(ConnectorError::input(
             "sql",
             format!(
@@ -141,6 +144,126 @@ pub fn plan_sql(
             ),
         )),
     }
+}
+
+/// The rows an UPDATE or DELETE touches: `SELECT * FROM table WHERE …`.
+fn target_rows(
+    config: &Config,
+    table_name: &str,
+    selection: Option<&ast::Expr>,
+    params: &Map<String, Value>,
+    user_fields: Option<&Value>,
+) -> Result<SelectPlan> {
+    let mut sql = format!("SELECT * FROM \"{table_name}\"");
+    if let Some(w) = selection {
+        sql.push_str(&format!(" WHERE {w}"));
+    }
+    match plan_sql(config, &sql, params, user_fields)? {
+        SqlPlan::Select(p) => Ok(p),
+        _ => Err(ConnectorError::input(
+            "sql",
+            "the WHERE of an UPDATE or DELETE must select rows",
+        )),
+    }
+}
+
+fn single_table(t: &ast::TableWithJoins, what: &str) -> Result<String> {
+    if !t.joins.is_empty() {
+        return Err(ConnectorError::input(
+            "sql",
+            format!("{what} of several tables is not supported"),
+        ));
+    }
+    match &t.relation {
+        ast::TableFactor::Table { name, .. } => object_name(name),
+        _ => Err(ConnectorError::input(
+            "sql",
+            format!("{what} names one table"),
+        )),
+    }
+}
+
+fn update(
+    config: &Config,
+    u: &ast::Update,
+    params: &Map<String, Value>,
+    user_fields: Option<&Value>,
+) -> Result<ModifyPlan> {
+    if u.from.is_some() || !u.order_by.is_empty() || u.limit.is_some() || u.returning.is_some() {
+        return Err(ConnectorError::input(
+            "sql",
+            "UPDATE … FROM, ORDER BY, LIMIT and RETURNING are not supported (as in Skyvia, FROM is not)",
+        ));
+    }
+    let table_name = single_table(&u.table, "UPDATE")?;
+    let select = target_rows(
+        config,
+        &table_name,
+        u.selection.as_ref(),
+        params,
+        user_fields,
+    )?;
+    let def = table(&table_name)?;
+    let schema = def.json_schema(config, user_fields);
+    let columns = Columns::new(def.name, &schema);
+    let tr = Translator {
+        columns: &columns,
+        params,
+    };
+    let mut set = Vec::new();
+    for a in &u.assignments {
+        let ast::AssignmentTarget::ColumnName(name) = &a.target else {
+            return Err(ConnectorError::input(
+                "sql",
+                "SET takes one column per assignment",
+            ));
+        };
+        let ident = match name.0.last() {
+            Some(ast::ObjectNamePart::Identifier(i)) => i,
+            _ => {
+                return Err(ConnectorError::input(
+                    "sql",
+                    format!("SET {name}: name a column"),
+                ));
+            }
+        };
+        set.push((columns.resolve(ident)?, tr.expr(&a.value)?));
+    }
+    ModifyPlan::new(select, "update", set)
+}
+
+fn delete(
+    config: &Config,
+    d: &ast::Delete,
+    params: &Map<String, Value>,
+    user_fields: Option<&Value>,
+) -> Result<ModifyPlan> {
+    if !d.tables.is_empty()
+        || d.using.is_some()
+        || !d.order_by.is_empty()
+        || d.limit.is_some()
+        || d.returning.is_some()
+    {
+        return Err(ConnectorError::input(
+            "sql",
+            "DELETE FROM one table WHERE …; USING, ORDER BY, LIMIT and RETURNING are not supported",
+        ));
+    }
+    let tables = match &d.from {
+        ast::FromTable::WithFromKeyword(t) | ast::FromTable::WithoutKeyword(t) => t,
+    };
+    let [t] = tables.as_slice() else {
+        return Err(ConnectorError::input("sql", "DELETE FROM names one table"));
+    };
+    let table_name = single_table(t, "DELETE")?;
+    let select = target_rows(
+        config,
+        &table_name,
+        d.selection.as_ref(),
+        params,
+        user_fields,
+    )?;
+    ModifyPlan::new(select, "delete", Vec::new())
 }
 
 fn first_word(s: &ast::Statement) -> String {

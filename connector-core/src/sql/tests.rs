@@ -142,8 +142,13 @@ fn unsupported_sql_is_named_with_what_to_do() {
         ("DROP TABLE lists", "DROP"),
         (
             "UPDATE lists SET name = 'x' WHERE id = 1",
-            "write --op update",
+            "UPDATE works on catalog_items",
         ),
+        (
+            "DELETE FROM campaigns WHERE id = 1",
+            "DELETE on catalog_items",
+        ),
+        ("UPDATE templates SET nope = 1", "unknown column"),
         ("SELECT 1 FROM lists; SELECT 2 FROM lists", "one at a time"),
         ("INSERT INTO lists VALUES ('x')", "column list"),
         ("INSERT INTO lists (name) SELECT name FROM lists", "VALUES"),
@@ -302,4 +307,57 @@ fn output_schema_types_copied_and_computed_columns_in_select_order() {
             .output_schema(&schema)
             .is_none()
     );
+}
+
+#[test]
+fn update_and_delete_read_the_keys_then_write_by_key() {
+    let p = plan_sql(
+        &config(),
+        "UPDATE CatalogItems SET price = 2 * 5, name = upper(itemId) WHERE catalogName = 'shoes' AND itemId LIKE 'sku-%'",
+        &Map::new(),
+        None,
+    );
+    // Catalog items have no `price` column: custom fields are named quoted.
+    assert!(p.is_err());
+    let p = plan_sql(
+        &config(),
+        "UPDATE CatalogItems SET \"price\" = 2 * 5 WHERE catalogName = 'shoes' AND itemId LIKE 'sku-%'",
+        &Map::new(),
+        None,
+    )
+    .unwrap();
+    let SqlPlan::Modify(m) = p else {
+        panic!("{p:?}")
+    };
+    assert_eq!(
+        (m.object.as_str(), m.op.as_str()),
+        ("catalog_items", "update")
+    );
+    assert_eq!(
+        m.select.config.catalog_names,
+        Some(vec!["shoes".to_string()])
+    );
+    let rec = json!({"catalogName": "shoes", "itemId": "sku-1", "value": {"price": 1}});
+    let rows = m.rows(&[rec.as_object().cloned().unwrap()]);
+    assert_eq!(
+        rows,
+        vec![json!({"catalogName": "shoes", "itemId": "sku-1", "price": 10})]
+    );
+
+    let p = plan_sql(
+        &config(),
+        "DELETE FROM Lists WHERE name = :n",
+        &params(json!({"n": "old"})),
+        None,
+    )
+    .unwrap();
+    let SqlPlan::Modify(m) = p else {
+        panic!("{p:?}")
+    };
+    assert_eq!((m.object.as_str(), m.op.as_str()), ("lists", "delete"));
+    let rows = m.rows(&[json!({"id": 7, "name": "old"})
+        .as_object()
+        .cloned()
+        .unwrap()]);
+    assert_eq!(rows, vec![json!({"listId": 7})]);
 }
