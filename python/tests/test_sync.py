@@ -1,0 +1,364 @@
+"""Two-way sync of catalog items with a table, against the simulator, on
+SQLite, DuckDB and a real PostgreSQL server started here (initdb/pg_ctl on
+PATH or under /usr/lib/postgresql/*/bin; CI installs PostgreSQL, so missing
+binaries fail the PostgreSQL tests instead of skipping them)."""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import json
+import os
+import pwd
+import shutil
+import socket
+import sqlite3
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Sim, source
+
+from iterable_connector import ConfigError, InputError, IterableSource, SyncResult
+
+# -- PostgreSQL ----------------------------------------------------------------
+
+
+def _pg_bin(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    for d in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
+        p = Path(d) / name
+        if p.exists():
+            return str(p)
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Postgres:
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+    def connect(self) -> Any:
+        import psycopg
+
+        return psycopg.connect(
+            host="127.0.0.1", port=self.port, user="postgres", dbname="postgres", connect_timeout=10
+        )
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    if not initdb or not pg_ctl:
+        pytest.fail(
+            "PostgreSQL is not installed: initdb/pg_ctl are neither on PATH nor under "
+            "/usr/lib/postgresql/*/bin (apt-get install postgresql; .ci/run does)",
+            pytrace=False,
+        )
+    base = tempfile.mkdtemp(prefix="itc-pg-")
+    kw: dict[str, Any] = {}
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        user = pwd.getpwnam("postgres") if _has_user("postgres") else pwd.getpwnam("nobody")
+        os.chown(base, user.pw_uid, user.pw_gid)
+        kw = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+    data, log = os.path.join(base, "data"), os.path.join(base, "log")
+    port = _free_port()
+    run = subprocess.run(
+        [initdb, "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+        capture_output=True,
+        text=True,
+        cwd=base,
+        **kw,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    opts = f"-k {base} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off"
+    run = subprocess.run(
+        [pg_ctl, "-D", data, "-l", log, "-w", "-t", "60", "-o", opts, "start"],
+        capture_output=True,
+        text=True,
+        cwd=base,
+        **kw,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr + Path(log).read_text(errors="replace")
+    try:
+        yield Postgres(port)
+    finally:
+        subprocess.run(
+            [pg_ctl, "-D", data, "-m", "fast", "-w", "stop"], capture_output=True, cwd=base, **kw
+        )
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _has_user(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+# -- the databases ---------------------------------------------------------------
+
+
+class DB:
+    """A connection and plain helpers that work on all three databases."""
+
+    def __init__(self, kind: str, con: Any) -> None:
+        self.kind = kind
+        self.con = con
+        self.ph = "%s" if kind == "postgres" else "?"
+
+    def exec(self, sql: str, *params: Any) -> None:
+        sql = sql.replace("?", self.ph)
+        if self.kind == "duckdb":
+            self.con.execute(sql, list(params))
+            return
+        cur = self.con.cursor()
+        cur.execute(sql, params)
+        cur.close()
+        self.con.commit()
+
+    def rows(self, table: str, key: str = "item_id") -> dict[str, dict[str, Any]]:
+        cur = self.con.cursor()
+        cur.execute(f'SELECT * FROM "{table}" ORDER BY "{key}"')
+        names = [d[0] for d in cur.description]
+        out = {}
+        for r in cur.fetchall():
+            row = dict(zip(names, r, strict=True))
+            out[str(row.pop(key))] = row
+        cur.close()
+        if self.kind != "duckdb":
+            self.con.commit()
+        return out
+
+
+@pytest.fixture(params=["sqlite", "duckdb", "postgres"])
+def db(request: pytest.FixtureRequest) -> Iterator[DB]:
+    kind = request.param
+    if kind == "sqlite":
+        con: Any = sqlite3.connect(":memory:")
+    elif kind == "duckdb":
+        import duckdb
+
+        con = duckdb.connect(":memory:")
+    else:
+        pg: Postgres = request.getfixturevalue("postgres")
+        con = pg.connect()
+    try:
+        yield DB(kind, con)
+    finally:
+        with contextlib.suppress(Exception):
+            con.close()
+
+
+_counter = iter(range(1_000_000))
+
+
+def names(db: DB) -> tuple[str, str]:
+    """A fresh catalog name and table name (PostgreSQL outlives a test)."""
+    n = next(_counter)
+    return f"sync-{db.kind}-{n}", f"items_{db.kind}_{n}"
+
+
+def create(db: DB, table: str) -> None:
+    db.exec(f'CREATE TABLE "{table}" (item_id TEXT PRIMARY KEY, name TEXT, price INTEGER)')
+
+
+def remote(sim: Sim, catalog: str) -> dict[str, Any]:
+    """Iterable's items of the catalog: {itemId: value}."""
+    reader = source(sim, catalog_names=[catalog]).read("catalog_items")
+    return {r["itemId"]: r["value"] for r in reader if r.get("catalogName") == catalog}
+
+
+def up(src: IterableSource, catalog: str, items: dict[str, dict[str, Any]]) -> None:
+    rows = [{"itemId": k, "value": v} for k, v in items.items()]
+    assert src.write("catalog_items", rows, "upsert", catalog=catalog).all_ok
+
+
+def local(db: DB, table: str) -> dict[str, dict[str, Any]]:
+    """The table as {key: {column: value}} without NULL columns."""
+    return {k: {c: v for c, v in r.items() if v is not None} for k, r in db.rows(table).items()}
+
+
+# -- scenarios ---------------------------------------------------------------------
+
+
+def test_two_way_sync(fresh_sim: Sim, db: DB) -> None:
+    src = source(fresh_sim)
+    catalog, table = names(db)
+    assert src.write("catalogs", [{"name": catalog}]).all_ok
+    up(src, catalog, {"r1": {"name": "Remote 1", "price": 10}, "r2": {"name": "Remote 2"}})
+    up(src, catalog, {"both": {"name": "Both", "price": 5}})
+    create(db, table)
+    db.exec(f'INSERT INTO "{table}" VALUES (?, ?, ?)', "l1", "Local 1", 20)
+    db.exec(f'INSERT INTO "{table}" VALUES (?, ?, ?)', "l2", None, 30)
+    db.exec(f'INSERT INTO "{table}" VALUES (?, ?, ?)', "both", "Both", 5)
+
+    def sync(**kw: Any) -> SyncResult:
+        return src.sync(
+            "catalog_items", catalog=catalog, con=db.con, table=table, key="item_id", **kw
+        )
+
+    # First run (merge_by_key): each side gets what it lacks, no duplicates.
+    r = sync()
+    assert (r.local_upserts, r.remote_upserts, r.unchanged) == (2, 2, 1), r
+    assert not r.conflicts and not r.failures and r and not r.dry_run
+    everything = {
+        "l1": {"name": "Local 1", "price": 20},
+        "l2": {"price": 30},  # a NULL column is left out of the item
+        "r1": {"name": "Remote 1", "price": 10},
+        "r2": {"name": "Remote 2"},  # a missing field is NULL in the table
+        "both": {"name": "Both", "price": 5},
+    }
+    assert remote(fresh_sim, catalog) == everything
+    assert local(db, table) == everything
+    state = r.state
+    assert state is not None and state["catalog"] == catalog
+    json.dumps(state)  # JSON-serialisable
+
+    # A second run with no change writes nothing.
+    r = sync(state=state)
+    assert (r.writes, r.unchanged) == (0, 5), r
+    state = r.state
+
+    # A local change and delete reach Iterable; a remote change and delete the table.
+    db.exec(f'UPDATE "{table}" SET price = ? WHERE item_id = ?', 21, "l1")
+    db.exec(f'DELETE FROM "{table}" WHERE item_id = ?', "l2")
+    up(src, catalog, {"r1": {"name": "Remote 1", "price": 11}})
+    assert src.write("catalog_items", [{"itemId": "r2"}], "delete", catalog=catalog).all_ok
+    r = sync(state=state)
+    assert (r.remote_upserts, r.remote_deletes, r.local_upserts, r.local_deletes) == (1, 1, 1, 1)
+    assert r.unchanged == 1 and not r.conflicts, r
+    now = {
+        "l1": {"name": "Local 1", "price": 21},
+        "r1": {"name": "Remote 1", "price": 11},
+        "both": {"name": "Both", "price": 5},
+    }
+    assert remote(fresh_sim, catalog) == now
+    assert local(db, table) == now
+    state = r.state
+
+    # Changed on both sides: "report" changes nothing and lists it...
+    db.exec(f'UPDATE "{table}" SET price = ? WHERE item_id = ?', 7, "both")
+    up(src, catalog, {"both": {"name": "Both", "price": 8}})
+    r = sync(state=state, policy="report")
+    assert r.writes == 0 and not r
+    assert r.conflicts == [
+        {
+            "key": "both",
+            "local": {"name": "Both", "price": 7},
+            "remote": {"name": "Both", "price": 8},
+        }
+    ]
+    assert local(db, table)["both"]["price"] == 7
+    assert remote(fresh_sim, catalog)["both"]["price"] == 8
+    # ...and stays a conflict until a policy settles it: Iterable wins.
+    r = sync(state=r.state, policy="iterable_wins")
+    assert (r.local_upserts, r.remote_upserts, len(r.conflicts)) == (1, 0, 0), r
+    assert local(db, table)["both"] == {"name": "Both", "price": 8}
+    state = r.state
+
+    # A dry run plans and changes nothing (and returns the state given).
+    db.exec(f'UPDATE "{table}" SET price = ? WHERE item_id = ?', 22, "l1")
+    up(src, catalog, {"r3": {"name": "Remote 3"}})
+    r = sync(state=state, dry_run=True)
+    assert r.dry_run and r.writes == 0 and r.state == state
+    assert r.planned == {
+        "local": [{"op": "upsert", "key": "r3", "content": {"name": "Remote 3"}}],
+        "remote": [{"op": "upsert", "key": "l1", "content": {"name": "Local 1", "price": 22}}],
+    }
+    text = str(r)
+    assert "dry run" in text and "l1" in text and "r3" in text
+    assert remote(fresh_sim, catalog)["l1"]["price"] == 21
+    assert "r3" not in local(db, table)
+    # The real run then does what was planned, and a further one nothing.
+    r = sync(state=state)
+    assert (r.remote_upserts, r.local_upserts) == (1, 1)
+    r = sync(state=r.state)
+    assert r.writes == 0 and r.unchanged == 4
+    assert remote(fresh_sim, catalog) == local(db, table)
+
+
+def test_bad_input_fails_before_any_write(fresh_sim: Sim, db: DB) -> None:
+    src = source(fresh_sim)
+    catalog, table = names(db)
+    assert src.write("catalogs", [{"name": catalog}]).all_ok
+    create(db, table)
+    db.exec(f'INSERT INTO "{table}" VALUES (?, ?, ?)', "a", "A", 1)
+    base: dict[str, Any] = {"catalog": catalog, "con": db.con, "table": table, "key": "item_id"}
+
+    with pytest.raises(ConfigError) as e:
+        src.sync("catalog_items", **{**base, "table": "no_such_table"})
+    assert e.value.field == "table" and "no_such_table" in str(e.value)
+    with pytest.raises(ConfigError) as e:
+        src.sync("catalog_items", **{**base, "key": "sku"})
+    assert e.value.field == "key" and "'sku'" in str(e.value) and "item_id" in str(e.value)
+    with pytest.raises(ConfigError) as e:
+        src.sync("catalog_items", **{**base, "changed_at": "updated"})
+    assert e.value.field == "changed_at"
+    with pytest.raises(ConfigError) as e:
+        src.sync("catalog_items", **{**base, "columns": {"colour": "color"}})
+    assert e.value.field == "columns" and "colour" in str(e.value)
+    with pytest.raises(InputError) as ie:
+        src.sync("catalog_items", **{**base, "policy": "mine_wins"})
+    assert ie.value.field == "policy" and "local_wins" in str(ie.value)
+    with pytest.raises(InputError) as ie:
+        src.sync("catalog_items", **{**base, "initial": "both"})
+    assert ie.value.field == "initial"
+    with pytest.raises(InputError) as ie:
+        src.sync("templates", **base)
+    assert ie.value.field == "object"
+    # Nothing was written on either side, and the connection still works.
+    assert remote(fresh_sim, catalog) == {}
+    assert local(db, table) == {"a": {"name": "A", "price": 1}}
+    assert src.sync("catalog_items", **base).remote_upserts == 1
+
+
+def test_column_mapping_changed_at_and_state_file(fresh_sim: Sim, tmp_path: Path) -> None:
+    src = source(fresh_sim)
+    assert src.write("catalogs", [{"name": "mapped"}]).all_ok
+    con = sqlite3.connect(":memory:")
+    con.execute(
+        "CREATE TABLE p (sku TEXT PRIMARY KEY, title TEXT, cost REAL, note TEXT, updated_at TEXT)"
+    )
+    con.execute("INSERT INTO p VALUES ('s1', 'Shoe', 9.5, 'not synced', '2020-01-01T00:00:00Z')")
+    con.commit()
+    path = tmp_path / "sync-state.json"
+    kw: dict[str, Any] = {
+        "catalog": "mapped",
+        "con": con,
+        "table": "p",
+        "key": "sku",
+        "changed_at": "updated_at",
+        "columns": {"title": "name", "cost": "price"},
+        "state_path": path,
+    }
+    r = src.sync("catalog_items", **kw)
+    assert r.remote_upserts == 1 and path.exists()
+    assert remote(fresh_sim, "mapped") == {"s1": {"name": "Shoe", "price": 9.5}}
+    assert json.loads(path.read_text()) == r.state
+    # newest_wins: Iterable's change is newer than the row's updated_at.
+    con.execute("UPDATE p SET cost = 10.5 WHERE sku = 's1'")
+    con.commit()
+    up(src, "mapped", {"s1": {"name": "Shoe", "price": 11.5}})
+    r = src.sync("catalog_items", **kw, policy="newest_wins")  # state read from the file
+    assert (r.local_upserts, r.remote_upserts) == (1, 0), r
+    row = con.execute("SELECT title, cost, note FROM p").fetchone()
+    assert row == ("Shoe", 11.5, "not synced")  # unmapped columns are left alone
+    # A local change with a newer time wins the next conflict.
+    con.execute("UPDATE p SET cost = 12.5, updated_at = '2999-01-01T00:00:00Z'")
+    con.commit()
+    up(src, "mapped", {"s1": {"name": "Shoe", "price": 13.5}})
+    r = src.sync("catalog_items", **kw, policy="newest_wins")
+    assert (r.local_upserts, r.remote_upserts) == (0, 1), r
+    assert remote(fresh_sim, "mapped")["s1"]["price"] == 12.5
