@@ -192,9 +192,17 @@ class _Table:
     ) -> None:
         self.con = con
         self.name = table
-        self.kind = type(con).__module__.split(".")[0]
-        module = sys.modules.get(self.kind)
-        style = getattr(module, "paramstyle", None)
+        top = type(con).__module__.split(".")[0]
+        # DuckDB's connection class lives in its extension module `_duckdb`.
+        self.kind = top.lstrip("_")
+        style = next(
+            (
+                getattr(sys.modules[m], "paramstyle", None)
+                for m in (self.kind, top)
+                if m in sys.modules and hasattr(sys.modules[m], "paramstyle")
+            ),
+            None,
+        )
         if style not in ("qmark", "format", "pyformat", "numeric", "named"):
             raise ConfigError(
                 f"con: cannot tell the placeholder style of a {type(con).__module__}."

@@ -362,3 +362,34 @@ def test_column_mapping_changed_at_and_state_file(fresh_sim: Sim, tmp_path: Path
     r = src.sync("catalog_items", **kw, policy="newest_wins")
     assert (r.local_upserts, r.remote_upserts) == (0, 1), r
     assert remote(fresh_sim, "mapped")["s1"]["price"] == 12.5
+
+
+def test_local_changes_apply_in_one_transaction_with_integer_keys(fresh_sim: Sim, db: DB) -> None:
+    src = source(fresh_sim)
+    catalog, table = names(db)
+    assert src.write("catalogs", [{"name": catalog}]).all_ok
+    up(src, catalog, {"1": {"price": 10}, "2": {"price": -1}})
+    db.exec(f'CREATE TABLE "{table}" (id INTEGER PRIMARY KEY, price INTEGER CHECK (price >= 0))')
+    db.exec(f'INSERT INTO "{table}" VALUES (?, ?)', 3, 30)
+    # Autocommit connections too: the sync opens its own transaction.
+    if db.kind == "sqlite":
+        db.con.isolation_level = None
+    elif db.kind == "postgres":
+        db.con.autocommit = True
+    kw: dict[str, Any] = {"catalog": catalog, "con": db.con, "table": table, "key": "id"}
+
+    # Item 2 breaks the CHECK: no local change stays, and Iterable is not written.
+    with pytest.raises(Exception, match=r"(?i)check|constraint"):
+        src.sync("catalog_items", **kw)
+    assert db.rows(table, "id") == {"3": {"price": 30}}
+    assert remote(fresh_sim, catalog) == {"1": {"price": 10}, "2": {"price": -1}}
+
+    up(src, catalog, {"2": {"price": 2}})
+    r = src.sync("catalog_items", **kw)
+    assert (r.local_upserts, r.remote_upserts) == (2, 1), r
+    assert db.rows(table, "id") == {"1": {"price": 10}, "2": {"price": 2}, "3": {"price": 30}}
+    assert remote(fresh_sim, catalog) == {"1": {"price": 10}, "2": {"price": 2}, "3": {"price": 30}}
+    assert src.write("catalog_items", [{"itemId": "1"}], "delete", catalog=catalog).all_ok
+    r = src.sync("catalog_items", **kw, state=r.state)
+    assert (r.local_deletes, r.writes) == (1, 1), r
+    assert sorted(db.rows(table, "id")) == ["2", "3"]
