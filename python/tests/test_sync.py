@@ -185,9 +185,10 @@ def up(src: IterableSource, catalog: str, items: dict[str, dict[str, Any]]) -> N
     assert src.write("catalog_items", rows, "upsert", catalog=catalog).all_ok
 
 
-def local(db: DB, table: str) -> dict[str, dict[str, Any]]:
+def local(db: DB, table: str, key: str = "item_id") -> dict[str, dict[str, Any]]:
     """The table as {key: {column: value}} without NULL columns."""
-    return {k: {c: v for c, v in r.items() if v is not None} for k, r in db.rows(table).items()}
+    rows = db.rows(table, key)
+    return {k: {c: v for c, v in r.items() if v is not None} for k, r in rows.items()}
 
 
 # -- scenarios ---------------------------------------------------------------------
@@ -393,3 +394,86 @@ def test_local_changes_apply_in_one_transaction_with_integer_keys(fresh_sim: Sim
     r = src.sync("catalog_items", **kw, state=r.state)
     assert (r.local_deletes, r.writes) == (1, 1), r
     assert sorted(db.rows(table, "id")) == ["2", "3"]
+
+
+def test_duplicate_or_null_keys_fail_before_any_write(fresh_sim: Sim) -> None:
+    src = source(fresh_sim)
+    assert src.write("catalogs", [{"name": "dupes"}]).all_ok
+    up(src, "dupes", {"r": {"n": 1}})
+    con = sqlite3.connect(":memory:")
+    con.execute("CREATE TABLE t (k TEXT, n INTEGER)")  # no primary key
+    con.executemany("INSERT INTO t VALUES (?, ?)", [("a", 1), ("a", 2)])
+    con.commit()
+    kw: dict[str, Any] = {"catalog": "dupes", "con": con, "table": "t", "key": "k"}
+    with pytest.raises(InputError, match="is the key of two local rows") as e:
+        src.sync("catalog_items", **kw)
+    assert e.value.field == "key"
+    con.execute("UPDATE t SET k = NULL WHERE n = 2")
+    con.commit()
+    with pytest.raises(InputError, match="NULL") as e:
+        src.sync("catalog_items", **kw)
+    assert e.value.field == "key"
+    assert remote(fresh_sim, "dupes") == {"r": {"n": 1}}
+    assert sorted(con.execute("SELECT k, n FROM t").fetchall(), key=str) == [("a", 1), (None, 2)]
+
+
+class _Killer:
+    """A transport that raises KeyboardInterrupt at its Nth request."""
+
+    def __init__(self, inner: Any, at: int) -> None:
+        self.inner, self.at, self.sent = inner, at, 0
+
+    def send(self, *args: Any, **kw: Any) -> Any:
+        self.sent += 1
+        if self.sent == self.at:
+            raise KeyboardInterrupt
+        return self.inner.send(*args, **kw)
+
+
+def test_a_sync_killed_anywhere_converges_when_run_again(fresh_sim: Sim, tmp_path: Path) -> None:
+    src = source(fresh_sim)
+    assert src.write("catalogs", [{"name": "killed"}]).all_ok
+    up(src, "killed", {f"r{i}": {"n": i} for i in range(3)} | {"both": {"n": 9}})
+    con = sqlite3.connect(tmp_path / "db.sqlite")
+    con.execute("CREATE TABLE t (k TEXT PRIMARY KEY, n INTEGER)")
+    con.executemany("INSERT INTO t VALUES (?, ?)", [(f"l{i}", 10 + i) for i in range(3)])
+    con.execute("INSERT INTO t VALUES ('both', 9)")
+    con.commit()
+    path = tmp_path / "state.json"
+    kw: dict[str, Any] = {"catalog": "killed", "con": con, "table": "t", "key": "k"}
+    want = {f"r{i}": {"n": i} for i in range(3)} | {f"l{i}": {"n": 10 + i} for i in range(3)}
+    want["both"] = {"n": 9}
+
+    def until_done() -> int:
+        at = 1
+        while True:
+            killer = source(fresh_sim, transport=_Killer(src.transport, at))
+            try:
+                killer.sync("catalog_items", **kw, state_path=path)
+            except KeyboardInterrupt:
+                at += 1
+                continue
+            return at - 1
+
+    def check() -> None:
+        r = src.sync("catalog_items", **kw, state_path=path)
+        assert r.writes == 0 and r.unchanged == len(want), r
+        assert remote(fresh_sim, "killed") == want
+        assert local(con_db(con), "t", "k") == want
+
+    assert until_done() > 2  # killed while reading and while writing
+    check()
+    # Changes and deletes on both sides, killed anywhere, with a state this time.
+    con.execute("UPDATE t SET n = 100 WHERE k = 'l0'")
+    con.execute("DELETE FROM t WHERE k = 'l1'")
+    con.commit()
+    up(src, "killed", {"r0": {"n": 50}})
+    assert src.write("catalog_items", [{"itemId": "r1"}], "delete", catalog="killed").all_ok
+    want["l0"], want["r0"] = {"n": 100}, {"n": 50}
+    del want["l1"], want["r1"]
+    assert until_done() > 2
+    check()
+
+
+def con_db(con: Any) -> DB:
+    return DB("sqlite", con)
