@@ -19,7 +19,10 @@ connection's module). Rules:
   "absent" are the same thing on both sides;
 - values convert as for writes (``Decimal`` → number, ``datetime`` → ISO
   8601 text in UTC); a dict or list going into the table is stored as JSON
-  text; an item field without a column is not stored (a warning names it);
+  text, and text holding a JSON object or array is read back as one;
+- every item field needs a column: an item with a field the table lacks
+  stops the sync before any change (``ConfigError``, ``field="columns"``),
+  since dropping the field would remove it from Iterable on the next run;
 - ``changed_at`` (optional) is when the row last changed, for
   ``policy="newest_wins"``: a ``datetime`` (naive = UTC), a ``date``, ISO
   8601 text, or a number of epoch seconds (milliseconds above 10^11). The
@@ -252,7 +255,6 @@ class _Table:
             self.mapping = {c: c for c in names if c not in (key, changed_at)}
         self.by_field = {f: c for c, f in self.mapping.items()}
         self.keys: dict[str, Any] = {}
-        self._warned: set[str] = set()
 
     # -- SQL plumbing --
 
@@ -367,7 +369,23 @@ class _Table:
         return explicit
 
     def apply(self, changes: list[dict[str, Any]]) -> None:
-        """Applies the core's changes in one transaction."""
+        """Applies the core's changes in one transaction. An item field
+        without a column is an error before any statement: dropping it would
+        make the next sync see a local change and remove it from Iterable."""
+        missing: dict[str, str] = {}
+        for c in changes:
+            for f in c.get("content") or {}:
+                if f not in self.by_field:
+                    missing.setdefault(f, c["key"])
+        if missing:
+            listed = ", ".join(f"{f!r} (item {k!r})" for f, k in sorted(missing.items())[:10])
+            raise ConfigError(
+                f"columns: Iterable's items have fields with no column in {self.name!r}: "
+                f"{listed}; add the columns (or map them with columns={{column: field}}). "
+                "Nothing was changed on either side",
+                kind="invalid-config",
+                field="columns",
+            )
         cur = self.con.cursor()
         explicit = False
         try:
@@ -382,14 +400,6 @@ class _Table:
                     self.keys.pop(key, None)
                     continue
                 content = c["content"] or {}
-                for f in content:
-                    if f not in self.by_field and f not in self._warned:
-                        self._warned.add(f)
-                        logger.warning(
-                            "sync: item field %r has no column in %s; it is not stored",
-                            f,
-                            self.name,
-                        )
                 values = [_to_db(content.get(f)) for f in self.by_field]
                 cols = list(self.by_field.values())
                 if key in self.keys:
@@ -435,6 +445,14 @@ def _from_db(v: Any) -> Any:
             kind="invalid-input",
             field="columns",
         )
+    if isinstance(v, str) and v[:1] in ("{", "[") and v[-1:] in ("}", "]"):
+        # A nested value the sync stored as JSON text (or a JSON column).
+        try:
+            parsed = json.loads(v)
+        except ValueError:
+            return v
+        if isinstance(parsed, dict | list):
+            return parsed
     return v
 
 

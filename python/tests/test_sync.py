@@ -477,3 +477,31 @@ def test_a_sync_killed_anywhere_converges_when_run_again(fresh_sim: Sim, tmp_pat
 
 def con_db(con: Any) -> DB:
     return DB("sqlite", con)
+
+
+def test_nested_values_round_trip_and_unmapped_fields_stop_the_sync(fresh_sim: Sim, db: DB) -> None:
+    src = source(fresh_sim)
+    catalog, table = names(db)
+    assert src.write("catalogs", [{"name": catalog}]).all_ok
+    nested = {"name": "N", "tags": ["a", "b"], "dims": {"w": 2, "h": 3}}
+    up(src, catalog, {"n1": nested})
+    db.exec(f'CREATE TABLE "{table}" (item_id TEXT PRIMARY KEY, name TEXT, tags TEXT, dims TEXT)')
+    db.exec(f'INSERT INTO "{table}" VALUES (?, ?, ?, ?)', "l1", "[draft]", '["x"]', None)
+    kw: dict[str, Any] = {"catalog": catalog, "con": db.con, "table": table, "key": "item_id"}
+    r = src.sync("catalog_items", **kw)
+    assert (r.local_upserts, r.remote_upserts) == (1, 1), r
+    # Text that is not a JSON object or array stays text.
+    assert remote(fresh_sim, catalog)["l1"] == {"name": "[draft]", "tags": ["x"]}
+    assert json.loads(db.rows(table)["n1"]["tags"]) == ["a", "b"]
+    r = src.sync("catalog_items", **kw, state=r.state)
+    assert r.writes == 0 and r.unchanged == 2, r  # no ping-pong of nested values
+    state = r.state
+
+    # An item field the table has no column for stops the sync before any change.
+    up(src, catalog, {"n1": {**nested, "colour": "red"}, "n2": {"name": "Two"}})
+    db.exec(f'UPDATE "{table}" SET name = ? WHERE item_id = ?', "L", "l1")
+    with pytest.raises(ConfigError) as e:
+        src.sync("catalog_items", **kw, state=state)
+    assert e.value.field == "columns" and "'colour'" in str(e.value)
+    assert sorted(db.rows(table)) == ["l1", "n1"]
+    assert remote(fresh_sim, catalog)["l1"]["name"] == "[draft]"
