@@ -19,7 +19,9 @@ connection's module). Rules:
   "absent" are the same thing on both sides;
 - values convert as for writes (``Decimal`` → number, ``datetime`` → ISO
   8601 text in UTC); a dict or list going into the table is stored as JSON
-  text, and text holding a JSON object or array is read back as one;
+  text, and text holding a JSON object or array is read back as one; a
+  whole number read from a float or NUMERIC column is an int (``5.0`` → ``5``)
+  and any other ``Decimal`` a float, so numbers settle after one sync;
 - every item field needs a column: an item with a field the table lacks
   stops the sync before any change (``ConfigError``, ``field="columns"``),
   since dropping the field would remove it from Iterable on the next run;
@@ -34,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime as _dt
+import decimal
 import json
 import logging
 import os
@@ -54,6 +57,8 @@ __all__ = ["SyncResult"]
 logger = logging.getLogger("iterable_connector")
 
 _CHUNK = 1000
+# Floats hold every whole number below this exactly.
+_EXACT = 9_007_199_254_740_992
 
 
 class SyncResult:
@@ -445,6 +450,14 @@ def _from_db(v: Any) -> Any:
             kind="invalid-input",
             field="columns",
         )
+    # A float or NUMERIC column hands back 5.0 for the 5 it was given: whole
+    # numbers are ints on both sides, or every sync would see a change.
+    if isinstance(v, decimal.Decimal):
+        if v.is_finite() and v == v.to_integral_value():
+            return int(v)
+        return float(v)
+    if isinstance(v, float) and v.is_integer() and abs(v) < _EXACT:
+        return int(v)
     if isinstance(v, str) and v[:1] in ("{", "[") and v[-1:] in ("}", "]"):
         # A nested value the sync stored as JSON text (or a JSON column).
         try:

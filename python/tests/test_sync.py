@@ -505,3 +505,18 @@ def test_nested_values_round_trip_and_unmapped_fields_stop_the_sync(fresh_sim: S
     assert e.value.field == "columns" and "'colour'" in str(e.value)
     assert sorted(db.rows(table)) == ["l1", "n1"]
     assert remote(fresh_sim, catalog)["l1"]["name"] == "[draft]"
+
+
+def test_numbers_in_float_and_numeric_columns_settle(fresh_sim: Sim, db: DB) -> None:
+    src = source(fresh_sim)
+    catalog, table = names(db)
+    assert src.write("catalogs", [{"name": catalog}]).all_ok
+    up(src, catalog, {"a": {"price": 5, "cost": 2}, "b": {"price": 9.25, "cost": 1.5}})
+    db.exec(f'CREATE TABLE "{table}" (item_id TEXT PRIMARY KEY, price FLOAT8, cost NUMERIC(10,2))')
+    db.exec(f'INSERT INTO "{table}" VALUES (?, ?, ?)', "c", 7.0, 3)
+    kw: dict[str, Any] = {"catalog": catalog, "con": db.con, "table": table, "key": "item_id"}
+    r = src.sync("catalog_items", **kw)
+    assert (r.local_upserts, r.remote_upserts) == (2, 1), r
+    assert remote(fresh_sim, catalog)["c"] == {"price": 7, "cost": 3}
+    r = src.sync("catalog_items", **kw, state=r.state)
+    assert r.writes == 0 and r.unchanged == 3, r.planned
