@@ -21,7 +21,8 @@ connection's module). Rules:
   8601 text in UTC); a dict or list going into the table is stored as JSON
   text, and text holding a JSON object or array is read back as one; a
   whole number read from a float or NUMERIC column is an int (``5.0`` → ``5``)
-  and any other ``Decimal`` a float, so numbers settle after one sync;
+  and any other ``Decimal`` a float, so numbers settle after one sync; in
+  SQLite a column declared ``BOOLEAN`` reads back as bool (not 0/1);
 - every item field needs a column: an item with a field the table lacks
   stops the sync before any change (``ConfigError``, ``field="columns"``),
   since dropping the field would remove it from Iterable on the next run;
@@ -259,6 +260,7 @@ class _Table:
         else:
             self.mapping = {c: c for c in names if c not in (key, changed_at)}
         self.by_field = {f: c for c, f in self.mapping.items()}
+        self.booleans = self._sqlite_booleans()
         self.keys: dict[str, Any] = {}
 
     # -- SQL plumbing --
@@ -299,6 +301,22 @@ class _Table:
         self.rollback()  # end the read transaction (psycopg opens one)
         return names
 
+    def _sqlite_booleans(self) -> set[str]:
+        """SQLite stores booleans as 0 and 1: a column declared BOOLEAN reads
+        back as bool, or every sync would turn Iterable's true into 1."""
+        if self.kind != "sqlite3" or "." in self.name:
+            return set()
+        cur = self.con.cursor()
+        try:
+            cur.execute(f"PRAGMA table_info({self.qtable})")
+            return {
+                str(r[1])
+                for r in cur.fetchall()
+                if "BOOL" in str(r[2]).upper() and str(r[1]) in self.mapping
+            }
+        finally:
+            _close(cur)
+
     def _need(self, names: list[str], col: str, what: str) -> None:
         if col in names:
             return
@@ -337,7 +355,7 @@ class _Table:
                     k = str(raw_key)
                     self.keys[k] = raw_key
                     content = {
-                        self.mapping[c]: _from_db(v)
+                        self.mapping[c]: bool(v) if c in self.booleans else _from_db(v)
                         for c, v in zip(cols[1 : 1 + len(self.mapping)], row[1:], strict=False)
                         if v is not None
                     }

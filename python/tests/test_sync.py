@@ -365,6 +365,22 @@ def test_column_mapping_changed_at_and_state_file(fresh_sim: Sim, tmp_path: Path
     assert remote(fresh_sim, "mapped")["s1"]["price"] == 12.5
 
 
+def test_sqlite_booleans_stay_booleans(fresh_sim: Sim) -> None:
+    src = source(fresh_sim)
+    assert src.write("catalogs", [{"name": "flags"}]).all_ok
+    up(src, "flags", {"a": {"on": True}, "b": {"on": False}})
+    con = sqlite3.connect(":memory:")
+    con.execute("CREATE TABLE f (k TEXT PRIMARY KEY, on_sale BOOLEAN)")
+    con.execute("INSERT INTO f VALUES ('c', 1)")
+    con.commit()
+    kw: dict[str, Any] = {"catalog": "flags", "con": con, "table": "f", "key": "k"}
+    r = src.sync("catalog_items", **kw, columns={"on_sale": "on"})
+    assert (r.local_upserts, r.remote_upserts) == (2, 1), r
+    assert remote(fresh_sim, "flags")["c"]["on"] is True
+    r = src.sync("catalog_items", **kw, columns={"on_sale": "on"}, state=r.state)
+    assert r.writes == 0 and r.unchanged == 3, r.planned
+
+
 def test_local_changes_apply_in_one_transaction_with_integer_keys(fresh_sim: Sim, db: DB) -> None:
     src = source(fresh_sim)
     catalog, table = names(db)
