@@ -65,9 +65,11 @@ def postgres() -> Iterator[Postgres]:
             "/usr/lib/postgresql/*/bin (apt-get install postgresql; .ci/run does)",
             pytrace=False,
         )
-    base = tempfile.mkdtemp(prefix="itc-pg-")
+    root = os.geteuid() == 0
+    # As root the server runs as another user, who must reach the directory.
+    base = tempfile.mkdtemp(prefix="itc-pg-", dir="/tmp" if root else None)
     kw: dict[str, Any] = {}
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+    if root:  # PostgreSQL refuses to run as root
         user = pwd.getpwnam("postgres") if _has_user("postgres") else pwd.getpwnam("nobody")
         os.chown(base, user.pw_uid, user.pw_gid)
         kw = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
