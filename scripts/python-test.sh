@@ -15,7 +15,7 @@ echo "-- python: fresh venv $VENV"
 rm -rf "$VENV"
 python3 -m venv "$VENV"
 "$VENV/bin/pip" install --quiet --upgrade pip
-"$VENV/bin/pip" install --quiet maturin pytest ruff mypy pyarrow pandas polars requests httpx tqdm "dlt[duckdb]"
+"$VENV/bin/pip" install --quiet maturin pytest ruff mypy pyarrow pandas polars requests httpx tqdm "dlt[duckdb]" "psycopg[binary]"
 
 echo "-- python: pip install ./python (maturin builds the extension from source)"
 "$VENV/bin/pip" install ./python
@@ -26,6 +26,12 @@ echo "-- python: lint"
 (cd python && "../$VENV/bin/mypy")
 
 echo "-- python: pytest"
+# test_sync.py starts a real PostgreSQL server (initdb/pg_ctl): Debian keeps
+# them under /usr/lib/postgresql/<version>/bin, off PATH.
+for d in /usr/lib/postgresql/*/bin; do
+    [ -d "$d" ] && PATH="$PATH:$d"
+done
+export PATH
 # Run from the repo root so the installed package, not python/iterable_connector, is imported.
 set +e
 "$VENV/bin/pytest" -q -p no:cacheprovider python/tests 2>&1 | tee target/pytest-output.txt

@@ -32,6 +32,7 @@ from .errors import (
 )
 from .source import IterableSource, Reader, StreamInfo
 from .sql import SqlExplain, SqlResult
+from .sync import SyncResult
 from .transport import (
     HttpxTransport,
     RequestsTransport,
@@ -62,6 +63,7 @@ __all__ = [
     "SqlExplain",
     "SqlResult",
     "StreamInfo",
+    "SyncResult",
     "Transport",
     "TransportError",
     "Urllib3Transport",

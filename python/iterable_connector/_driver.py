@@ -76,7 +76,11 @@ def _send(transport: Transport, req: Request, key: Secret | None, timeout: float
 
 
 def fetch(
-    session: _native.Session | _native.QuerySession | _native.WriteSession | _native.ModifySession,
+    session: _native.Session
+    | _native.QuerySession
+    | _native.WriteSession
+    | _native.ModifySession
+    | _native.SyncSession,
     transport: Transport,
     req: Request,
     key: Secret | None,

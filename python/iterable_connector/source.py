@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     import polars
     import pyarrow
 
+    from .sync import SyncResult
     from .write import RowResult, WriteResult
 
 __all__ = ["IterableSource", "Reader", "StreamInfo"]
@@ -260,6 +261,63 @@ class IterableSource:
             skip_final,
             self.progress if progress is None else progress,
             options,
+        )
+
+    def sync(
+        self,
+        object: str,
+        *,
+        catalog: str,
+        con: Any,
+        table: str,
+        key: str,
+        changed_at: str | None = None,
+        columns: Mapping[str, str] | None = None,
+        policy: str = "report",
+        initial: str = "merge_by_key",
+        state: Mapping[str, Any] | None = None,
+        state_path: str | os.PathLike[str] | None = None,
+        dry_run: bool = False,
+        confirm_timeout_ms: int | None = None,
+    ) -> SyncResult:
+        """Two-way sync of a catalog's items (``object="catalog_items"``)
+        with the table ``table`` behind the DB-API connection ``con``
+        (sqlite3, duckdb, psycopg): ``key`` is the column holding the
+        ``itemId``; the other columns (or ``columns``: ``{column: field}``)
+        are the item's value; ``changed_at`` (optional) the column saying
+        when a row changed, for ``policy="newest_wins"``.
+
+        ``initial`` (first run, no state): ``merge_by_key``,
+        ``iterable_to_local`` or ``local_to_iterable``. ``policy`` (a row
+        changed on both sides): ``local_wins``, ``iterable_wins``,
+        ``newest_wins`` or ``report`` (change nothing, list it in
+        ``conflicts``). Deletes propagate both ways.
+
+        ``state``: the last sync's ``SyncResult.state`` (or ``state_path``, a
+        JSON file read before and written after). ``dry_run=True`` decides
+        and reports (``print(result)``), changing nothing. Bad input (no such
+        table or column, an unknown policy) raises ``ConfigError`` /
+        ``InputError`` before anything is written. Local changes are applied
+        in one transaction, committed before Iterable is written. See
+        :mod:`iterable_connector.sync` for how values map.
+        """
+        from . import sync as _sync
+
+        return _sync.sync(
+            self,
+            object,
+            catalog=catalog,
+            con=con,
+            table=table,
+            key=key,
+            changed_at=changed_at,
+            columns=columns,
+            policy=policy,
+            initial=initial,
+            state=state,
+            state_path=state_path,
+            dry_run=dry_run,
+            confirm_timeout_ms=confirm_timeout_ms,
         )
 
     def sql(self, query: str, /, **params: Any) -> Any:

@@ -11,6 +11,7 @@ mod csv;
 mod protocol;
 mod session;
 mod sql;
+mod sync;
 mod write;
 
 use connector_core::Config;
@@ -119,6 +120,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<csv::CsvEncoder>()?;
     protocol::register(m)?;
     write::register(m)?;
+    sync::register(m)?;
     sql::register(m)?;
     m.add_class::<session::Session>()?;
     m.add_class::<session::Batch>()?;

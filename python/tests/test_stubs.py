@@ -182,3 +182,29 @@ def test_write_results_and_summary_match_the_stub(fresh_sim: Sim) -> None:
         assert isinstance(cls, type), name
         with pytest.raises(TypeError):
             type("Sub", (cls,), {})  # final, as the stub says
+
+
+SYNC_PROTOCOL = ["SyncSession", "NeedLocal", "ApplyLocal", "SyncCommit", "SyncDone", "SyncSummary"]
+
+
+def test_sync_summary_matches_the_stub(fresh_sim: Sim) -> None:
+    import sqlite3
+
+    src = source(fresh_sim)
+    assert src.write("catalogs", [{"name": "stubsync"}])
+    con = sqlite3.connect(":memory:")
+    con.execute("CREATE TABLE t (k TEXT PRIMARY KEY, n INTEGER)")
+    con.execute("INSERT INTO t VALUES ('a', 1)")
+    con.commit()
+    result = src.sync("catalog_items", catalog="stubsync", con=con, table="t", key="k")
+    summary = result.summary
+    assert set(summary) == _stub_properties("SyncSummary")
+    assert (summary["remote_upserts"], summary["planned_remote"]) == (
+        1,
+        [{"op": "upsert", "key": "a", "content": {"n": 1}}],
+    )
+    for name in SYNC_PROTOCOL:
+        cls = getattr(_native, name)
+        assert isinstance(cls, type), name
+        with pytest.raises(TypeError):
+            type("Sub", (cls,), {})  # final, as the stub says
