@@ -343,7 +343,8 @@ impl ModifySession {
     fn finish_input(&self) {}
 
     /// Refused: an UPDATE or DELETE writes the rows its read finds.
-    fn push_rows(&self, _rows: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn push_rows(&self, rows: &Bound<'_, PyAny>) -> PyResult<()> {
+        let _ = rows;
         Err(PyTypeError::new_err(
             "a ModifySession writes the rows its read finds; it takes none",
         ))
