@@ -131,6 +131,9 @@ pub struct Config {
     /// For simulators only: how many times faster the server's rate-limit clock
     /// runs than real time (the simulator's `--time-scale`). 1 for Iterable.
     pub time_scale: f64,
+    /// Extra parameters of `export/data.json` requests (`campaignId`), set
+    /// by SQL planning when a query's filter can go there; not a setting.
+    pub export_query: Vec<(&'static str, String)>,
 }
 
 impl Config {
@@ -317,6 +320,7 @@ impl Config {
             skip_malformed_lines,
             skip_persistent_errors,
             time_scale,
+            export_query: Vec::new(),
         })
     }
 

@@ -570,6 +570,19 @@ fn push_down(
                             _ => {}
                         }
                     }
+                    // One campaign of an export: a parameter of
+                    // export/data.json (the filter stays, so it is exact).
+                    ApiParam::Query("campaignId")
+                        if op == FilterOp::Eq
+                            && matches!(def.family, catalog::Family::Export { .. })
+                            && config.export_mode == crate::config::ExportMode::Sync =>
+                    {
+                        if let Some(id) = values.first().and_then(as_int) {
+                            config.export_query.retain(|(k, _)| *k != "campaignId");
+                            config.export_query.push(("campaignId", id.to_string()));
+                            pushed.push(format!("campaignId = {id} → export campaignId"));
+                        }
+                    }
                     ApiParam::Query(_) => {}
                 }
             }
@@ -652,6 +665,14 @@ fn set(config: &mut Config, key: &str, values: &[Value], column: &str) -> Result
         _ => return Ok(false),
     }
     Ok(true)
+}
+
+fn as_int(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
 }
 
 fn as_time(v: &Value) -> Option<DateTime<Utc>> {

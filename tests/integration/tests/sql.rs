@@ -279,3 +279,33 @@ fn insert_and_call_run_through_the_write_session() {
     assert_eq!(out.results[&0].status, RowStatus::Ok, "{:?}", out.results);
     assert_eq!(sim.applied_count("campaign.trigger", &id.to_string()), 1);
 }
+
+#[test]
+fn one_campaign_of_an_export_is_an_export_parameter() {
+    let sim = start_sim();
+    let all = read_all(&config(&sim), "email_send");
+    let campaign = all[all.len() / 2]["campaignId"].as_i64().unwrap();
+    let (rows, log) = query(
+        &sim,
+        "SELECT messageId, campaignId FROM email_send WHERE campaignId = :c",
+        json!({"c": campaign}),
+    );
+    let want = all
+        .iter()
+        .filter(|r| r["campaignId"].as_i64() == Some(campaign))
+        .count();
+    assert!(want > 0 && want < all.len());
+    assert_eq!(rows.len(), want);
+    assert!(
+        rows.iter()
+            .all(|r| r["campaignId"].as_i64() == Some(campaign))
+    );
+    let exports: Vec<&String> = log.iter().filter(|l| l.contains("/api/export/")).collect();
+    assert!(!exports.is_empty());
+    assert!(
+        exports
+            .iter()
+            .all(|l| l.contains(&format!("campaignId={campaign}"))),
+        "{exports:?}"
+    );
+}

@@ -139,11 +139,12 @@ impl Reader for ExportReader {
         let end = (start + self.size).min(ctx.end);
         self.window_end = Some(end);
         self.rows = 0;
-        let q = [
+        let mut q = vec![
             ("dataTypeName", self.data_type.to_string()),
             ("startDateTime", time::to_export_param(&start)),
             ("endDateTime", time::to_export_param(&end)),
         ];
+        q.extend(ctx.config.export_query.iter().cloned());
         Ok(Next::Send(EXPORT_DATA.plan(ctx.config, &[], &q)))
     }
 
