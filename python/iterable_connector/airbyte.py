@@ -87,6 +87,22 @@ def _source(config: Any) -> IterableSource:
     if not isinstance(config, dict):
         raise ConfigError("config: must be a JSON object", kind="invalid-config", field="config")
     cfg = dict(config)
+    for key in ("transport", "progress"):
+        if key in cfg:
+            raise ConfigError(
+                f"config field {key}: is a Python option, not one of a JSON config; remove it",
+                kind="invalid-config",
+                field=key,
+            )
+    timeout = cfg.get("timeout")
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
+    ):
+        raise ConfigError(
+            "config field timeout: must be a positive number of seconds",
+            kind="invalid-config",
+            field="timeout",
+        )
     return IterableSource(api_key=cfg.pop("api_key", None), **cfg)
 
 
@@ -118,48 +134,84 @@ def catalog_message(src: IterableSource) -> dict[str, Any]:
     return {"type": "CATALOG", "catalog": {"streams": streams}}
 
 
-def _state_input(raw: Any) -> dict[str, Any]:
-    """Airbyte per-stream state (a list of STREAM messages), or a plain dict."""
-    if raw is None:
-        return {}
-    if isinstance(raw, list):
-        out: dict[str, Any] = {}
-        for item in raw:
-            if not isinstance(item, dict):
-                continue
-            if item.get("type") == "STREAM" and isinstance(item.get("stream"), dict):
-                name = item["stream"].get("stream_descriptor", {}).get("name")
-                if name:
-                    out[name] = item["stream"].get("stream_state")
-            elif item.get("type") == "LEGACY" and isinstance(item.get("data"), dict):
-                out.update(item["data"])
-        return out
-    if isinstance(raw, dict):
-        if isinstance(raw.get("data"), dict) and raw.get("type") == "LEGACY":
-            return dict(raw["data"])
-        return dict(raw)
-    raise ConfigError(
-        "state: must be a list of Airbyte STREAM states or an object",
+def _bad_state(why: str) -> ConfigError:
+    return ConfigError(
+        f"state: {why}; give the list of Airbyte STATE messages the last read emitted "
+        "(STREAM, GLOBAL or LEGACY), or an object of stream name to state",
         kind="invalid-config",
         field="state",
     )
 
 
+def _stream_state(item: dict[str, Any], out: dict[str, Any]) -> None:
+    """One Airbyte STATE message (or its inner ``state``) into ``out``."""
+    kind = item.get("type")
+    if kind == "STATE" and isinstance(item.get("state"), dict):
+        _stream_state(item["state"], out)
+    elif kind == "STREAM" and isinstance(item.get("stream"), dict):
+        name = (item["stream"].get("stream_descriptor") or {}).get("name")
+        if not isinstance(name, str) or not name:
+            raise _bad_state("a STREAM state has no stream_descriptor.name")
+        out[name] = item["stream"].get("stream_state")
+    elif kind == "GLOBAL" and isinstance(item.get("global"), dict):
+        for s in item["global"].get("stream_states") or []:
+            if not isinstance(s, dict):
+                raise _bad_state("a GLOBAL state's stream_states holds a non-object")
+            _stream_state({"type": "STREAM", "stream": s}, out)
+    elif kind == "LEGACY" and isinstance(item.get("data"), dict):
+        out.update(item["data"])
+    else:
+        raise _bad_state(f"an entry of type {kind!r} is not a state this connector wrote")
+
+
+def _state_input(raw: Any) -> dict[str, Any]:
+    """Airbyte state: a list of STATE messages (STREAM, GLOBAL or LEGACY), a
+    single one, or a plain object of stream name to state. Anything else is
+    an error, never silently a fresh sync."""
+    if raw is None:
+        return {}
+    out: dict[str, Any] = {}
+    if isinstance(raw, list):
+        for item in raw:
+            if not isinstance(item, dict):
+                raise _bad_state("the list holds a non-object")
+            _stream_state(item, out)
+        return out
+    if isinstance(raw, dict):
+        if raw.get("type") in ("STATE", "STREAM", "GLOBAL", "LEGACY"):
+            _stream_state(raw, out)
+            return out
+        if isinstance(raw.get("streams"), dict):
+            return dict(raw["streams"])
+        if not all(isinstance(v, dict) for v in raw.values()):
+            raise _bad_state("an object of stream name to state must hold objects")
+        return dict(raw)
+    raise _bad_state(f"a {type(raw).__name__} is not a state")
+
+
+_SYNC_MODES = ("full_refresh", "incremental")
+
+
 def _selection(catalog: Any) -> list[tuple[str, bool]]:
+    def bad(why: str) -> ConfigError:
+        return ConfigError(f"catalog: {why}", kind="invalid-config", field="catalog")
+
     if not isinstance(catalog, dict) or not isinstance(catalog.get("streams"), list):
-        raise ConfigError(
-            'catalog: must be a configured catalog with "streams"',
-            kind="invalid-config",
-            field="catalog",
-        )
-    selected = []
-    for entry in catalog["streams"]:
-        name = (entry.get("stream") or {}).get("name")
-        if not name:
-            raise ConfigError(
-                "catalog: every entry needs stream.name", kind="invalid-config", field="catalog"
+        raise bad('must be a configured catalog with "streams"')
+    selected: list[tuple[str, bool]] = []
+    for i, entry in enumerate(catalog["streams"]):
+        stream = entry.get("stream") if isinstance(entry, dict) else None
+        name = stream.get("name") if isinstance(stream, dict) else None
+        if not isinstance(name, str) or not name:
+            raise bad(f"streams[{i}] needs stream.name")
+        mode = entry.get("sync_mode", "incremental")
+        if mode not in _SYNC_MODES:
+            raise bad(
+                f"streams[{i}] ({name}): sync_mode {mode!r} is not full_refresh or incremental"
             )
-        selected.append((name, entry.get("sync_mode", "incremental") == "incremental"))
+        if any(n == name for n, _ in selected):
+            raise bad(f"stream {name!r} is listed twice")
+        selected.append((name, mode == "incremental"))
     return selected
 
 

@@ -150,3 +150,52 @@ def test_skipped_malformed_lines_are_reported(tmp_path: Path) -> None:
         m["log"]["message"] for m in msgs if m["type"] == "LOG" and m["log"]["level"] == "WARN"
     ]
     assert any("malformed lines skipped" in w for w in warnings), warnings
+
+
+def test_odd_catalogs_states_and_configs_are_config_errors(sim: Sim, tmp_path: Path) -> None:
+    import pytest
+
+    from iterable_connector import ConfigError
+    from iterable_connector.airbyte import _selection, _source, _state_input
+
+    entry = {"stream": {"name": "lists"}, "sync_mode": "incremental"}
+    for catalog, needle in [
+        ({"streams": [entry, entry]}, "listed twice"),
+        ({"streams": [{"stream": {"name": "lists"}, "sync_mode": "append"}]}, "sync_mode"),
+        ({"streams": ["lists"]}, "stream.name"),
+        ({"streams": [{"stream": "lists"}]}, "stream.name"),
+    ]:
+        with pytest.raises(ConfigError, match=needle):
+            _selection(catalog)
+    for state, needle in [
+        ([1, 2], "non-object"),
+        ({"type": "SOMETHING"}, "must hold objects"),
+        ("junk", "not a state"),
+        ({"lists": 5}, "must hold objects"),
+    ]:
+        with pytest.raises(ConfigError, match=needle):
+            _state_input(state)
+    one = {
+        "type": "STREAM",
+        "stream": {"stream_descriptor": {"name": "lists"}, "stream_state": {"v": 1}},
+    }
+    assert _state_input(one) == {"lists": {"v": 1}}
+    assert _state_input({"type": "STATE", "state": one}) == {"lists": {"v": 1}}
+    glob = {"type": "GLOBAL", "global": {"stream_states": [one["stream"]]}}
+    assert _state_input([glob]) == {"lists": {"v": 1}}
+    for bad, field in [({"transport": "x"}, "transport"), ({"timeout": "soon"}, "timeout")]:
+        with pytest.raises(ConfigError) as info:
+            _source({**config(sim), **bad})
+        assert info.value.field == field
+
+    catalog = {"streams": [entry, entry]}
+    code, msgs, text = run(
+        "read",
+        "--config",
+        write(tmp_path, "c.json", config(sim)),
+        "--catalog",
+        write(tmp_path, "k.json", catalog),
+    )
+    assert code != 0
+    traces = [m for m in msgs if m["type"] == "TRACE"]
+    assert traces and traces[0]["trace"]["error"]["failure_type"] == "config_error", text
