@@ -63,7 +63,7 @@ impl StreamState {
         let ts = |key: &str| -> Result<Option<DateTime<Utc>>> {
             match obj.get(key) {
                 None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => time::parse_timestamp_str(s).map(Some).ok_or_else(|| {
+                Some(Value::String(s)) => time::parse_config_date(s).map(Some).ok_or_else(|| {
                     ConnectorError::config(
                         format!("{field}.{key}"),
                         "is not an RFC 3339 timestamp; drop it to re-sync this stream",
@@ -87,7 +87,7 @@ impl StreamState {
                 let end = j
                     .get("end")
                     .and_then(Value::as_str)
-                    .and_then(time::parse_timestamp_str)
+                    .and_then(time::parse_config_date)
                     .ok_or_else(bad)?;
                 Some(JobState {
                     id: j.get("id").and_then(Value::as_i64).ok_or_else(bad)?,
@@ -172,5 +172,14 @@ mod tests {
         assert_eq!(err.field.as_deref(), Some("state.users.job"));
         let st = session_state_from_json(&json!({"streams": {"a": {"v": 1}}})).unwrap();
         assert!(st.contains_key("a"));
+    }
+
+    #[test]
+    fn state_times_must_be_rfc3339() {
+        let bad = serde_json::json!({"v": 1, "next_start": "1"});
+        let e = StreamState::from_json("email_send", &bad).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("state.email_send.next_start"));
+        let good = serde_json::json!({"v": 1, "next_start": "2026-10-01T00:00:00Z"});
+        assert!(StreamState::from_json("email_send", &good).is_ok());
     }
 }

@@ -195,7 +195,21 @@ impl ReadSession {
         }
         self.now = now;
         if self.bounds.is_none() {
-            self.bounds = Some(self.compute_bounds(now)?);
+            let (start, end) = self.compute_bounds(now)?;
+            self.bounds = Some((start, end));
+            if start >= end {
+                // Not an error (a sync scheduled early is fine), but never
+                // silent: every run would read nothing until now passes it.
+                self.queue.push_back(Action::Log(LogMessage {
+                    level: LogLevel::Warn,
+                    message: format!(
+                        "start_date {} is not before the end of history {} (now minus lookback_minutes, or end_date): export streams read nothing",
+                        time::to_rfc3339(&start),
+                        time::to_rfc3339(&end)
+                    ),
+                    stream: None,
+                }));
+            }
         }
         if let Some(action) = self.queue.pop_front() {
             return Ok(action);
@@ -582,6 +596,28 @@ impl ReadSession {
 mod bounds_tests {
     use super::*;
     use serde_json::json;
+
+    /// A start in the future is said, not silently read as nothing.
+    #[test]
+    fn a_future_start_date_is_warned_about() {
+        let config = Config::from_json(&json!({"base_url": "https://h",
+            "start_date": "2027-01-01T00:00:00Z"}))
+        .expect("config");
+        let mut s = ReadSession::open(
+            config,
+            &[StreamSelection {
+                name: "email_send".into(),
+                incremental: true,
+            }],
+            &SessionState::new(),
+        )
+        .expect("open");
+        let now = time::to_epoch_ms(&"2026-11-30T12:00:00Z".parse().expect("now"));
+        match s.poll(now).expect("poll") {
+            Action::Log(l) => assert!(l.message.contains("start_date"), "{}", l.message),
+            other => panic!("expected the warning first, got {other:?}"),
+        }
+    }
 
     /// A configured end in the future still stops `lookback_minutes` before
     /// now: events Iterable indexes late are not skipped for good.
