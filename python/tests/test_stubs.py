@@ -7,6 +7,7 @@ import inspect
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -126,7 +127,7 @@ def test_every_core_error_kind_has_an_exported_exception() -> None:
 
 def test_protocol_objects_are_frozen_and_slotted(sim: Sim) -> None:
     session = _native.Session(source(sim)._config_json, [("channels", False)])
-    action = session.poll(0)
+    action = session.poll(int(time.time() * 1000))
     assert isinstance(action, _native.Fetch)
     req = action.request
     assert isinstance(req, _native.Request)

@@ -197,7 +197,11 @@ impl ReadSession {
         if self.bounds.is_none() {
             let (start, end) = self.compute_bounds(now)?;
             self.bounds = Some((start, end));
-            if start >= end {
+            let windowed = self
+                .tasks
+                .iter()
+                .any(|t| matches!(t.def.family, catalog::Family::Export { .. }));
+            if windowed && start >= end {
                 // Not an error (a sync scheduled early is fine), but never
                 // silent: every run would read nothing until now passes it.
                 self.queue.push_back(Action::Log(LogMessage {
