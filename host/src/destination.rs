@@ -320,8 +320,8 @@ pub async fn run(
                 )
                 .await?;
                 // Airbyte: the STATE message as received; Singer: its value.
-                writeln!(out, "{state}").map_err(io)?;
-                out.flush().map_err(io)?;
+                writeln!(out, "{state}").map_err(Error::io)?;
+                out.flush().map_err(Error::io)?;
             }
             Message::Other => {}
         }
@@ -347,7 +347,7 @@ pub async fn run(
             ),
         )?;
     }
-    out.flush().map_err(io)?;
+    out.flush().map_err(Error::io)?;
     Ok(totals)
 }
 
@@ -492,10 +492,6 @@ fn log(dialect: Dialect, out: &mut dyn Write, level: &str, message: &str) -> Res
             Ok(())
         }
     }
-}
-
-fn io(e: std::io::Error) -> Error {
-    Error::Io(e.to_string())
 }
 
 /// A Singer target's or Airbyte destination's totals as one JSON object.

@@ -43,6 +43,11 @@ pub enum Error {
 }
 
 impl Error {
+    /// A failed write of output (a closed pipe, a full disk).
+    pub fn io(e: std::io::Error) -> Error {
+        Error::Io(e.to_string())
+    }
+
     pub fn runtime(e: impl fmt::Display) -> Error {
         Error::Runtime(format!("{e:#}"))
     }

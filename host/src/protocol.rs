@@ -244,10 +244,6 @@ pub fn level(l: LogLevel) -> &'static str {
     }
 }
 
-fn io(e: std::io::Error) -> Error {
-    Error::Io(e.to_string())
-}
-
 /// NDJSON lines of a batch (each a complete JSON object).
 pub fn lines(payload: &[u8]) -> impl Iterator<Item = &[u8]> {
     payload
@@ -284,7 +280,7 @@ pub struct Tally {
 pub fn airbyte_log(w: &mut dyn Write, lvl: &str, message: &str) -> Result<(), Error> {
     let message = crate::redact::scrub(message);
     let m = json!({"type": "LOG", "log": {"level": lvl, "message": message}});
-    writeln!(w, "{m}").map_err(io)
+    writeln!(w, "{m}").map_err(Error::io)
 }
 
 /// Airbyte TRACE error + its failure type.
@@ -300,8 +296,8 @@ pub fn airbyte_error(w: &mut dyn Write, e: &Error) -> Result<(), Error> {
         error["stream_descriptor"] = json!({"name": s});
     }
     let m = json!({"type": "TRACE", "trace": {"type": "ERROR", "emitted_at": now_ms(), "error": error}});
-    writeln!(w, "{m}").map_err(io)?;
-    w.flush().map_err(io)
+    writeln!(w, "{m}").map_err(Error::io)?;
+    w.flush().map_err(Error::io)
 }
 
 /// Airbyte RECORD / STATE / LOG messages.
@@ -332,9 +328,9 @@ impl<W: Write> Output for AirbyteWriter<W> {
         let tail = format!(",\"emitted_at\":{}}}}}\n", now_ms());
         let mut n = 0;
         for line in lines(&batch.payload) {
-            self.w.write_all(head.as_bytes()).map_err(io)?;
-            self.w.write_all(line).map_err(io)?;
-            self.w.write_all(tail.as_bytes()).map_err(io)?;
+            self.w.write_all(head.as_bytes()).map_err(Error::io)?;
+            self.w.write_all(line).map_err(Error::io)?;
+            self.w.write_all(tail.as_bytes()).map_err(Error::io)?;
             n += 1;
         }
         *self.tally.records.entry(batch.stream).or_default() += n;
@@ -345,8 +341,8 @@ impl<W: Write> Output for AirbyteWriter<W> {
         let state = state_value(&cp);
         let m = json!({"type": "STATE", "state": {"type": "STREAM", "stream": {
             "stream_descriptor": {"name": cp.stream}, "stream_state": state}}});
-        writeln!(self.w, "{m}").map_err(io)?;
-        self.w.flush().map_err(io)?;
+        writeln!(self.w, "{m}").map_err(Error::io)?;
+        self.w.flush().map_err(Error::io)?;
         self.tally.states.insert(cp.stream, state);
         Ok(())
     }
@@ -457,7 +453,7 @@ impl<W: Write> SingerWriter<W> {
             if let Some(c) = &d.cursor_field {
                 m["bookmark_properties"] = json!([c]);
             }
-            writeln!(self.w, "{m}").map_err(io)?;
+            writeln!(self.w, "{m}").map_err(Error::io)?;
         }
         Ok(())
     }
@@ -475,9 +471,9 @@ impl<W: Write> Output for SingerWriter<W> {
         );
         let mut n = 0;
         for line in lines(&batch.payload) {
-            self.w.write_all(head.as_bytes()).map_err(io)?;
-            self.w.write_all(line).map_err(io)?;
-            self.w.write_all(b"}\n").map_err(io)?;
+            self.w.write_all(head.as_bytes()).map_err(Error::io)?;
+            self.w.write_all(line).map_err(Error::io)?;
+            self.w.write_all(b"}\n").map_err(Error::io)?;
             n += 1;
         }
         *self.tally.records.entry(batch.stream).or_default() += n;
@@ -489,8 +485,8 @@ impl<W: Write> Output for SingerWriter<W> {
         self.bookmarks.insert(cp.stream.clone(), state.clone());
         self.tally.states.insert(cp.stream, state);
         let m = json!({"type": "STATE", "value": {"bookmarks": self.bookmarks}});
-        writeln!(self.w, "{m}").map_err(io)?;
-        self.w.flush().map_err(io)
+        writeln!(self.w, "{m}").map_err(Error::io)?;
+        self.w.flush().map_err(Error::io)
     }
 
     fn log(&mut self, message: LogMessage) -> Result<(), Error> {

@@ -81,8 +81,8 @@ impl<W: Write> RowPrinter<W> {
 
     /// Writes `bytes` (the CSV) and flushes.
     pub fn write_raw(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        self.out.write_all(bytes).map_err(io)?;
-        self.out.flush().map_err(io)
+        self.out.write_all(bytes).map_err(Error::io)?;
+        self.out.flush().map_err(Error::io)
     }
 
     /// Prints the table (for `Table`) and flushes.
@@ -104,15 +104,11 @@ impl<W: Write> RowPrinter<W> {
                 .iter()
                 .map(|r| columns.iter().map(|c| cell(r.get(c))).collect())
                 .collect();
-            table(&mut self.out, &columns, &cells).map_err(io)?;
-            writeln!(self.out, "({} rows)", self.held.len()).map_err(io)?;
+            table(&mut self.out, &columns, &cells).map_err(Error::io)?;
+            writeln!(self.out, "({} rows)", self.held.len()).map_err(Error::io)?;
         }
-        self.out.flush().map_err(io)
+        self.out.flush().map_err(Error::io)
     }
-}
-
-fn io(e: std::io::Error) -> Error {
-    Error::Io(e.to_string())
 }
 
 fn cell(v: Option<&Value>) -> String {
@@ -166,7 +162,7 @@ pub fn print_explain(out: &mut dyn Write, steps: &[ExplainStep]) -> Result<(), E
         .iter()
         .map(|s| vec![s.step.clone(), s.detail.clone()])
         .collect();
-    table(out, &["step".to_string(), "detail".to_string()], &rows).map_err(io)
+    table(out, &["step".to_string(), "detail".to_string()], &rows).map_err(Error::io)
 }
 
 impl<W: Write> Output for RowPrinter<W> {
@@ -175,8 +171,8 @@ impl<W: Write> Output for RowPrinter<W> {
             self.rows += 1;
             match self.format {
                 Format::Jsonl => {
-                    self.out.write_all(line).map_err(io)?;
-                    self.out.write_all(b"\n").map_err(io)?;
+                    self.out.write_all(line).map_err(Error::io)?;
+                    self.out.write_all(b"\n").map_err(Error::io)?;
                 }
                 Format::Table | Format::Csv => {
                     let row: Map<String, Value> = serde_json::from_slice(line).map_err(|e| {
@@ -201,7 +197,7 @@ impl<W: Write> Output for RowPrinter<W> {
     }
 
     fn flush(&mut self) -> Result<(), Error> {
-        self.out.flush().map_err(io)
+        self.out.flush().map_err(Error::io)
     }
 }
 

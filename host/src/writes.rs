@@ -216,7 +216,7 @@ impl<R: BufRead, W: Write> LinesWriteIo<R, W> {
 
     fn write_ready(&mut self) -> Result<(), Error> {
         while let Some(r) = self.held.remove(&self.next) {
-            writeln!(self.out, "{}", result_json(&r)).map_err(io)?;
+            writeln!(self.out, "{}", result_json(&r)).map_err(Error::io)?;
             self.next += 1;
         }
         Ok(())
@@ -226,14 +226,10 @@ impl<R: BufRead, W: Write> LinesWriteIo<R, W> {
     pub fn finish(&mut self) -> Result<(), Error> {
         self.write_ready()?;
         for (_, r) in std::mem::take(&mut self.held) {
-            writeln!(self.out, "{}", result_json(&r)).map_err(io)?;
+            writeln!(self.out, "{}", result_json(&r)).map_err(Error::io)?;
         }
-        self.out.flush().map_err(io)
+        self.out.flush().map_err(Error::io)
     }
-}
-
-fn io(e: std::io::Error) -> Error {
-    Error::Io(e.to_string())
 }
 
 impl<R: BufRead, W: Write> WriteIo for LinesWriteIo<R, W> {
@@ -252,7 +248,7 @@ impl<R: BufRead, W: Write> WriteIo for LinesWriteIo<R, W> {
         // Result lines first: a saved state never covers rows whose result
         // was not handed out.
         self.write_ready()?;
-        self.out.flush().map_err(io)?;
+        self.out.flush().map_err(Error::io)?;
         if let Some(state) = &self.state {
             state.save(&cp.state_json)?;
         }

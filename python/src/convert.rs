@@ -312,3 +312,20 @@ impl<T> IntoPyResult<T> for Result<T, ConnectorError> {
         self.map_err(|e| to_py_err(py, e))
     }
 }
+
+/// A transport failure as the Python drivers name it: "connect",
+/// "timeout", "body_cut" or "other" (one parser for every session class).
+pub(crate) fn transport_kind(kind: &str) -> PyResult<connector_core::TransportErrorKind> {
+    use connector_core::TransportErrorKind as K;
+    Ok(match kind {
+        "connect" => K::Connect,
+        "timeout" => K::Timeout,
+        "body_cut" => K::BodyCut,
+        "other" => K::Other,
+        other => {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "unknown transport error kind {other:?} (connect|timeout|body_cut|other)"
+            )));
+        }
+    })
+}

@@ -3,8 +3,7 @@
 use std::sync::{Mutex, MutexGuard};
 
 use connector_core::Record;
-use connector_core::{Config, ReadSession, StreamSelection, TransportErrorKind};
-use pyo3::exceptions::PyValueError;
+use connector_core::{Config, ReadSession, StreamSelection};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
@@ -129,17 +128,7 @@ impl Session {
 
     /// `kind`: "connect", "timeout", "body_cut" or "other".
     fn on_transport_error(&self, py: Python<'_>, now_ms: i64, id: u64, kind: &str) -> PyResult<()> {
-        let kind = match kind {
-            "connect" => TransportErrorKind::Connect,
-            "timeout" => TransportErrorKind::Timeout,
-            "body_cut" => TransportErrorKind::BodyCut,
-            "other" => TransportErrorKind::Other,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "unknown transport error kind {other:?} (connect|timeout|body_cut|other)"
-                )));
-            }
-        };
+        let kind = crate::convert::transport_kind(kind)?;
         self.lock().on_transport_error(now_ms, id, kind).py(py)
     }
 }

@@ -6,7 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use connector_core::{
     Config, ConnectorError, ModifyPlan, ModifySession as CoreModify, QuerySession as CoreQuery,
-    SelectPlan, SqlPlan as CorePlan, SqlWrite, TransportErrorKind,
+    SelectPlan, SqlPlan as CorePlan, SqlWrite,
 };
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -380,23 +380,9 @@ impl ModifySession {
 
     /// `kind`: "connect", "timeout", "body_cut" or "other".
     fn on_transport_error(&self, py: Python<'_>, now_ms: i64, id: u64, kind: &str) -> PyResult<()> {
-        let kind = transport_kind(kind)?;
+        let kind = crate::convert::transport_kind(kind)?;
         self.lock().on_transport_error(now_ms, id, kind).py(py)
     }
-}
-
-fn transport_kind(kind: &str) -> PyResult<TransportErrorKind> {
-    Ok(match kind {
-        "connect" => TransportErrorKind::Connect,
-        "timeout" => TransportErrorKind::Timeout,
-        "body_cut" => TransportErrorKind::BodyCut,
-        "other" => TransportErrorKind::Other,
-        other => {
-            return Err(PyValueError::new_err(format!(
-                "unknown transport error kind {other:?} (connect|timeout|body_cut|other)"
-            )));
-        }
-    })
 }
 
 /// A running SELECT. Drive it like `Session` (`poll(now_ms)`, then act on
@@ -468,17 +454,7 @@ impl QuerySession {
 
     /// `kind`: "connect", "timeout", "body_cut" or "other".
     fn on_transport_error(&self, py: Python<'_>, now_ms: i64, id: u64, kind: &str) -> PyResult<()> {
-        let kind = match kind {
-            "connect" => TransportErrorKind::Connect,
-            "timeout" => TransportErrorKind::Timeout,
-            "body_cut" => TransportErrorKind::BodyCut,
-            "other" => TransportErrorKind::Other,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "unknown transport error kind {other:?} (connect|timeout|body_cut|other)"
-                )));
-            }
-        };
+        let kind = crate::convert::transport_kind(kind)?;
         self.lock().on_transport_error(now_ms, id, kind).py(py)
     }
 }

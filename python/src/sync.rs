@@ -14,9 +14,9 @@ use std::sync::{Mutex, MutexGuard};
 
 use connector_core::{
     Change, Config, ConnectorError, LocalRow, SyncAction, SyncOptions, SyncSession as CoreSession,
-    SyncSummary as CoreSummary, TransportErrorKind,
+    SyncSummary as CoreSummary,
 };
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use serde_json::{Map, Value};
@@ -381,17 +381,7 @@ impl SyncSession {
 
     /// `kind`: "connect", "timeout", "body_cut" or "other".
     fn on_transport_error(&self, py: Python<'_>, now_ms: i64, id: u64, kind: &str) -> PyResult<()> {
-        let kind = match kind {
-            "connect" => TransportErrorKind::Connect,
-            "timeout" => TransportErrorKind::Timeout,
-            "body_cut" => TransportErrorKind::BodyCut,
-            "other" => TransportErrorKind::Other,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "unknown transport error kind {other:?} (connect|timeout|body_cut|other)"
-                )));
-            }
-        };
+        let kind = crate::convert::transport_kind(kind)?;
         self.lock().on_transport_error(now_ms, id, kind).py(py)
     }
 }

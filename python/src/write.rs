@@ -6,10 +6,9 @@
 use std::sync::{Mutex, MutexGuard};
 
 use connector_core::{
-    Config, RowResult as CoreRow, TransportErrorKind, WriteAction, WriteOptions,
-    WriteSession as CoreSession, WriteSummary as CoreSummary,
+    Config, RowResult as CoreRow, WriteAction, WriteOptions, WriteSession as CoreSession,
+    WriteSummary as CoreSummary,
 };
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use serde_json::Value;
@@ -345,17 +344,7 @@ impl WriteSession {
 
     /// `kind`: "connect", "timeout", "body_cut" or "other".
     fn on_transport_error(&self, py: Python<'_>, now_ms: i64, id: u64, kind: &str) -> PyResult<()> {
-        let kind = match kind {
-            "connect" => TransportErrorKind::Connect,
-            "timeout" => TransportErrorKind::Timeout,
-            "body_cut" => TransportErrorKind::BodyCut,
-            "other" => TransportErrorKind::Other,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "unknown transport error kind {other:?} (connect|timeout|body_cut|other)"
-                )));
-            }
-        };
+        let kind = crate::convert::transport_kind(kind)?;
         self.lock().on_transport_error(now_ms, id, kind).py(py)
     }
 }
