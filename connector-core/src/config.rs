@@ -131,9 +131,16 @@ pub struct Config {
     /// For simulators only: how many times faster the server's rate-limit clock
     /// runs than real time (the simulator's `--time-scale`). 1 for Iterable.
     pub time_scale: f64,
-    /// Extra parameters of `export/data.json` requests (`campaignId`), set
-    /// by SQL planning when a query's filter can go there; not a setting.
-    pub export_query: Vec<(&'static str, String)>,
+    /// Request parameters SQL planning pushed down (not a setting): on
+    /// `export/data.json`, `campaignId` and `onlyFields`; on paged streams,
+    /// the filters their endpoint takes (`templateType`, `messageMedium`,
+    /// `campaignState`, `startDateTime`…). A name may repeat (`a=1&a=2`);
+    /// a stream whose passes set the same parameter walks only the passes
+    /// whose value is listed.
+    pub pushed_query: Vec<(&'static str, String)>,
+    /// Read only these catalog items (`GET …/items/{itemId}` each) instead
+    /// of paging every item; set by SQL planning, not a setting.
+    pub item_ids: Option<Vec<String>>,
 }
 
 impl Config {
@@ -320,7 +327,8 @@ impl Config {
             skip_malformed_lines,
             skip_persistent_errors,
             time_scale,
-            export_query: Vec::new(),
+            pushed_query: Vec::new(),
+            item_ids: None,
         })
     }
 

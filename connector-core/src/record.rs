@@ -10,7 +10,7 @@ use crate::exchange::Record;
 use crate::time;
 
 /// Fields that identify an event; hashed into the synthetic key.
-const EVENT_IDENTITY_FIELDS: &[&str] = &[
+pub(crate) const EVENT_IDENTITY_FIELDS: &[&str] = &[
     "_type",
     "createdAt",
     "email",

@@ -400,7 +400,10 @@ const NON_EXPORT: &[StreamDef] = &[
         incremental: Incremental::ClientSide,
         fields: &[CAMPAIGN_FIELDS],
         user_fields: false,
-        pushdown: &[query("campaignState", Eq, "campaignState")],
+        pushdown: &[
+            query("campaignState", Eq, "campaignState"),
+            query("campaignState", In, "campaignState"),
+        ],
     },
     StreamDef {
         name: "campaigns_metrics",
@@ -526,9 +529,14 @@ const NON_EXPORT: &[StreamDef] = &[
             field("clientTemplateId", FieldType::String),
         ]],
         user_fields: false,
+        // The list's date parameters filter on creation time.
         pushdown: &[
             query("templateType", Eq, "templateType"),
+            query("templateType", In, "templateType"),
             query("messageMedium", Eq, "messageMedium"),
+            query("messageMedium", In, "messageMedium"),
+            query("createdAt", Ge, "startDateTime"),
+            query("createdAt", Lt, "endDateTime"),
         ],
     },
     StreamDef {
@@ -594,6 +602,8 @@ const NON_EXPORT: &[StreamDef] = &[
         pushdown: &[
             setting("catalogName", Eq, "catalog_names"),
             setting("catalogName", In, "catalog_names"),
+            setting("itemId", Eq, "item_ids"),
+            setting("itemId", In, "item_ids"),
         ],
     },
     StreamDef {

@@ -137,6 +137,31 @@ impl fmt::Display for Expr {
 }
 
 impl Expr {
+    /// Adds the record fields the expression reads to `out`.
+    pub(crate) fn columns(&self, out: &mut std::collections::BTreeSet<String>) {
+        match self {
+            Expr::Column(c) => {
+                out.insert(c.clone());
+            }
+            Expr::Literal(_) => {}
+            Expr::Binary(a, _, b) | Expr::Like(a, b, _) => {
+                a.columns(out);
+                b.columns(out);
+            }
+            Expr::Not(e) | Expr::Negate(e) | Expr::IsNull(e, _) => e.columns(out),
+            Expr::InList(e, list, _) => {
+                e.columns(out);
+                list.iter().for_each(|x| x.columns(out));
+            }
+            Expr::Between(e, lo, hi, _) => {
+                e.columns(out);
+                lo.columns(out);
+                hi.columns(out);
+            }
+            Expr::Call(_, args) => args.iter().for_each(|x| x.columns(out)),
+        }
+    }
+
     /// The JSON Schema of the expression's values, for typing output
     /// columns: a column has its declared type (`props`: the table's
     /// schema properties), a computed value the type its operator gives.

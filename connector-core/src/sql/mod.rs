@@ -413,6 +413,7 @@ fn select(
             ast::OrderByKind::All(_) => return refuse("ORDER BY ALL"),
         }
     }
+    project(def, &mut plan);
     if let Some(limit) = &q.limit_clause {
         let (limit, offset) = match limit {
             ast::LimitClause::LimitOffset {
@@ -431,6 +432,45 @@ fn select(
         }
     }
     Ok(plan)
+}
+
+/// A SELECT of named columns from an export stream asks the export for the
+/// fields the statement reads (output, filter, ORDER BY) only
+/// (`onlyFields`), plus what the read itself needs: the cursor and the
+/// fields of the synthetic event key (so `_key` is the same as a full
+/// read's).
+fn project(def: &StreamDef, plan: &mut SelectPlan) {
+    let exporting = matches!(def.family, catalog::Family::Export { .. })
+        && plan.config.export_mode == crate::config::ExportMode::Sync;
+    if !exporting || plan.items.iter().any(|i| matches!(i, Item::Star)) {
+        return;
+    }
+    let mut fields = BTreeSet::new();
+    for item in &plan.items {
+        if let Item::Named(_, e) = item {
+            e.columns(&mut fields);
+        }
+    }
+    if let Some(r) = &plan.residual {
+        r.columns(&mut fields);
+    }
+    for (e, _) in &plan.order {
+        e.columns(&mut fields);
+    }
+    fields.extend(def.cursor_field.map(str::to_string));
+    fields.extend(def.primary_key.iter().map(|k| k.to_string()));
+    fields.extend(
+        crate::record::EVENT_IDENTITY_FIELDS
+            .iter()
+            .map(|f| f.to_string()),
+    );
+    fields.remove(catalog::EVENT_KEY_FIELD);
+    let list: Vec<String> = fields.into_iter().collect();
+    plan.pushed
+        .push(format!("columns → onlyFields {}", list.join(",")));
+    plan.config
+        .pushed_query
+        .push(("onlyFields", list.join(",")));
 }
 
 /// An ORDER BY key: an output alias, a 1-based output position, or an
@@ -570,20 +610,12 @@ fn push_down(
                             _ => {}
                         }
                     }
-                    // One campaign of an export: a parameter of
-                    // export/data.json (the filter stays, so it is exact).
-                    ApiParam::Query("campaignId")
-                        if op == FilterOp::Eq
-                            && matches!(def.family, catalog::Family::Export { .. })
-                            && config.export_mode == crate::config::ExportMode::Sync =>
-                    {
-                        if let Some(id) = values.first().and_then(as_int) {
-                            config.export_query.retain(|(k, _)| *k != "campaignId");
-                            config.export_query.push(("campaignId", id.to_string()));
-                            pushed.push(format!("campaignId = {id} → export campaignId"));
+                    ApiParam::Query(name) => {
+                        if push_param(def, config, name, op, &values) {
+                            pushed.push(format!("{column} {} → {name}", describe(op, &values)));
+                            break;
                         }
                     }
-                    ApiParam::Query(_) => {}
                 }
             }
         }
@@ -604,16 +636,36 @@ fn push_down(
             residual.push(part);
         }
     }
-    if let Some(s) = start {
-        config.start_date = Some(s);
-        pushed.push(format!("export window starts {}", time::to_rfc3339(&s)));
-    }
-    if let Some(e) = end {
-        config.end_date = Some(e);
-        pushed.push(format!(
-            "export window ends before {}",
-            time::to_rfc3339(&e)
-        ));
+    if matches!(def.family, catalog::Family::Paged { .. }) {
+        // A paged endpoint's date parameters (templates: creation time)
+        // take whole seconds: widen to them; the filter stays exact.
+        if let Some(s) = start {
+            let s = time::to_export_param(&s);
+            pushed.push(format!("startDateTime {s}"));
+            config.pushed_query.push(("startDateTime", s));
+        }
+        if let Some(e) = end {
+            let whole = if e.timestamp_subsec_nanos() > 0 {
+                e + Duration::seconds(1)
+            } else {
+                e
+            };
+            let e = time::to_export_param(&whole);
+            pushed.push(format!("endDateTime {e}"));
+            config.pushed_query.push(("endDateTime", e));
+        }
+    } else {
+        if let Some(s) = start {
+            config.start_date = Some(s);
+            pushed.push(format!("export window starts {}", time::to_rfc3339(&s)));
+        }
+        if let Some(e) = end {
+            config.end_date = Some(e);
+            pushed.push(format!(
+                "export window ends before {}",
+                time::to_rfc3339(&e)
+            ));
+        }
     }
     Ok(residual
         .into_iter()
@@ -625,6 +677,54 @@ fn describe(op: FilterOp, values: &[Value]) -> String {
     match op {
         FilterOp::In => format!("IN ({})", list.join(", ")),
         _ => format!("= {}", list.join(", ")),
+    }
+}
+
+/// Pushes `name op values` into the read's request parameters when the
+/// stream's requests take it; `false` leaves it to the records only. The
+/// filter always stays on the records too, so a parameter only narrows.
+fn push_param(
+    def: &StreamDef,
+    config: &mut Config,
+    name: &'static str,
+    op: FilterOp,
+    values: &[Value],
+) -> bool {
+    // Twice the same parameter would widen (`a=1&a=2`), not narrow.
+    if config.pushed_query.iter().any(|(k, _)| *k == name) {
+        return false;
+    }
+    match def.family {
+        // One campaign of an export: a parameter of export/data.json.
+        catalog::Family::Export { .. } => {
+            let id = values.first().and_then(as_int);
+            match (name, op, id) {
+                ("campaignId", FilterOp::Eq, Some(id))
+                    if config.export_mode == crate::config::ExportMode::Sync =>
+                {
+                    config.pushed_query.push(("campaignId", id.to_string()));
+                    true
+                }
+                _ => false,
+            }
+        }
+        // templateType, messageMedium, campaignState: text the API matches.
+        catalog::Family::Paged { .. } => {
+            let texts: Option<Vec<String>> = values
+                .iter()
+                .map(|v| v.as_str().map(str::to_string))
+                .collect();
+            match texts {
+                Some(texts) if !texts.is_empty() => {
+                    config
+                        .pushed_query
+                        .extend(texts.into_iter().map(|t| (name, t)));
+                    true
+                }
+                _ => false,
+            }
+        }
+        _ => false,
     }
 }
 
@@ -662,6 +762,7 @@ fn set(config: &mut Config, key: &str, values: &[Value], column: &str) -> Result
             config.list_ids = Some(ids);
         }
         "catalog_names" => config.catalog_names = Some(texts),
+        "item_ids" => config.item_ids = Some(texts),
         _ => return Ok(false),
     }
     Ok(true)

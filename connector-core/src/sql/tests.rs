@@ -361,3 +361,106 @@ fn update_and_delete_read_the_keys_then_write_by_key() {
         .unwrap()]);
     assert_eq!(rows, vec![json!({"listId": 7})]);
 }
+
+#[test]
+fn paged_filters_become_request_parameters_and_stay_as_filters() {
+    let p = select(
+        "SELECT templateId FROM Templates WHERE templateType = 'Blast' AND messageMedium IN ('Email', 'SMS') AND createdAt >= '2026-03-01T10:00:00.500Z' AND createdAt < '2026-04-01T00:00:00.250Z'",
+    );
+    assert_eq!(
+        p.config.pushed_query,
+        vec![
+            ("templateType", "Blast".to_string()),
+            ("messageMedium", "Email".to_string()),
+            ("messageMedium", "SMS".to_string()),
+            // Whole seconds, widened: the start floors, the end rounds up.
+            ("startDateTime", "2026-03-01 10:00:00".to_string()),
+            ("endDateTime", "2026-04-01 00:00:01".to_string()),
+        ]
+    );
+    // The API narrows; the records are still filtered exactly.
+    assert!(p.residual.is_some());
+    // Paged streams have no export window.
+    assert_eq!(p.config.start_date, config().start_date);
+    let p = select("SELECT id FROM campaigns WHERE campaignState IN ('Running', 'Finished')");
+    assert_eq!(
+        p.config.pushed_query,
+        vec![
+            ("campaignState", "Running".to_string()),
+            ("campaignState", "Finished".to_string())
+        ]
+    );
+    // The same parameter twice would widen (a=1&a=2): the second stays a filter only.
+    let p = select(
+        "SELECT id FROM campaigns WHERE campaignState = 'Running' AND campaignState = 'Draft'",
+    );
+    assert_eq!(
+        p.config.pushed_query,
+        vec![("campaignState", "Running".to_string())]
+    );
+    // Numbers are not the API's template types: evaluated on the records.
+    let p = select("SELECT templateId FROM templates WHERE templateType = 3");
+    assert!(p.config.pushed_query.is_empty());
+}
+
+#[test]
+fn catalog_items_by_id_are_pushed_as_item_ids() {
+    let p = select(
+        "SELECT * FROM CatalogItems WHERE catalogName = 'products' AND itemId IN ('a', 'b')",
+    );
+    assert_eq!(p.config.catalog_names, Some(vec!["products".to_string()]));
+    assert_eq!(
+        p.config.item_ids,
+        Some(vec!["a".to_string(), "b".to_string()])
+    );
+    assert!(p.residual.is_none());
+}
+
+#[test]
+fn named_columns_of_an_export_become_only_fields() {
+    let p = select("SELECT email AS who FROM email_send WHERE templateId > 3 ORDER BY messageId");
+    let (_, only) = p
+        .config
+        .pushed_query
+        .iter()
+        .find(|(k, _)| *k == "onlyFields")
+        .expect("onlyFields");
+    let only: Vec<&str> = only.split(',').collect();
+    // The output, the filter, the sort, the cursor and the synthetic key's fields.
+    for f in [
+        "email",
+        "templateId",
+        "messageId",
+        "createdAt",
+        "campaignId",
+        "eventName",
+    ] {
+        assert!(only.contains(&f), "{f} in {only:?}");
+    }
+    assert!(!only.contains(&"_key"), "{only:?}");
+    // `*` reads every field; async exports and other streams have no onlyFields.
+    assert!(
+        select("SELECT * FROM email_send")
+            .config
+            .pushed_query
+            .is_empty()
+    );
+    assert!(
+        select("SELECT id FROM lists")
+            .config
+            .pushed_query
+            .is_empty()
+    );
+    let async_config =
+        Config::from_json(&json!({"base_url": "http://sim", "export_mode": "async"}))
+            .expect("config");
+    match plan_sql(
+        &async_config,
+        "SELECT email FROM email_send",
+        &Map::new(),
+        None,
+    ) {
+        Ok(SqlPlan::Select(p)) => assert!(p.config.pushed_query.is_empty()),
+        other => panic!("{other:?}"),
+    }
+}

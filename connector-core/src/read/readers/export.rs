@@ -144,7 +144,7 @@ impl Reader for ExportReader {
             ("startDateTime", time::to_export_param(&start)),
             ("endDateTime", time::to_export_param(&end)),
         ];
-        q.extend(ctx.config.export_query.iter().cloned());
+        q.extend(ctx.config.pushed_query.iter().cloned());
         Ok(Next::Send(EXPORT_DATA.plan(ctx.config, &[], &q)))
     }
 

@@ -45,6 +45,7 @@ pub(crate) fn reader_for(
                 in_envelope,
                 passes,
             },
+            &config.pushed_query,
             cursor(),
             reread,
         )),
@@ -66,6 +67,7 @@ pub(crate) fn reader_for(
                 catalogs,
                 items,
                 config.catalog_names.clone(),
+                config.item_ids.clone(),
                 cursor().expect("catalog_items has a cursor field"),
             ))
         }

@@ -223,43 +223,102 @@ pub(crate) struct PagedSpec {
 }
 
 impl PagedSpec {
-    fn pager(&self, pass: usize) -> Pager {
-        let query = self.passes[pass]
+    /// The walk of pass `pass`, with the pushed-down parameters its pass
+    /// does not set itself.
+    fn pager(&self, pass: usize, extra: &[(&'static str, String)]) -> Pager {
+        let mut query: Vec<(&'static str, String)> = self.passes[pass]
             .query
             .iter()
             .map(|(k, v)| (*k, (*v).to_string()))
             .collect();
+        query.extend(extra.iter().cloned());
         Pager::new(self.endpoint, self.field, self.page_size, self.in_envelope).with_query(query)
     }
+}
+
+/// The passes worth walking under pushed-down parameters: a pass that sets
+/// a pushed parameter itself is walked only when its value is one pushed
+/// (templateType = 'Blast' walks the four Blast passes); the other pushed
+/// parameters are added to every walk. Returns (passes, added parameters).
+fn select_passes(
+    passes: &[Pass],
+    pushed: &[(&'static str, String)],
+) -> (Vec<usize>, Vec<(&'static str, String)>) {
+    let set_by_pass = |name: &str| {
+        passes
+            .iter()
+            .any(|p| p.query.iter().any(|(k, _)| *k == name))
+    };
+    let active = (0..passes.len())
+        .filter(|&i| {
+            passes[i].query.iter().all(|(k, v)| {
+                let wanted: Vec<&str> = pushed
+                    .iter()
+                    .filter(|(pk, _)| pk == k)
+                    .map(|(_, pv)| pv.as_str())
+                    .collect();
+                wanted.is_empty() || wanted.contains(v)
+            })
+        })
+        .collect();
+    let extra = pushed
+        .iter()
+        .filter(|(k, _)| !set_by_pass(k))
+        .cloned()
+        .collect();
+    (active, extra)
 }
 
 /// A paged stream, walked once per pass; the cursor state is committed
 /// after the last page of the last pass.
 pub(crate) struct PagedReader {
     spec: PagedSpec,
+    /// Indexes into `spec.passes` of the passes walked, in order.
+    active: Vec<usize>,
+    /// Pushed-down parameters added to every walk.
+    extra: Vec<(&'static str, String)>,
+    /// Position in `active`.
     pass: usize,
     pager: Pager,
     cursor: Option<ClientCursor>,
     reread: Option<Reread>,
+    /// Filters were pushed down: the read covers part of the stream, so its
+    /// cursor must not be saved as if it covered all.
+    partial: bool,
 }
 
 impl PagedReader {
     pub(crate) fn new(
         spec: PagedSpec,
+        pushed: &[(&'static str, String)],
         cursor: Option<ClientCursor>,
         reread: Option<Reread>,
     ) -> Self {
+        let (active, extra) = select_passes(spec.passes, pushed);
+        let mut pager = spec.pager(active.first().copied().unwrap_or(0), &extra);
+        if active.is_empty() {
+            // No pass can hold a matching record: read nothing.
+            pager.stop();
+        }
         PagedReader {
-            pager: spec.pager(0),
+            pager,
             spec,
+            active,
+            extra,
             pass: 0,
             cursor,
             reread,
+            partial: !pushed.is_empty(),
         }
     }
 
     fn last_pass(&self) -> bool {
-        self.pass + 1 >= self.spec.passes.len()
+        self.pass + 1 >= self.active.len()
+    }
+
+    fn current_pass(&self) -> &'static Pass {
+        let passes: &'static [Pass] = self.spec.passes;
+        &passes[self.active.get(self.pass).copied().unwrap_or(0)]
     }
 }
 
@@ -270,13 +329,13 @@ impl Reader for PagedReader {
                 return Ok(Next::Done);
             }
             self.pass += 1;
-            self.pager = self.spec.pager(self.pass);
+            self.pager = self.spec.pager(self.active[self.pass], &self.extra);
         }
         Ok(Next::Send(self.pager.request(ctx.config)))
     }
 
     fn on_item(&mut self, item: Value, ctx: &Ctx, sink: &mut Sink) -> Result<()> {
-        let set = self.spec.passes[self.pass].set;
+        let set = self.current_pass().set;
         for mut rec in self.pager.page_records(&item)? {
             for (field, value) in set {
                 rec.insert((*field).into(), value.to_json());
@@ -294,10 +353,61 @@ impl Reader for PagedReader {
         self.pager.advance();
         if self.pager.finished()
             && self.last_pass()
+            && !self.partial
             && let Some(c) = &self.cursor
         {
             sink.commit = Some(c.state());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Literal;
+
+    const PASSES: &[Pass] = &[
+        Pass {
+            query: &[("templateType", "Base"), ("messageMedium", "Email")],
+            set: &[("templateType", Literal::Str("Base"))],
+        },
+        Pass {
+            query: &[("templateType", "Blast"), ("messageMedium", "Email")],
+            set: &[],
+        },
+        Pass {
+            query: &[("templateType", "Blast"), ("messageMedium", "SMS")],
+            set: &[],
+        },
+    ];
+
+    fn pushed(pairs: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+        pairs.iter().map(|(k, v)| (*k, v.to_string())).collect()
+    }
+
+    #[test]
+    fn pushed_parameters_pick_the_passes_that_can_match() {
+        let (active, extra) = select_passes(PASSES, &pushed(&[("templateType", "Blast")]));
+        assert_eq!((active, extra), (vec![1, 2], vec![]));
+        let (active, _) = select_passes(
+            PASSES,
+            &pushed(&[("messageMedium", "SMS"), ("messageMedium", "Email")]),
+        );
+        assert_eq!(active, vec![0, 1, 2]);
+        // Parameters no pass sets are added to every walk.
+        let (active, extra) = select_passes(
+            PASSES,
+            &pushed(&[
+                ("templateType", "Base"),
+                ("startDateTime", "2026-01-01 00:00:00"),
+            ]),
+        );
+        assert_eq!(active, vec![0]);
+        assert_eq!(extra, pushed(&[("startDateTime", "2026-01-01 00:00:00")]));
+        // A value no pass has: nothing to walk.
+        let (active, _) = select_passes(PASSES, &pushed(&[("templateType", "base")]));
+        assert!(active.is_empty());
+        assert_eq!(select_passes(PASSES, &[]).0, vec![0, 1, 2]);
     }
 }
