@@ -10,7 +10,7 @@
 //! - `users`: `email`.
 //! - `campaigns`, `campaigns_metrics`, `channels`, `message_types`, `lists`,
 //!   `journeys`, `snippets`, `webhooks`: `id`.
-//! - `templates`: `templateId`; `catalogs`: `name`; `catalog_items`:
+//! - `templates`, `template_contents`: `templateId`; `catalogs`: `name`; `catalog_items`:
 //!   `catalogName|itemId`; `metadata`: `table|key`; `list_users`: `listId|email`;
 //!   `experiments_metrics`: `experimentId|templateId`.
 //!
@@ -102,7 +102,7 @@ pub fn natural_key(stream: &str, r: &Value) -> Option<String> {
         "campaigns_metrics" => field(r, &["id", "campaignId"])
             .or_else(|| r.get("data").and_then(|d| d.get("id")))
             .and_then(id_str),
-        "templates" => id_str(r.get("templateId")?),
+        "templates" | "template_contents" => id_str(r.get("templateId")?),
         "catalogs" => r.get("name").and_then(Value::as_str).map(String::from),
         "catalog_items" => Some(format!(
             "{}|{}",
@@ -211,7 +211,7 @@ pub fn ground_truth(
         "journeys" => collect(stream, st.journeys.iter().cloned()),
         "snippets" => collect(stream, st.snippets.clone().into_iter()),
         "webhooks" => collect(stream, st.webhooks.clone().into_iter()),
-        "templates" => {
+        "templates" | "template_contents" => {
             let (sm, em) = (s.saturating_mul(1000), e.saturating_mul(1000));
             collect(stream, st.templates.iter().filter(|t| {
                 let c = int(&t.json, "createdAt");

@@ -74,6 +74,13 @@ pub enum Family {
         /// Metrics of a batch of campaign ids.
         metrics: Endpoint,
     },
+    /// The templates list (once per pass), then each template's full model.
+    TemplateContents {
+        /// Lists the templates (paged, once per pass).
+        list: Endpoint,
+        /// One walk per type × medium.
+        passes: &'static [Pass],
+    },
     /// Iterable's export over time windows, or async export jobs.
     Export {
         /// Iterable's `dataTypeName`.
@@ -339,6 +346,30 @@ const TEMPLATE_PASSES: &[Pass] = &[
     template_pass!("Workflow", "SMS"),
 ];
 
+/// The fields of the templates list.
+const TEMPLATE_LIST_FIELDS: &[Field] = &[
+    key("templateId", FieldType::Integer),
+    field("name", FieldType::String),
+    field("templateType", FieldType::String),
+    field("messageMedium", FieldType::String),
+    field("createdAt", FieldType::Timestamp),
+    field("updatedAt", FieldType::Timestamp),
+    field("creatorUserId", FieldType::String),
+    field("messageTypeId", FieldType::Integer),
+    field("campaignId", FieldType::Integer),
+    field("clientTemplateId", FieldType::String),
+];
+
+/// The templates list's filters; its date parameters filter on creation time.
+const TEMPLATE_PUSHDOWN: &[Pushdown] = &[
+    query("templateType", Eq, "templateType"),
+    query("templateType", In, "templateType"),
+    query("messageMedium", Eq, "messageMedium"),
+    query("messageMedium", In, "messageMedium"),
+    query("createdAt", Ge, "startDateTime"),
+    query("createdAt", Lt, "endDateTime"),
+];
+
 /// Without `state`, Iterable leaves archived journeys out; with
 /// `state=Archived` it returns only those. Users expect every journey.
 const JOURNEY_PASSES: &[Pass] = &[
@@ -516,28 +547,64 @@ const NON_EXPORT: &[StreamDef] = &[
         primary_key: &["templateId"],
         cursor_field: Some("updatedAt"),
         incremental: Incremental::ClientSide,
-        fields: &[&[
-            key("templateId", FieldType::Integer),
-            field("name", FieldType::String),
-            field("templateType", FieldType::String),
-            field("messageMedium", FieldType::String),
-            field("createdAt", FieldType::Timestamp),
-            field("updatedAt", FieldType::Timestamp),
-            field("creatorUserId", FieldType::String),
-            field("messageTypeId", FieldType::Integer),
-            field("campaignId", FieldType::Integer),
-            field("clientTemplateId", FieldType::String),
-        ]],
+        fields: &[TEMPLATE_LIST_FIELDS],
         user_fields: false,
-        // The list's date parameters filter on creation time.
-        pushdown: &[
-            query("templateType", Eq, "templateType"),
-            query("templateType", In, "templateType"),
-            query("messageMedium", Eq, "messageMedium"),
-            query("messageMedium", In, "messageMedium"),
-            query("createdAt", Ge, "startDateTime"),
-            query("createdAt", Lt, "endDateTime"),
+        pushdown: TEMPLATE_PUSHDOWN,
+    },
+    StreamDef {
+        name: "template_contents",
+        family: Family::TemplateContents {
+            list: ep::TEMPLATES,
+            passes: TEMPLATE_PASSES,
+        },
+        parent: Some("templates"),
+        primary_key: &["templateId"],
+        cursor_field: Some("updatedAt"),
+        incremental: Incremental::ClientSide,
+        fields: &[
+            TEMPLATE_LIST_FIELDS,
+            &[
+                // Email
+                field("subject", FieldType::String),
+                field("preheaderText", FieldType::String),
+                field("fromName", FieldType::String),
+                field("fromEmail", FieldType::String),
+                field("replyToEmail", FieldType::String),
+                field("ccEmails", FieldType::StringArray),
+                field("bccEmails", FieldType::StringArray),
+                field("html", FieldType::String),
+                field("plainText", FieldType::String),
+                field("googleAnalyticsCampaignName", FieldType::String),
+                field("linkParams", FieldType::ObjectArray),
+                field("dataFeedIds", FieldType::IntegerArray),
+                field("cacheDataFeed", FieldType::Boolean),
+                field("mergeDataFeedContext", FieldType::Boolean),
+                // Push, SMS, in-app
+                field("title", FieldType::String),
+                field("message", FieldType::String),
+                field("badge", FieldType::String),
+                field("sound", FieldType::String),
+                field("payload", FieldType::Object),
+                field("buttons", FieldType::ObjectArray),
+                field("deeplink", FieldType::Object),
+                field("richMedia", FieldType::Object),
+                field("interruptionLevel", FieldType::String),
+                field("isSilentPush", FieldType::Boolean),
+                field("relevanceScore", FieldType::Number),
+                field("wake", FieldType::Boolean),
+                field("imageUrl", FieldType::String),
+                field("trackingDomain", FieldType::String),
+                field("expirationDateTime", FieldType::Timestamp),
+                field("expirationDuration", FieldType::Integer),
+                field("inAppDisplaySettings", FieldType::Object),
+                field("webInAppDisplaySettings", FieldType::Object),
+                field("inboxMetadata", FieldType::Object),
+                field("locale", FieldType::String),
+                field("isDefaultLocale", FieldType::Boolean),
+            ],
         ],
+        user_fields: false,
+        pushdown: TEMPLATE_PUSHDOWN,
     },
     StreamDef {
         name: "journeys",

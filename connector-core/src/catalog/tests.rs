@@ -10,7 +10,7 @@ fn names_are_unique_and_complete() {
     names.dedup();
     assert_eq!(names.len(), count);
     assert_eq!(EXPORT.len(), 52); // + users (dataTypeName "user") = 53
-    assert_eq!(count, 20 + 52);
+    assert_eq!(count, 21 + 52);
 }
 
 /// Walks the table: every row says everything a reader, `discover`, SQL
@@ -104,7 +104,12 @@ fn discover_matches_the_catalog_before_the_table() {
     ];
     for (case, cfg, fields) in cases {
         let config = Config::from_json(&cfg).expect("config");
-        let now = discover(&config, fields.as_ref());
+        // Streams added since the table are not in the snapshot.
+        let added = ["template_contents"];
+        let now: Vec<_> = discover(&config, fields.as_ref())
+            .into_iter()
+            .filter(|d| !added.contains(&d.name.as_str()))
+            .collect();
         let old = before[case].as_array().expect("array");
         assert_eq!(now.len(), old.len());
         for (d, o) in now.iter().zip(old) {

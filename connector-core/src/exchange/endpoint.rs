@@ -58,6 +58,8 @@ pub(crate) const METADATA_KEYS: Endpoint = get("/api/metadata/{table}", JSON, Bu
 pub(crate) const METADATA_VALUE: Endpoint =
     get("/api/metadata/{table}/{key}", JSON, Bucket::General);
 pub(crate) const TEMPLATES: Endpoint = get("/api/templates", JSON, Bucket::General);
+/// One template's full model; `{kind}` is the medium's path (`email`, `push`, `sms`, `inapp`).
+pub(crate) const TEMPLATE_GET: Endpoint = get("/api/templates/{kind}/get", JSON, Bucket::General);
 pub(crate) const JOURNEYS: Endpoint = get("/api/journeys", JSON, Bucket::General);
 pub(crate) const SNIPPETS: Endpoint = get("/api/snippets", JSON, Bucket::General);
 pub(crate) const WEBHOOKS: Endpoint = get("/api/webhooks", JSON, Bucket::General);
@@ -158,6 +160,10 @@ pub(crate) const TEMPLATE_UPSERT: Endpoint = write(
     Bucket::General,
     SAFE,
 );
+/// Deletes templates by id; a repeat only finds them gone (they are then
+/// listed as failed, which the sync reads as "not there").
+pub(crate) const TEMPLATE_BULK_DELETE: Endpoint =
+    write(Post, "/api/templates/bulkDelete", Bucket::General, SAFE);
 pub(crate) const TEMPLATE_UPDATE: Endpoint = write(
     Post,
     "/api/templates/{medium}/update",

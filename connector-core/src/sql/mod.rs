@@ -636,7 +636,7 @@ fn push_down(
             residual.push(part);
         }
     }
-    if matches!(def.family, catalog::Family::Paged { .. }) {
+    if takes_request_params(def) {
         // A paged endpoint's date parameters (templates: creation time)
         // take whole seconds: widen to them; the filter stays exact.
         if let Some(s) = start {
@@ -680,6 +680,15 @@ fn describe(op: FilterOp, values: &[Value]) -> String {
     }
 }
 
+/// Streams read by paging an endpoint that takes its filters as request
+/// parameters (not an export window).
+fn takes_request_params(def: &StreamDef) -> bool {
+    matches!(
+        def.family,
+        catalog::Family::Paged { .. } | catalog::Family::TemplateContents { .. }
+    )
+}
+
 /// Pushes `name op values` into the read's request parameters when the
 /// stream's requests take it; `false` leaves it to the records only. The
 /// filter always stays on the records too, so a parameter only narrows.
@@ -709,7 +718,7 @@ fn push_param(
             }
         }
         // templateType, messageMedium, campaignState: text the API matches.
-        catalog::Family::Paged { .. } => {
+        catalog::Family::Paged { .. } | catalog::Family::TemplateContents { .. } => {
             let texts: Option<Vec<String>> = values
                 .iter()
                 .map(|v| v.as_str().map(str::to_string))

@@ -180,6 +180,10 @@ fn bulk_body(target: Target, group: &str, rows: &[Prepared]) -> Value {
             let list_id: i64 = group.parse().unwrap_or_default();
             json!({"listId": list_id, "subscribers": items()})
         }
+        Target::TemplatesDelete => {
+            let ids: Vec<i64> = rows.iter().filter_map(|r| r.key.parse().ok()).collect();
+            json!({"ids": ids})
+        }
         Target::EventsInsert => json!({"events": items()}),
         Target::UsersUpsert => json!({"users": items()}),
         // Not bulk targets: the table never gives them a bulk endpoint.

@@ -125,6 +125,7 @@ pub(crate) fn on_success(
                 .map(|p| RowResult::ok(p.row, id.clone()))
                 .collect()
         }
+        Answer::SuccessFailedIds => rows.iter().map(|p| id_listed(body, p)).collect(),
         Answer::TemplateId => {
             let id = body.and_then(template_id);
             rows.iter()
@@ -167,6 +168,38 @@ fn template_id(body: &Value) -> Option<String> {
 }
 
 /// Why Iterable refused row `p` in a bulk answer, if it did.
+/// A row's fate in a `{"success": [ids], "failed": [ids]}` answer: listed
+/// as failed, listed as done, or (neither, or no readable answer) unknown.
+fn id_listed(body: Option<&Value>, p: &Prepared) -> RowResult {
+    let listed = |field: &str| {
+        body.and_then(|b| b.get(field))
+            .and_then(Value::as_array)
+            .is_some_and(|ids| ids.iter().any(|v| id_text(v).as_deref() == Some(&p.key)))
+    };
+    if listed("failed") {
+        let reason = body
+            .and_then(|b| b.get("failureReason"))
+            .and_then(Value::as_str)
+            .unwrap_or("Iterable did not say why");
+        let mut e = ConnectorError::new(
+            ErrorKind::Upstream,
+            format!("Iterable did not delete template {}: {reason}", p.key),
+        );
+        e.code = Some("failed".into());
+        return RowResult::failed(p.row, e);
+    }
+    if listed("success") {
+        return RowResult::ok(p.row, Some(p.key.clone()));
+    }
+    RowResult::unknown(
+        p.row,
+        ConnectorError::malformed(format!(
+            "Iterable's answer lists template {} neither as deleted nor as failed; read the templates back to check",
+            p.key
+        )),
+    )
+}
+
 fn refusal(body: &Value, p: &Prepared) -> Option<ConnectorError> {
     if let (Some(name), Some(disallowed)) = (
         &p.event_name,
@@ -286,6 +319,35 @@ mod tests {
         p.user = Some(UserRef::Email(email.into()));
         p.key = format!("email:{email}");
         p
+    }
+
+    #[test]
+    fn template_deletes_map_success_and_failed_ids_to_rows() {
+        let rows: Vec<Prepared> = (0..4)
+            .map(|n| {
+                let mut p = crate::write::prepare::tests::blank(n);
+                p.key = (100 + n).to_string();
+                p
+            })
+            .collect();
+        let body = json!({"success": [100, 103], "failed": ["101"],
+            "failureReason": "Templates which are associated with a campaign will not be deleted"});
+        let r = on_success(Answer::SuccessFailedIds, true, &rows, Some(&body));
+        let status: Vec<RowStatus> = r.iter().map(|x| x.status).collect();
+        assert_eq!(
+            status,
+            [
+                RowStatus::Ok,
+                RowStatus::Failed,
+                RowStatus::Unknown,
+                RowStatus::Ok
+            ]
+        );
+        assert!(r[1].error.as_ref().unwrap().message.contains("campaign"));
+        assert_eq!(r[0].id.as_deref(), Some("100"));
+        // No readable answer: every row unknown, none ok.
+        let r = on_success(Answer::SuccessFailedIds, true, &rows, None);
+        assert!(r.iter().all(|x| x.status == RowStatus::Unknown));
     }
 
     #[test]

@@ -183,6 +183,10 @@ pub(crate) fn prepare(
             p.group = medium.to_string();
             p
         }
+        Target::TemplatesDelete => {
+            let id = r.int(&["templateId", "id"])?.to_string();
+            keyed(row, Value::Null, &id, vec![])
+        }
         Target::CampaignsInsert => {
             let name = r.string(&["name"])?;
             r.int(&["templateId"])?;

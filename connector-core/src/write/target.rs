@@ -32,6 +32,8 @@ pub enum Target {
     TemplatesInsert,
     /// Templates: update by `templateId`.
     TemplatesUpdate,
+    /// Templates: delete by `templateId` (in bulk).
+    TemplatesDelete,
     /// Campaigns: create (not safe to repeat).
     CampaignsInsert,
     /// Events: track.
@@ -85,6 +87,9 @@ pub(crate) enum Answer {
     /// `failedUpdates` lists the users whose rows failed (bulk users, list
     /// members, bulk events).
     FailedUpdates,
+    /// `{"success": [ids], "failed": [ids], "failureReason"}` (templates'
+    /// bulk delete): rows by their id.
+    SuccessFailedIds,
 }
 
 /// One row of the table.
@@ -108,6 +113,9 @@ const CATALOG_BULK_ROWS: usize = 1000;
 const MAX_BULK_BYTES: usize = 4_000_000;
 /// List subscribe/unsubscribe: no documented cap; treated like bulkUpdate.
 const LIST_BULK_ROWS: usize = 1000;
+/// Template bulk delete: no documented cap; a modest batch keeps one
+/// refusal from hiding many rows' fate.
+const TEMPLATE_BULK_ROWS: usize = 100;
 
 const fn bulk(endpoint: Endpoint, max_rows: usize, single: Option<Endpoint>) -> Mode {
     Mode::Bulk {
@@ -221,6 +229,14 @@ pub(crate) const TARGETS: &[TargetDef] = &[
         "update",
         Mode::Single(ep::TEMPLATE_UPDATE),
         Envelope,
+        false,
+    ),
+    def(
+        TemplatesDelete,
+        "templates",
+        "delete",
+        bulk(ep::TEMPLATE_BULK_DELETE, TEMPLATE_BULK_ROWS, None),
+        SuccessFailedIds,
         false,
     ),
     def(

@@ -95,6 +95,7 @@ pub fn handle(world: &World, req: &ApiRequest) -> ApiResponse {
         ("GET", ["templates"]) => templates::list(world, req),
         ("GET", ["templates", "getByClientTemplateId"]) => templates::by_client_id(world, req),
         ("GET", ["templates", kind, "get"]) => templates::get(world, req, kind),
+        ("POST", ["templates", "bulkDelete"]) => templates::bulk_delete(world, req),
         ("POST", ["templates", kind, "upsert"]) => templates::upsert(world, req, kind),
         ("POST", ["templates", kind, "update"]) => templates::update(world, req, kind),
         // Export

@@ -248,3 +248,48 @@ pub fn update(world: &World, req: &ApiRequest, kind: &str) -> ApiResponse {
         None => not_found(format!("{medium} template {id} not found")),
     }
 }
+
+/// `POST /api/templates/bulkDelete` `{"ids": [..]}`: templates of a
+/// campaign stay (Iterable: "Templates which are associated with a campaign
+/// will not be deleted") and are listed as failed, as are unknown ids.
+pub fn bulk_delete(world: &World, req: &ApiRequest) -> ApiResponse {
+    let b = match body(req) {
+        Ok(b) => b,
+        Err(e) => return e,
+    };
+    let Some(ids) = b.get("ids").and_then(Value::as_array) else {
+        return bad("ids is required: an array of template ids");
+    };
+    let Some(ids) = ids.iter().map(Value::as_i64).collect::<Option<Vec<i64>>>() else {
+        return bad("ids must be template ids (integers)");
+    };
+    let mut st = world.write();
+    let (mut success, mut failed) = (Vec::new(), Vec::new());
+    let mut in_campaign = false;
+    for id in ids {
+        match st
+            .templates
+            .iter()
+            .position(|t| int(&t.json, "templateId") == id)
+        {
+            Some(i) if st.templates[i].json.get("campaignId").is_some() => {
+                in_campaign = true;
+                failed.push(id);
+            }
+            Some(i) => {
+                st.templates.remove(i);
+                st.count_applied("template.delete", id.to_string());
+                success.push(id);
+            }
+            None => failed.push(id),
+        }
+    }
+    let mut out = json!({"success": success, "failed": failed});
+    if in_campaign {
+        out["failureReason"] =
+            json!("Templates which are associated with a campaign will not be deleted");
+    } else if !out["failed"].as_array().is_some_and(Vec::is_empty) {
+        out["failureReason"] = json!("Template not found");
+    }
+    ApiResponse::json(200, out)
+}

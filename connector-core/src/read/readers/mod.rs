@@ -10,6 +10,7 @@ mod list_users;
 mod metadata;
 mod metrics;
 mod paged;
+mod template_contents;
 
 use crate::catalog::{Family, StreamDef};
 use crate::config::{Config, ExportMode};
@@ -88,6 +89,14 @@ pub(crate) fn reader_for(
                 }
                 ExportMode::Sync => Box::new(export::ExportReader::new(spec, state.clone())),
             }
+        }
+        Family::TemplateContents { list, passes } => {
+            Box::new(template_contents::TemplateContentsReader::new(
+                list,
+                passes,
+                &config.pushed_query,
+                cursor().expect("template_contents has a cursor field"),
+            ))
         }
         Family::ByKey(read) => Box::new(by_key::ByKeyReader::new(def.name, read)),
     }

@@ -240,7 +240,7 @@ impl PagedSpec {
 /// a pushed parameter itself is walked only when its value is one pushed
 /// (templateType = 'Blast' walks the four Blast passes); the other pushed
 /// parameters are added to every walk. Returns (passes, added parameters).
-fn select_passes(
+pub(crate) fn select_passes(
     passes: &[Pass],
     pushed: &[(&'static str, String)],
 ) -> (Vec<usize>, Vec<(&'static str, String)>) {
