@@ -1,4 +1,5 @@
-//! Two-way sync of a catalog's items with a local table, sans-IO: the core
+//! Two-way sync of a catalog's items, or of one medium's templates, with a
+//! local table, sans-IO: the core
 //! reads Iterable's side, the host hands in the local side, the core
 //! decides ([`decide`]) and hands out the local changes to apply and makes
 //! the writes to Iterable itself (through the write session).
@@ -14,6 +15,11 @@
 //!  |  poll                    <--  Commit(state)    persist it
 //!  |  poll                    <--  Done(summary)
 //! ```
+//!
+//! Templates are keyed by `clientTemplateId` (caller-chosen, and the key of
+//! Iterable's upsert, so a repeat is safe); their content is the template
+//! model (`template_contents`) restricted to the fields the table holds.
+//! Templates without a `clientTemplateId` are left alone (and counted).
 //!
 //! The state keeps, per key, the content hash both sides had when they
 //! last agreed, so a change is attributed to the side that made it and our
@@ -50,8 +56,13 @@ const DEFAULT_CONFIRM_TIMEOUT_MS: u64 = 60_000;
 /// How a sync runs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyncOptions {
-    /// The catalog whose items are synced.
+    /// The catalog whose items are synced (catalog items).
     pub catalog: String,
+    /// The medium whose templates are synced (templates; default `Email`).
+    pub medium: String,
+    /// The content fields the local table holds (templates: required; the
+    /// template's other fields are not synced).
+    pub fields: Option<Vec<String>>,
     /// What the first sync does with rows only one side has.
     pub initial: Initial,
     /// Who wins a row changed on both sides.
@@ -63,7 +74,8 @@ pub struct SyncOptions {
 }
 
 impl SyncOptions {
-    /// Options from JSON: `catalog` (required), `initial`
+    /// Options from JSON: `catalog` (catalog items), `medium` and `fields`
+    /// (templates), `initial`
     /// (`merge_by_key`, `iterable_to_local`, `local_to_iterable`), `policy`
     /// (`local_wins`, `iterable_wins`, `newest_wins`, `report`), `dry_run`,
     /// `confirm_timeout_ms`.
@@ -73,6 +85,8 @@ impl SyncOptions {
             .ok_or_else(|| ConnectorError::input("options", "must be a JSON object"))?;
         let mut o = SyncOptions {
             catalog: String::new(),
+            medium: "Email".into(),
+            fields: None,
             initial: Initial::MergeByKey,
             policy: Policy::Report,
             dry_run: false,
@@ -82,6 +96,28 @@ impl SyncOptions {
             let text = v.as_str().unwrap_or_default();
             match k.as_str() {
                 "catalog" => o.catalog = text.to_string(),
+                "medium" => {
+                    o.medium = ["Email", "Push", "SMS", "InApp"]
+                        .into_iter()
+                        .find(|m| m.eq_ignore_ascii_case(text))
+                        .ok_or_else(|| {
+                            ConnectorError::input(
+                                "medium",
+                                format!(
+                                    "{v} is not a template medium; use Email, Push, SMS or InApp"
+                                ),
+                            )
+                        })?
+                        .to_string()
+                }
+                "fields" => {
+                    let names: Option<Vec<String>> = v
+                        .as_array()
+                        .and_then(|a| a.iter().map(|x| x.as_str().map(str::to_string)).collect());
+                    o.fields = Some(names.ok_or_else(|| {
+                        ConnectorError::input("fields", "must be a list of field names")
+                    })?);
+                }
                 "initial" => {
                     o.initial = match text {
                         "merge_by_key" => Initial::MergeByKey,
@@ -126,16 +162,10 @@ impl SyncOptions {
                 other => {
                     return Err(ConnectorError::input(
                         other,
-                        "unknown sync option; known: catalog, initial, policy, dry_run, confirm_timeout_ms",
+                        "unknown sync option; known: catalog, medium, fields, initial, policy, dry_run, confirm_timeout_ms",
                     ));
                 }
             }
-        }
-        if o.catalog.trim().is_empty() {
-            return Err(ConnectorError::input(
-                "catalog",
-                "is required: the catalog whose items are synced",
-            ));
         }
         Ok(o)
     }
@@ -210,10 +240,61 @@ enum Phase {
     Finished,
 }
 
+/// What is synced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SyncObject {
+    CatalogItems,
+    Templates,
+}
+
+impl SyncObject {
+    fn parse(name: &str) -> Result<SyncObject> {
+        let n: String = name
+            .chars()
+            .filter(|c| *c != '_' && *c != '-')
+            .flat_map(char::to_lowercase)
+            .collect();
+        match n.as_str() {
+            "catalogitems" => Ok(SyncObject::CatalogItems),
+            "templates" => Ok(SyncObject::Templates),
+            _ => Err(ConnectorError::input(
+                "object",
+                format!("two-way sync covers catalog_items and templates, not \"{name}\""),
+            )),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            SyncObject::CatalogItems => "catalog_items",
+            SyncObject::Templates => "templates",
+        }
+    }
+}
+
+/// Template fields that identify or stamp a template rather than hold its
+/// content: not syncable as columns.
+const TEMPLATE_RESERVED: &[&str] = &[
+    "templateId",
+    "clientTemplateId",
+    "templateType",
+    "messageMedium",
+    "createdAt",
+    "updatedAt",
+    "metadata",
+];
+
 /// The sans-IO sync session: see the module docs.
 pub struct SyncSession {
     config: Config,
+    object: SyncObject,
     options: SyncOptions,
+    /// Templates: each key's `templateId` in Iterable (for deletes).
+    template_ids: BTreeMap<String, i64>,
+    /// Templates read that have no `clientTemplateId` (left alone).
+    unkeyed: u64,
+    /// Keys Iterable holds twice (templates sharing a `clientTemplateId`).
+    repeated: Vec<String>,
     prior: Option<BTreeMap<String, Synced>>,
     phase: Phase,
     remote: BTreeMap<String, SideRow>,
@@ -227,34 +308,44 @@ pub struct SyncSession {
 }
 
 impl SyncSession {
-    /// Starts a sync of `object` (`catalog_items`); `state` is the last
-    /// sync's committed state (`None` for the first run).
+    /// Starts a sync of `object` (`catalog_items` or `templates`); `state`
+    /// is the last sync's committed state (`None` for the first run).
     pub fn open(
         config: Config,
         object: &str,
         options: SyncOptions,
         state: Option<&Value>,
     ) -> Result<SyncSession> {
-        if !matches!(object, "catalog_items" | "CatalogItems") {
-            return Err(ConnectorError::input(
-                "object",
-                format!("two-way sync covers catalog_items, not \"{object}\""),
-            ));
-        }
-        let prior = state.map(|s| read_state(s, &options.catalog)).transpose()?;
+        let object = SyncObject::parse(object)?;
+        check_options(object, &options)?;
+        let prior = state.map(|s| read_state(s, object, &options)).transpose()?;
         let mut read_config = config.clone();
-        read_config.catalog_names = Some(vec![options.catalog.clone()]);
+        let stream = match object {
+            SyncObject::CatalogItems => {
+                read_config.catalog_names = Some(vec![options.catalog.clone()]);
+                "catalog_items"
+            }
+            SyncObject::Templates => {
+                // Only this medium's four type walks.
+                read_config.pushed_query = vec![("messageMedium", options.medium.clone())];
+                "template_contents"
+            }
+        };
         let read = ReadSession::open(
             read_config,
             &[StreamSelection {
-                name: "catalog_items".into(),
+                name: stream.into(),
                 incremental: false,
             }],
             &SessionState::new(),
         )?;
         Ok(SyncSession {
             config,
+            object,
             options,
+            template_ids: BTreeMap::new(),
+            unkeyed: 0,
+            repeated: Vec::new(),
             prior,
             phase: Phase::ReadRemote(Box::new(read)),
             remote: BTreeMap::new(),
@@ -318,7 +409,10 @@ impl SyncSession {
                     Action::Fetch(r) => return Ok(SyncAction::Fetch(r)),
                     Action::Emit(batch) => {
                         for rec in batch.records {
-                            add_remote(&mut self.remote, rec);
+                            match self.object {
+                                SyncObject::CatalogItems => add_remote(&mut self.remote, rec),
+                                SyncObject::Templates => self.add_remote_template(rec),
+                            }
                         }
                     }
                     Action::Commit(_) => {}
@@ -410,7 +504,92 @@ fn add_remote(remote: &mut BTreeMap<String, SideRow>, rec: Map<String, Value>) {
     }
 }
 
+/// What the session needs of its options for `object`, checked before
+/// anything is read or written.
+fn check_options(object: SyncObject, options: &SyncOptions) -> Result<()> {
+    match object {
+        SyncObject::CatalogItems => {
+            if options.catalog.trim().is_empty() {
+                return Err(ConnectorError::input(
+                    "catalog",
+                    "is required: the catalog whose items are synced",
+                ));
+            }
+        }
+        SyncObject::Templates => {
+            let fields = options.fields.as_deref().unwrap_or_default();
+            if fields.is_empty() {
+                return Err(ConnectorError::input(
+                    "fields",
+                    "is required for templates: the template fields the table holds (e.g. name, subject, html)",
+                ));
+            }
+            if let Some(f) = fields
+                .iter()
+                .find(|f| TEMPLATE_RESERVED.contains(&f.as_str()))
+            {
+                return Err(ConnectorError::input(
+                    "fields",
+                    format!(
+                        "{f} identifies or stamps a template and cannot be synced as content; the key is clientTemplateId (the table's key column)"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 impl SyncSession {
+    /// Keeps a template read from Iterable: its content is the fields the
+    /// table holds.
+    fn add_remote_template(&mut self, rec: Map<String, Value>) {
+        let Some(key) = rec
+            .get("clientTemplateId")
+            .and_then(Value::as_str)
+            .filter(|k| !k.is_empty())
+        else {
+            self.unkeyed += 1;
+            return;
+        };
+        if self.remote.contains_key(key) {
+            // Iterable's upsert updates every template with this id: one row.
+            self.repeated.push(key.to_string());
+            return;
+        }
+        let fields = self.options.fields.as_deref().unwrap_or_default();
+        let content: Map<String, Value> = fields
+            .iter()
+            .filter_map(|f| {
+                rec.get(f)
+                    .filter(|v| !v.is_null())
+                    .map(|v| (f.clone(), v.clone()))
+            })
+            .collect();
+        let changed_ms = rec
+            .get("updatedAt")
+            .and_then(time::parse_wire_timestamp)
+            .map(|t| time::to_epoch_ms(&t));
+        if let Some(id) = rec.get("templateId").and_then(Value::as_i64) {
+            self.template_ids.insert(key.to_string(), id);
+        }
+        self.remote.insert(
+            key.to_string(),
+            SideRow {
+                content,
+                changed_ms,
+            },
+        );
+    }
+
+    /// What is synced, in words.
+    fn scope(&self) -> String {
+        match self.object {
+            SyncObject::CatalogItems => format!("catalog {}", self.options.catalog),
+            SyncObject::Templates => format!("{} templates", self.options.medium),
+        }
+    }
+
     /// Decides, hands out the local changes and queues the remote writes.
     fn plan(&mut self) -> Result<()> {
         let Plan {
@@ -430,11 +609,33 @@ impl SyncSession {
         self.summary.conflicts = conflicts;
         self.summary.planned_local = to_local.clone();
         self.summary.planned_remote = to_remote.clone();
+        if self.unkeyed > 0 {
+            self.out.push_back(SyncAction::Log(LogMessage {
+                level: LogLevel::Info,
+                message: format!(
+                    "{}: {} templates without a clientTemplateId are left alone (give them one to sync them)",
+                    self.scope(),
+                    self.unkeyed
+                ),
+                stream: None,
+            }));
+        }
+        if !self.repeated.is_empty() {
+            self.out.push_back(SyncAction::Log(LogMessage {
+                level: LogLevel::Warn,
+                message: format!(
+                    "{}: clientTemplateId {} is shared by several templates; the first is compared, and a write updates them all",
+                    self.scope(),
+                    self.repeated.join(", ")
+                ),
+                stream: None,
+            }));
+        }
         self.out.push_back(SyncAction::Log(LogMessage {
             level: LogLevel::Info,
             message: format!(
-                "catalog {}: {} to change locally, {} in Iterable, {} unchanged, {} conflicts",
-                self.options.catalog,
+                "{}: {} to change locally, {} in Iterable, {} unchanged, {} conflicts",
+                self.scope(),
                 to_local.len(),
                 to_remote.len(),
                 agreed.len(),
@@ -494,28 +695,79 @@ impl SyncSession {
             self.phase = Phase::Finished;
             return Ok(());
         };
-        let options = WriteOptions {
-            catalog: Some(self.options.catalog.clone()),
-            confirm: true,
-            confirm_timeout_ms: self.options.confirm_timeout_ms,
-            ..WriteOptions::default()
+        let (object, op, options) = match self.object {
+            SyncObject::CatalogItems => (
+                "catalog_items",
+                op,
+                WriteOptions {
+                    catalog: Some(self.options.catalog.clone()),
+                    confirm: true,
+                    confirm_timeout_ms: self.options.confirm_timeout_ms,
+                    ..WriteOptions::default()
+                },
+            ),
+            // Templates: the upsert (keyed by clientTemplateId) and the bulk
+            // delete answer when done; nothing to read back.
+            SyncObject::Templates => (
+                "templates",
+                if op == "upsert" { "insert" } else { op },
+                WriteOptions {
+                    medium: Some(self.options.medium.clone()),
+                    ..WriteOptions::default()
+                },
+            ),
         };
-        let mut session =
-            WriteSession::open(self.config.clone(), "catalog_items", op, &options, None)?;
-        let rows: Vec<Value> = changes
-            .iter()
-            .map(|c| match c {
-                Change::Upsert { key, content } => json!({"itemId": key, "value": content}),
-                Change::Delete { key } => json!({"itemId": key}),
-            })
-            .collect();
+        let mut rows = Vec::new();
+        let mut sent = Vec::new();
+        for c in changes {
+            let row = match (&c, self.object) {
+                (Change::Upsert { key, content }, SyncObject::CatalogItems) => {
+                    json!({"itemId": key, "value": content})
+                }
+                (Change::Delete { key }, SyncObject::CatalogItems) => json!({"itemId": key}),
+                (Change::Upsert { key, content }, SyncObject::Templates) => {
+                    let mut row = content.clone();
+                    row.insert("clientTemplateId".into(), json!(key));
+                    Value::Object(row)
+                }
+                (Change::Delete { key }, SyncObject::Templates) => {
+                    match self.template_ids.get(key) {
+                        Some(id) => json!({"templateId": id}),
+                        None => {
+                            self.keep_prior(key);
+                            self.summary.failures.push((
+                                key.clone(),
+                                ConnectorError::new(
+                                    ErrorKind::Upstream,
+                                    "the template to delete was not in Iterable's listing",
+                                ),
+                            ));
+                            continue;
+                        }
+                    }
+                }
+            };
+            rows.push(row);
+            sent.push(c);
+        }
+        if rows.is_empty() {
+            return self.start_next_write();
+        }
+        let mut session = WriteSession::open(self.config.clone(), object, op, &options, None)?;
         session.push_rows(rows)?;
         session.finish_input();
         self.phase = Phase::Write {
             session: Box::new(session),
-            changes,
+            changes: sent,
         };
         Ok(())
+    }
+
+    /// A key whose change did not happen keeps the state it had.
+    fn keep_prior(&mut self, key: &str) {
+        if let Some(s) = self.prior.as_ref().and_then(|p| p.get(key)) {
+            self.next_state.insert(key.to_string(), s.clone());
+        }
     }
 
     fn state(&self) -> Value {
@@ -524,8 +776,13 @@ impl SyncSession {
             .iter()
             .map(|(k, s)| (k.clone(), json!([s.local, s.remote])))
             .collect();
-        json!({"v": SYNC_STATE_VERSION, "object": "catalog_items",
-               "catalog": self.options.catalog, "keys": keys})
+        let mut state =
+            json!({"v": SYNC_STATE_VERSION, "object": self.object.name(), "keys": keys});
+        match self.object {
+            SyncObject::CatalogItems => state["catalog"] = json!(self.options.catalog),
+            SyncObject::Templates => state["medium"] = json!(self.options.medium),
+        }
+        state
     }
 
     fn responder(&mut self) -> Result<&mut dyn Respond> {
@@ -605,18 +862,36 @@ macro_rules! respond {
 respond!(ReadSession);
 respond!(WriteSession);
 
-fn read_state(state: &Value, catalog: &str) -> Result<BTreeMap<String, Synced>> {
+fn read_state(
+    state: &Value,
+    object: SyncObject,
+    options: &SyncOptions,
+) -> Result<BTreeMap<String, Synced>> {
     let bad = |why: &str| {
         ConnectorError::config(
             "state",
-            format!("{why}; pass the state the last sync of this catalog committed, unchanged"),
+            format!("{why}; pass the state the last sync of the same data committed, unchanged"),
         )
     };
     if state.get("v").and_then(Value::as_u64) != Some(SYNC_STATE_VERSION) {
         return Err(bad("is not a version-1 sync state"));
     }
-    if state.get("catalog").and_then(Value::as_str) != Some(catalog) {
-        return Err(bad(&format!("belongs to another catalog, not {catalog}")));
+    let saved_object = state
+        .get("object")
+        .and_then(Value::as_str)
+        .unwrap_or("catalog_items");
+    if saved_object != object.name() {
+        return Err(bad(&format!(
+            "is the state of a {saved_object} sync, not {}",
+            object.name()
+        )));
+    }
+    let (field, expected) = match object {
+        SyncObject::CatalogItems => ("catalog", options.catalog.as_str()),
+        SyncObject::Templates => ("medium", options.medium.as_str()),
+    };
+    if state.get(field).and_then(Value::as_str) != Some(expected) {
+        return Err(bad(&format!("belongs to another {field}, not {expected}")));
     }
     let keys = state
         .get("keys")

@@ -277,13 +277,35 @@ fn bad_input_fails_before_anything_is_written() {
         (e.kind, e.field.as_deref()),
         (ErrorKind::InvalidInput, Some("policy"))
     );
-    let e = SyncOptions::from_json(&json!({})).unwrap_err();
+    let no_catalog = SyncOptions::from_json(&json!({})).unwrap();
+    let e = SyncSession::open(config(&sim), "catalog_items", no_catalog.clone(), None)
+        .err()
+        .unwrap();
     assert_eq!(e.field.as_deref(), Some("catalog"));
+    // Templates name the fields the table holds, and not the key or stamps.
+    let e = SyncSession::open(config(&sim), "templates", no_catalog, None)
+        .err()
+        .unwrap();
+    assert_eq!(e.field.as_deref(), Some("fields"));
+    let stamps = SyncOptions::from_json(&json!({"fields": ["subject", "updatedAt"]})).unwrap();
+    let e = SyncSession::open(config(&sim), "templates", stamps, None)
+        .err()
+        .unwrap();
+    assert!(e.message.contains("updatedAt"), "{e}");
+    let e = SyncOptions::from_json(&json!({"medium": "fax"})).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("medium"));
     let options = SyncOptions::from_json(&json!({"catalog": CATALOG})).unwrap();
-    let e = SyncSession::open(config(&sim), "templates", options.clone(), None)
+    let e = SyncSession::open(config(&sim), "users", options.clone(), None)
         .err()
         .unwrap();
     assert_eq!(e.field.as_deref(), Some("object"));
+    // A catalog's state is not a templates sync's.
+    let catalog_state = json!({"v": 1, "object": "catalog_items", "catalog": CATALOG, "keys": {}});
+    let templates = SyncOptions::from_json(&json!({"fields": ["subject"]})).unwrap();
+    let e = SyncSession::open(config(&sim), "templates", templates, Some(&catalog_state))
+        .err()
+        .unwrap();
+    assert_eq!(e.field.as_deref(), Some("state"));
     let mut s = SyncSession::open(config(&sim), "catalog_items", options, None).unwrap();
     let row = |k: &str| connector_core::LocalRow {
         key: k.into(),
