@@ -267,7 +267,8 @@ class IterableSource:
         self,
         object: str,
         *,
-        catalog: str,
+        catalog: str | None = None,
+        medium: str | None = None,
         con: Any,
         table: str,
         key: str,
@@ -280,12 +281,17 @@ class IterableSource:
         dry_run: bool = False,
         confirm_timeout_ms: int | None = None,
     ) -> SyncResult:
-        """Two-way sync of a catalog's items (``object="catalog_items"``)
-        with the table ``table`` behind the DB-API connection ``con``
-        (sqlite3, duckdb, psycopg): ``key`` is the column holding the
-        ``itemId``; the other columns (or ``columns``: ``{column: field}``)
-        are the item's value; ``changed_at`` (optional) the column saying
-        when a row changed, for ``policy="newest_wins"``.
+        """Two-way sync of a catalog's items (``object="catalog_items"``,
+        ``catalog=``) or of one medium's templates (``object="templates"``,
+        ``medium="Email"`` by default) with the table ``table`` behind the
+        DB-API connection ``con`` (sqlite3, duckdb, psycopg): ``key`` is the
+        column holding the ``itemId`` (templates: the ``clientTemplateId``);
+        the other columns (or ``columns``: ``{column: field}``) are the item's
+        value (templates: fields of the template such as ``name``,
+        ``subject``, ``html``; the template's other fields are not synced,
+        and templates without a ``clientTemplateId`` are left alone);
+        ``changed_at`` (optional) the column saying when a row changed, for
+        ``policy="newest_wins"``.
 
         ``initial`` (first run, no state): ``merge_by_key``,
         ``iterable_to_local`` or ``local_to_iterable``. ``policy`` (a row
@@ -307,6 +313,7 @@ class IterableSource:
             self,
             object,
             catalog=catalog,
+            medium=medium,
             con=con,
             table=table,
             key=key,

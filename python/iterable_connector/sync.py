@@ -76,8 +76,15 @@ class SyncResult:
     conflict and no failure. ``print(result)`` shows the plan.
     """
 
-    def __init__(self, catalog: str, table: str, state: dict[str, Any] | None) -> None:
+    def __init__(
+        self,
+        catalog: str | None,
+        table: str,
+        state: dict[str, Any] | None,
+        medium: str | None = None,
+    ) -> None:
         self.catalog = catalog
+        self.medium = medium
         self.table = table
         self._state = state
         self._summary: dict[str, Any] = {}
@@ -144,17 +151,25 @@ class SyncResult:
 
     def __repr__(self) -> str:
         return redact(
-            f"SyncResult(catalog={self.catalog!r}, table={self.table!r}, "
+            f"SyncResult({self._scope_arg()}, table={self.table!r}, "
             f"local_upserts={self.local_upserts}, local_deletes={self.local_deletes}, "
             f"remote_upserts={self.remote_upserts}, remote_deletes={self.remote_deletes}, "
             f"unchanged={self.unchanged}, conflicts={len(self.conflicts)}, "
             f"failures={len(self.failures)}, dry_run={self.dry_run})"
         )
 
+    def _scope_arg(self) -> str:
+        if self.medium is not None:
+            return f"medium={self.medium!r}"
+        return f"catalog={self.catalog!r}"
+
     def __str__(self) -> str:
         head = "plan (dry run, nothing changed)" if self.dry_run else "sync"
+        scope = (
+            f"{self.medium} templates" if self.medium is not None else f"catalog {self.catalog!r}"
+        )
         lines = [
-            f"{head}: catalog {self.catalog!r} <-> table {self.table!r}",
+            f"{head}: {scope} <-> table {self.table!r}",
             f"  table:    {self.local_upserts} upserts, {self.local_deletes} deletes",
             f"  Iterable: {self.remote_upserts} upserts, {self.remote_deletes} deletes",
             f"  unchanged: {self.unchanged}, conflicts: {len(self.conflicts)}, "
@@ -556,7 +571,8 @@ def sync(
     source: IterableSource,
     object: str,
     *,
-    catalog: str,
+    catalog: str | None = None,
+    medium: str | None = None,
     con: Any,
     table: str,
     key: str,
@@ -581,26 +597,45 @@ def sync(
             field="state",
         )
     options: dict[str, Any] = {
-        "catalog": catalog,
         "initial": initial,
         "policy": policy,
         "dry_run": dry_run,
     }
+    if catalog is not None:
+        options["catalog"] = catalog
+    if medium is not None:
+        options["medium"] = medium
     if confirm_timeout_ms is not None:
         options["confirm_timeout_ms"] = confirm_timeout_ms
-    for name in ("catalog", "initial", "policy"):
-        if not isinstance(options[name], str):
+    for name in ("catalog", "medium", "initial", "policy"):
+        if name in options and not isinstance(options[name], str):
             raise InputError(f"{name}: must be a string", kind="invalid-input", field=name)
+    templates = isinstance(object, str) and object.replace("_", "").lower() == "templates"
+
+    def open_session() -> Any:
+        return _native.SyncSession(
+            source._config_json,
+            object,
+            json.dumps(options),
+            json.dumps(dict(state)) if state is not None else None,
+        )
+
     # The options and the state are checked (by the core) before the table
-    # is touched, and the table before anything is written.
-    session = _native.SyncSession(
-        source._config_json,
-        object,
-        json.dumps(options),
-        json.dumps(dict(state)) if state is not None else None,
+    # is touched, and the table before anything is written. Templates sync
+    # the fields the table holds: the table is read (not written) first.
+    if templates:
+        local = _Table(con, table, key, changed_at, columns)
+        options["fields"] = list(local.mapping.values())
+        session = open_session()
+    else:
+        session = open_session()
+        local = _Table(con, table, key, changed_at, columns)
+    result = SyncResult(
+        catalog,
+        table,
+        copy.deepcopy(dict(state)) if state is not None else None,
+        medium=(medium or "Email") if templates else None,
     )
-    local = _Table(con, table, key, changed_at, columns)
-    result = SyncResult(catalog, table, copy.deepcopy(dict(state)) if state is not None else None)
     transport, secret, timeout = source.transport, source._key, source.timeout
     while True:
         match session.poll(clock()):

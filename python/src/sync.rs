@@ -282,8 +282,9 @@ impl SyncSession {
 
 #[pymethods]
 impl SyncSession {
-    /// `object`: `catalog_items`. `options_json`: a JSON object of sync
-    /// options (catalog, initial, policy, dry_run, confirm_timeout_ms).
+    /// `object`: `catalog_items` or `templates`. `options_json`: a JSON
+    /// object of sync options (catalog; medium and fields for templates;
+    /// initial, policy, dry_run, confirm_timeout_ms).
     /// `state_json`: the state of the last sync's `SyncCommit`.
     #[new]
     #[pyo3(signature = (config_json, object, options_json, state_json=None))]

@@ -538,3 +538,85 @@ def test_numbers_in_float_and_numeric_columns_settle(fresh_sim: Sim, db: DB) -> 
     assert remote(fresh_sim, catalog)["c"] == {"price": 7, "cost": 3}
     r = src.sync("catalog_items", **kw, state=r.state)
     assert r.writes == 0 and r.unchanged == 3, r.planned
+
+
+# -- templates ---------------------------------------------------------------------
+
+
+def remote_templates(sim: Sim) -> dict[str, dict[str, Any]]:
+    """Iterable's Email templates that have a clientTemplateId: {id: {name, subject}}."""
+    reader = source(sim).read("template_contents", incremental=False)
+    return {
+        r["clientTemplateId"]: {"name": r.get("name"), "subject": r.get("subject")}
+        for r in reader
+        if r.get("messageMedium") == "Email" and r.get("clientTemplateId")
+    }
+
+
+def test_templates_sync_both_ways(fresh_sim: Sim, db: DB) -> None:
+    src = source(fresh_sim)
+    table = f"templates_{db.kind}_{next(_counter)}"
+    db.exec(f'CREATE TABLE "{table}" (client_id TEXT PRIMARY KEY, name TEXT, subject TEXT)')
+
+    def run(**kw: Any) -> SyncResult:
+        return src.sync("templates", medium="Email", con=db.con, table=table, key="client_id", **kw)
+
+    # First run into an empty table: Iterable's keyed Email templates arrive.
+    first = run()
+    truth = remote_templates(fresh_sim)
+    assert truth, "the world has Email templates with a clientTemplateId"
+    assert first.local_upserts == len(truth) and first.remote_upserts == 0, first
+    assert local(db, table, "client_id") == truth
+    assert "Email templates" in str(first) and "medium='Email'" in repr(first)
+    state = first.state
+
+    # A new row, an edited row and a template edited in Iterable.
+    edited, elsewhere = sorted(truth)[:2]
+    db.exec(f'INSERT INTO "{table}" VALUES (?, ?, ?)', "py-new", "New here", "Hi there")
+    db.exec(f'UPDATE "{table}" SET subject = ? WHERE client_id = ?', "Edited here", edited)
+    assert src.write(
+        "templates",
+        [{"clientTemplateId": elsewhere, "subject": "Edited in Iterable"}],
+        "insert",
+        medium="Email",
+    ).all_ok
+    second = run(state=state)
+    assert second, second.failures
+    assert (second.remote_upserts, second.local_upserts) == (2, 1), second
+    now = remote_templates(fresh_sim)
+    assert now["py-new"] == {"name": "New here", "subject": "Hi there"}
+    assert now[edited]["subject"] == "Edited here"
+    assert local(db, table, "client_id")[elsewhere]["subject"] == "Edited in Iterable"
+    assert local(db, table, "client_id") == now
+
+    # A local delete reaches Iterable; then nothing is left to do.
+    db.exec(f'DELETE FROM "{table}" WHERE client_id = ?', "py-new")
+    third = run(state=second.state)
+    assert third.remote_deletes == 1, third
+    assert "py-new" not in remote_templates(fresh_sim)
+    quiet = run(state=third.state)
+    assert quiet.writes == 0 and not quiet.planned["remote"], quiet
+
+
+def test_templates_sync_refuses_bad_input_before_writing(fresh_sim: Sim) -> None:
+    src = source(fresh_sim)
+    con = sqlite3.connect(":memory:")
+    con.execute("CREATE TABLE only_key (client_id TEXT PRIMARY KEY)")
+    con.execute("CREATE TABLE t (client_id TEXT PRIMARY KEY, subject TEXT, updatedAt TEXT)")
+    with pytest.raises(InputError) as e:
+        src.sync("templates", con=con, table="only_key", key="client_id")
+    assert e.value.field == "fields"
+    with pytest.raises(InputError) as e:
+        src.sync("templates", con=con, table="t", key="client_id")
+    assert "updatedAt" in str(e.value)
+    with pytest.raises(InputError) as e:
+        src.sync(
+            "templates",
+            medium="Fax",
+            con=con,
+            table="t",
+            key="client_id",
+            columns={"subject": "subject"},
+        )
+    assert e.value.field == "medium"
+    assert con.execute("SELECT count(*) FROM t").fetchone() == (0,)
