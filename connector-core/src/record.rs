@@ -144,6 +144,23 @@ pub(crate) fn event_key(stream: &str, obj: &Map<String, Value>) -> String {
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Gives the `n`-th repeat (n ≥ 1) of an event key within a read unit its
+/// own key: a hash of the first one's key and `n`. The first keeps the
+/// plain recipe, so keys of events without twins never change.
+pub(crate) fn repeat_key(obj: &mut Map<String, Value>, n: u32) {
+    let base = match obj.get(EVENT_KEY_FIELD) {
+        Some(Value::String(k)) => k.clone(),
+        _ => return,
+    };
+    let mut h = Sha256::new();
+    h.update(base.as_bytes());
+    h.update([0x1e]);
+    h.update(n.to_string().as_bytes());
+    let digest = h.finalize();
+    let key: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    obj.insert(EVENT_KEY_FIELD.into(), Value::String(key));
+}
+
 /// A 128-bit fingerprint of a record's primary key, for de-duplication of rows
 /// re-read after a retry.
 pub(crate) fn key_fingerprint(obj: &Map<String, Value>, key_fields: &[&str]) -> u128 {

@@ -3,10 +3,12 @@
 //! identifies a record both on the wire and after a connector normalised it.
 //!
 //! Natural keys per family:
-//! - event streams (every export type except `user`): `createdAt|email|d`, with
-//!   `createdAt` as RFC 3339 UTC (`2024-03-01T10:00:00Z`) and `d` the first of
-//!   `messageId`, `eventName`, `id` present ("" otherwise). Seeded rows of one
-//!   type never share a `createdAt` second, so keys are unique.
+//! - event streams (every export type except `user`): `createdAt|email|d|data`,
+//!   with `createdAt` as RFC 3339 UTC (`2024-03-01T10:00:00Z`), `d` the first of
+//!   `messageId`, `eventName`, `id` present ("" otherwise) and `data` the
+//!   `sku` of custom events ("" otherwise). Seeded rows of one type share a
+//!   `createdAt` second only as custom-event twins (same user, name and
+//!   second, another `sku`: see `events::is_twin`), so keys are unique.
 //! - `users`: `email`.
 //! - `campaigns`, `campaigns_metrics`, `channels`, `message_types`, `lists`,
 //!   `journeys`, `snippets`, `webhooks`: `id`.
@@ -93,7 +95,13 @@ pub fn natural_key(stream: &str, r: &Value) -> Option<String> {
         let d = field(r, &["messageId", "eventName", "id"])
             .and_then(id_str)
             .unwrap_or_default();
-        return Some(format!("{}|{}|{}", time::rfc3339(created), who, d));
+        // Custom events may repeat user, name and second (twins): their
+        // data tells them apart.
+        let data = match stream {
+            "custom_event" => r.get("sku").and_then(Value::as_str).unwrap_or_default(),
+            _ => "",
+        };
+        return Some(format!("{}|{}|{}|{data}", time::rfc3339(created), who, d));
     }
     match stream {
         "users" => r.get("email").and_then(Value::as_str).map(String::from),

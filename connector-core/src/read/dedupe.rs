@@ -6,6 +6,13 @@
 //! fingerprint of each row's primary key for the current unit of work (a page,
 //! a list, an export window) and, after a failure, drop re-read rows whose
 //! fingerprint was seen.
+//!
+//! It also numbers rows whose key repeats within the unit (custom events
+//! that share user, name and second): the n-th repeat gets its own key, and
+//! a re-read after a failure numbers the same rows the same way, because
+//! the numbers handed out by the failed request are taken back.
+
+use std::collections::BTreeMap;
 
 #[derive(Default)]
 pub(crate) struct Dedupe {
@@ -13,6 +20,10 @@ pub(crate) struct Dedupe {
     /// `seen[..sorted]` is sorted (it holds everything before the last failure).
     sorted: usize,
     filtering: bool,
+    /// Rows of the unit so far, per key fingerprint.
+    occurrences: BTreeMap<u128, u32>,
+    /// Fingerprints counted by the request in flight (undone if it fails).
+    counted: Vec<u128>,
 }
 
 impl Dedupe {
@@ -25,8 +36,29 @@ impl Dedupe {
         true
     }
 
+    /// How many rows with this key fingerprint came before in the unit
+    /// (0 for the first), counting this one.
+    pub(crate) fn occurrence(&mut self, fingerprint: u128) -> u32 {
+        let n = self.occurrences.entry(fingerprint).or_insert(0);
+        let before = *n;
+        *n += 1;
+        self.counted.push(fingerprint);
+        before
+    }
+
+    /// The request completed: its rows stay counted.
+    pub(crate) fn request_done(&mut self) {
+        self.counted.clear();
+    }
+
     /// A request failed mid-unit: from now on, filter against what was seen.
     pub(crate) fn on_retry(&mut self) {
+        // The request is sent again from its start: its rows are numbered again.
+        for fp in self.counted.drain(..) {
+            if let Some(n) = self.occurrences.get_mut(&fp) {
+                *n = n.saturating_sub(1);
+            }
+        }
         if self.seen.is_empty() {
             return;
         }
@@ -38,6 +70,8 @@ impl Dedupe {
 
     /// The unit completed: forget it.
     pub(crate) fn reset(&mut self) {
+        self.occurrences.clear();
+        self.counted.clear();
         self.seen.clear();
         self.sorted = 0;
         self.filtering = false;
@@ -61,5 +95,20 @@ mod tests {
         assert!(!d.admit(3));
         d.reset();
         assert!(d.admit(1));
+    }
+
+    #[test]
+    fn repeats_are_numbered_the_same_after_a_retry() {
+        let mut d = Dedupe::default();
+        assert_eq!(d.occurrence(7), 0);
+        d.request_done();
+        // A request sees the key twice more, then fails.
+        assert_eq!((d.occurrence(7), d.occurrence(7)), (1, 2));
+        d.on_retry();
+        // Sent again: the same rows get the same numbers.
+        assert_eq!((d.occurrence(7), d.occurrence(7)), (1, 2));
+        assert_eq!(d.occurrence(8), 0);
+        d.reset();
+        assert_eq!(d.occurrence(7), 0);
     }
 }

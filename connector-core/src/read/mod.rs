@@ -25,14 +25,14 @@ use std::collections::VecDeque;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 
-use crate::catalog::{self, StreamDef};
+use crate::catalog::{self, EVENT_KEY_FIELD, StreamDef};
 use crate::config::Config;
 use crate::error::{ConnectorError, ErrorKind, Result};
 use crate::exchange::{
     Action, Checkpoint, Ended, Exchange, Failure, HttpRequest, LogLevel, LogMessage, Planned,
     RecordBatch, RequestId, StreamSummary, Summary, TransportErrorKind, Verdict, path_of,
 };
-use crate::record::{Shaper, key_fingerprint};
+use crate::record::{Shaper, key_fingerprint, repeat_key};
 use crate::state::{SessionState, StreamState};
 use crate::time;
 use dedupe::Dedupe;
@@ -444,6 +444,7 @@ impl ReadSession {
         if complete {
             let t = &mut self.tasks[task];
             t.attempts = 0;
+            t.dedupe.request_done();
             if !t.reader.unit_open() {
                 t.dedupe.reset();
             }
@@ -456,8 +457,19 @@ impl ReadSession {
         let t = &mut self.tasks[task];
         let stream = t.def.name;
         let mut admitted = Vec::with_capacity(sink.records.len());
-        for rec in sink.records {
-            if t.dedupe.admit(key_fingerprint(&rec, &t.key_fields)) {
+        let synthetic = t.key_fields == [EVENT_KEY_FIELD];
+        for mut rec in sink.records {
+            let mut fingerprint = key_fingerprint(&rec, &t.key_fields);
+            if synthetic {
+                // Events alike in every identifying field (twins): the first
+                // keeps its key, each repeat gets its own.
+                let n = t.dedupe.occurrence(fingerprint);
+                if n > 0 {
+                    repeat_key(&mut rec, n);
+                    fingerprint = key_fingerprint(&rec, &t.key_fields);
+                }
+            }
+            if t.dedupe.admit(fingerprint) {
                 admitted.push(rec);
             }
         }

@@ -170,6 +170,9 @@ pub fn rows_on_day(model: &Gen, t: &EventType, day: u32) -> u64 {
 
 /// `createdAt` (epoch seconds) of row `i` of `n`: strictly increasing in `i`.
 pub fn row_time(model: &Gen, t: &EventType, day: u32, i: u64, n: u64) -> i64 {
+    if is_twin(model, t, day, i) {
+        return row_time(model, t, day, i - 1, n);
+    }
     let stride = (DAY as u64 / n.max(1)).max(1);
     let jitter = hash(
         model.seed,
@@ -177,6 +180,22 @@ pub fn row_time(model: &Gen, t: &EventType, day: u32, i: u64, n: u64) -> i64 {
         &[super::rng::label(t.name), day as u64, i],
     ) % stride;
     model.history_start + day as i64 * DAY + (i * DAY as u64 / n.max(1)) as i64 + jitter as i64
+}
+
+/// Some custom events repeat the one before them: the same user, event
+/// name and second, different data (a second item added to a cart in the
+/// same second). Nothing that identifies an event tells them apart, as
+/// happens in Iterable; a connector must still keep both.
+pub fn is_twin(model: &Gen, t: &EventType, day: u32, i: u64) -> bool {
+    // Odd rows only, so a twin's original is never a twin itself.
+    t.kind == Custom
+        && i % 2 == 1
+        && hash(
+            model.seed,
+            "twin",
+            &[super::rng::label(t.name), day as u64, i],
+        ) % 3
+            == 0
 }
 
 fn day_start(model: &Gen, day: u32) -> i64 {
@@ -262,6 +281,17 @@ fn phone(r: &mut Rng) -> String {
 
 /// Builds row `i` of `(type, day)`: `(createdAt secs, export JSON object)`.
 pub fn build_row(model: &Gen, t: &EventType, day: u32, i: u64) -> (i64, Value) {
+    if is_twin(model, t, day, i) {
+        // The row before, with another item.
+        let (secs, mut row) = build_row(model, t, day, i - 1);
+        let sku = row["sku"].as_str().unwrap_or_default().to_string();
+        let at = SKUS.iter().position(|s| s.0 == sku).unwrap_or(0);
+        let (sku, _, price, cat) = SKUS[(at + 1 + i as usize % (SKUS.len() - 1)) % SKUS.len()];
+        row["sku"] = json!(sku);
+        row["price"] = json!(price);
+        row["categories"] = json!([cat]);
+        return (secs, row);
+    }
     let n = rows_on_day(model, t, day);
     let secs = row_time(model, t, day, i, n);
     let (c, mut r) = core(model, t, day, i);
