@@ -194,8 +194,8 @@ pub fn is_twin(model: &Gen, t: &EventType, day: u32, i: u64) -> bool {
             model.seed,
             "twin",
             &[super::rng::label(t.name), day as u64, i],
-        ) % 3
-            == 0
+        )
+        .is_multiple_of(3)
 }
 
 fn day_start(model: &Gen, day: u32) -> i64 {
