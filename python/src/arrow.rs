@@ -3,7 +3,8 @@
 //! (`__arrow_c_schema__`, `__arrow_c_array__`, `__arrow_c_stream__`).
 //!
 //! Types: `integer` → int64, `number` → float64, `boolean` → bool,
-//! `string` + `format: date-time` → timestamp[ms, UTC], `string` → utf8,
+//! `string` + `format: date-time` → timestamp[ms, UTC], `string` → utf8
+//! (text-or-array: arrays as JSON text),
 //! `object` / `array` / anything else → utf8 holding JSON text. Fields outside
 //! the schema get columns too (after the schema's), typed from their first value.
 
@@ -49,7 +50,9 @@ fn kind_of(prop: &Value) -> Kind {
         ["string"] if prop.get("format").and_then(Value::as_str) == Some("date-time") => {
             Kind::Timestamp
         }
-        ["string"] => Kind::Str,
+        // Text or an array of text (a getFields `string`): text stays text,
+        // an array becomes JSON text.
+        ["string"] | ["string", "array"] => Kind::Str,
         ["integer"] => Kind::Int,
         ["number"] => Kind::Float,
         ["boolean"] => Kind::Bool,

@@ -168,7 +168,9 @@ def natural_key(stream: str, r: dict[str, Any], event_streams: set[str]) -> str 
     if stream in event_streams:
         who = first(r, ["email", "userId"]) or ""
         d = id_str(first(r, ["messageId", "eventName", "id"])) or ""
-        return f"{rfc3339_secs(r['createdAt'])}|{who}|{d}"
+        # Custom-event twins share user, name and second: their sku differs.
+        data = (r.get("sku") or "") if stream == "custom_event" else ""
+        return f"{rfc3339_secs(r['createdAt'])}|{who}|{d}|{data}"
     if stream == "users":
         return r.get("email")
     if stream in SIMPLE_ID:
@@ -178,7 +180,7 @@ def natural_key(stream: str, r: dict[str, Any], event_streams: set[str]) -> str 
         if v is None and isinstance(r.get("data"), dict):
             v = r["data"].get("id")
         return id_str(v)
-    if stream == "templates":
+    if stream in ("templates", "template_contents"):
         return id_str(r.get("templateId"))
     if stream == "catalogs":
         return r.get("name")

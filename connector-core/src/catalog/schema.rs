@@ -29,6 +29,11 @@ pub enum FieldType {
     Nested(&'static [Field]),
     /// The synthetic primary key of event rows.
     SyntheticKey,
+    /// Text, or an array of text: a custom field `users/getFields` calls
+    /// `string` (it names an array by its elements' type).
+    StringOrArray,
+    /// An object, or an array of objects (`object` in getFields: `devices`).
+    ObjectOrArray,
     /// Unknown: a custom field of a type Iterable did not name.
     Any,
 }
@@ -89,21 +94,40 @@ impl FieldType {
                 "type": "string",
                 "description": "Synthetic primary key: a hash of the fields that identify the event.",
             }),
+            FieldType::StringOrArray => {
+                json!({"type": ty_or_array(nullable, "string"), "items": {"type": "string"}})
+            }
+            FieldType::ObjectOrArray => json!({"type": ty_or_array(nullable, "object"),
+                "additionalProperties": true, "items": {"type": "object"}}),
             FieldType::Any => json!({}),
         }
     }
 
     /// The type Iterable's `users/getFields` names (`string`, `long`, …).
+    /// getFields names an array field by its elements' type, so text and
+    /// objects may come as arrays (`devices`, list-like custom fields);
+    /// numbers, booleans and dates are taken as scalars (typed columns
+    /// matter more there, and the project's own array fields are declared
+    /// as arrays by the catalog).
     pub(crate) fn from_iterable(name: &str) -> FieldType {
         match name {
-            "string" => FieldType::String,
+            "string" => FieldType::StringOrArray,
             "long" => FieldType::Integer,
             "double" => FieldType::Number,
             "boolean" => FieldType::Boolean,
             "date" => FieldType::Timestamp,
-            "object" => FieldType::Object,
+            "object" | "nested" => FieldType::ObjectOrArray,
             _ => FieldType::Any,
         }
+    }
+}
+
+/// `[null,] t, array`.
+fn ty_or_array(nullable: bool, t: &str) -> Value {
+    if nullable {
+        json!(["null", t, "array"])
+    } else {
+        json!([t, "array"])
     }
 }
 

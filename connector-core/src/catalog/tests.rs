@@ -135,6 +135,15 @@ fn discover_matches_the_catalog_before_the_table() {
                 if d.name == "user_profile" {
                     assert!(props.remove("itblInternal").is_some());
                 }
+                // Since #14.8 a getFields `string` or `object` may be an
+                // array of them: the snapshot declared the scalar only.
+                for prop in props.values_mut() {
+                    if prop["type"] == json!(["null", "string", "array"]) {
+                        *prop = json!({"type": ["null", "string"]});
+                    } else if prop["type"] == json!(["null", "object", "array"]) {
+                        *prop = json!({"type": ["null", "object"], "additionalProperties": true});
+                    }
+                }
             }
             assert_eq!(schema, o["json_schema"], "{case} {}", d.name);
         }

@@ -111,6 +111,10 @@ pub fn data_fields(model: &Gen, u: u64) -> Map<String, Value> {
         "lastPurchaseDate": export_ts(signup + r.below((updated - signup).max(1) as u64) as i64),
         "phoneNumber": format!("+1555{:07}", r.below(10_000_000)),
         "defaultAddress": {"city": city, "country": country, "region": region, "zip": format!("{:05}", r.below(100_000))},
+        // Arrays getFields types by their elements ("object", "string").
+        "devices": (0..r.below(3)).map(|i| json!({"platform": *r.pick(&["iOS", "Android", "web"]),
+            "token": format!("tok-{u}-{i}"), "endpointEnabled": r.chance(0.8)})).collect::<Vec<_>>(),
+        "favoriteCategories": (0..1 + r.below(3)).map(|_| *r.pick(&["shoes", "bags", "outdoor", "books"])).collect::<Vec<_>>(),
         "itblInternal": {"emailDomain": DOMAINS[d], "regionCode": country,
             "documentCreatedAt": export_ts(signup), "documentUpdatedAt": export_ts(updated)},
     });
@@ -132,7 +136,9 @@ pub fn field_types() -> Value {
         "defaultAddress.region": "string", "defaultAddress.zip": "string",
         "itblInternal": "object", "itblInternal.emailDomain": "string", "itblInternal.regionCode": "string",
         "itblInternal.documentCreatedAt": "date", "itblInternal.documentUpdatedAt": "date",
-        "shoppingCartItems": "nested", "shoppingCartItems.sku": "string", "shoppingCartItems.price": "double"
+        "shoppingCartItems": "nested", "shoppingCartItems.sku": "string", "shoppingCartItems.price": "double",
+        "devices": "object", "devices.platform": "string", "devices.token": "string",
+        "devices.endpointEnabled": "boolean", "favoriteCategories": "string"
     }})
 }
 
