@@ -89,6 +89,15 @@ pub enum ExportMode {
     Async,
 }
 
+/// What a record that contradicts its stream's schema does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaPolicy {
+    /// Log it (the first few per stream, then the count) and keep the record.
+    Report,
+    /// Fail the sync with a `schema-violation` error.
+    Fail,
+}
+
 /// Validated connector settings, parsed by [`Config::from_json`]; see [`spec`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -124,6 +133,8 @@ pub struct Config {
     pub max_retries: u32,
     /// Count and report malformed NDJSON lines instead of failing.
     pub skip_malformed_lines: bool,
+    /// Records that contradict their schema: report or fail. Default report.
+    pub schema_policy: SchemaPolicy,
     /// After `max_retries`, skip the unit that keeps failing (one list's
     /// members, one catalog, one metadata key) and report it, instead of
     /// failing the sync.
@@ -209,6 +220,16 @@ impl Config {
                 return Err(ConnectorError::config(
                     "export_mode",
                     "must be \"sync\" (export/data.json windows) or \"async\" (export jobs)",
+                ));
+            }
+        };
+        let schema_policy = match opt_str(obj, "schema_policy")? {
+            None | Some("report") => SchemaPolicy::Report,
+            Some("fail") => SchemaPolicy::Fail,
+            Some(_) => {
+                return Err(ConnectorError::config(
+                    "schema_policy",
+                    "must be \"report\" (log records that contradict the schema, keep them) or \"fail\"",
                 ));
             }
         };
@@ -325,6 +346,7 @@ impl Config {
             max_concurrency,
             max_retries,
             skip_malformed_lines,
+            schema_policy,
             skip_persistent_errors,
             time_scale,
             pushed_query: Vec::new(),

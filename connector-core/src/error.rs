@@ -201,6 +201,10 @@ pub(crate) fn envelope(body: &[u8]) -> (Option<String>, Option<String>) {
     (field("code"), field("msg"))
 }
 
+/// The `code` of the error a record that contradicts its stream's schema
+/// raises under `schema_policy: fail`.
+pub const SCHEMA_VIOLATION: &str = "schema-violation";
+
 /// The `code` of an error for SQL the core does not run itself (a JOIN,
 /// GROUP BY, an aggregate, a subquery): a host with a SQL engine can run it
 /// over the tables' scans (`plan_scans`) instead.

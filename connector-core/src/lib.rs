@@ -89,9 +89,9 @@ pub use catalog::{
     Incremental, KeyIn, Literal, Pass, Pushdown, Reread, RowShape, StreamDef, StreamDescriptor,
     all_streams, discover, find as find_stream,
 };
-pub use config::{Config, ExportMode, Region, Secret, UserKey, spec};
+pub use config::{Config, ExportMode, Region, SchemaPolicy, Secret, UserKey, spec};
 pub use csv::{CsvEncoder, CsvOptions, EXTRA_COLUMN, LineEnding, csv_columns};
-pub use error::{ConnectorError, ErrorKind, Result, SQL_NEEDS_ENGINE};
+pub use error::{ConnectorError, ErrorKind, Result, SCHEMA_VIOLATION, SQL_NEEDS_ENGINE};
 pub use exchange::endpoint::Endpoint;
 pub use exchange::{
     Action, Bucket, Checkpoint, HttpRequest, LogLevel, LogMessage, Method, Record, RecordBatch,

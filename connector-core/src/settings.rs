@@ -175,6 +175,14 @@ pub(crate) const SETTINGS: &[Setting] = &[
     ),
     with_default(
         setting(
+            "schema_policy",
+            Kind::Choice(&["report", "fail"]),
+            "A record that contradicts its stream's schema (a null key, text where an integer is declared): report (log it and keep the record) or fail the sync.",
+        ),
+        "\"report\"",
+    ),
+    with_default(
+        setting(
             "skip_persistent_errors",
             Kind::Boolean,
             "After max_retries, skip (and report) the one list, catalog or metadata key that keeps failing instead of failing the sync.",

@@ -16,6 +16,7 @@
 //! parsing of bodies as they arrive and the retry decision are the shared
 //! exchange engine's (`crate::exchange`).
 
+mod conform;
 mod dedupe;
 mod reader;
 mod readers;
@@ -26,8 +27,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 
 use crate::catalog::{self, EVENT_KEY_FIELD, StreamDef};
-use crate::config::Config;
-use crate::error::{ConnectorError, ErrorKind, Result};
+use crate::config::{Config, SchemaPolicy};
+use crate::error::{ConnectorError, ErrorKind, Result, SCHEMA_VIOLATION};
 use crate::exchange::{
     Action, Checkpoint, Ended, Exchange, Failure, HttpRequest, LogLevel, LogMessage, Planned,
     RecordBatch, RequestId, StreamSummary, Summary, TransportErrorKind, Verdict, path_of,
@@ -35,6 +36,7 @@ use crate::exchange::{
 use crate::record::{Shaper, key_fingerprint, repeat_key};
 use crate::state::{SessionState, StreamState};
 use crate::time;
+use conform::{Conformance, REPORTED_PER_STREAM};
 use dedupe::Dedupe;
 use reader::{Ctx, Next, Reader, Sink};
 
@@ -77,6 +79,7 @@ struct Task {
     retry_at: i64,
     last_sent_at: i64,
     dedupe: Dedupe,
+    conform: Conformance,
     summary: StreamSummary,
 }
 
@@ -134,6 +137,7 @@ impl ReadSession {
                 retry_at: i64::MIN,
                 last_sent_at: 0,
                 dedupe: Dedupe::default(),
+                conform: Conformance::new(&def, &config),
                 summary: StreamSummary {
                     stream: def.name.to_string(),
                     ..Default::default()
@@ -304,6 +308,17 @@ impl ReadSession {
                 Next::Done => {
                     let t = &mut self.tasks[i];
                     t.finished = true;
+                    if t.conform.count > 0 {
+                        self.queue.push_back(Action::Log(LogMessage {
+                            level: LogLevel::Warn,
+                            message: format!(
+                                "{} records contradicted the schema (kept; the first {} are logged above)",
+                                t.conform.count,
+                                t.conform.count.min(REPORTED_PER_STREAM)
+                            ),
+                            stream: Some(t.def.name.to_string()),
+                        }));
+                    }
                     self.queue.push_back(Action::Log(LogMessage {
                         level: LogLevel::Info,
                         message: format!(
@@ -440,7 +455,7 @@ impl ReadSession {
             let stream = self.tasks[task].def.name;
             return Err(self.fail(e.with_stream(stream)));
         }
-        self.flush(task, sink);
+        self.flush(task, sink)?;
         if complete {
             let t = &mut self.tasks[task];
             t.attempts = 0;
@@ -452,13 +467,36 @@ impl ReadSession {
         Ok(())
     }
 
-    /// Queues a reader's output: records (de-duplicated, batched), logs, commit.
-    fn flush(&mut self, task: usize, sink: Sink) {
+    /// Queues a reader's output: records (checked against the schema,
+    /// de-duplicated, batched), logs, commit.
+    fn flush(&mut self, task: usize, sink: Sink) -> Result<()> {
+        let policy = self.config.schema_policy;
         let t = &mut self.tasks[task];
         let stream = t.def.name;
         let mut admitted = Vec::with_capacity(sink.records.len());
         let synthetic = t.key_fields == [EVENT_KEY_FIELD];
         for mut rec in sink.records {
+            if let Some(v) = t.conform.check(&rec) {
+                if policy == SchemaPolicy::Fail {
+                    let mut e = ConnectorError::malformed(format!(
+                        "a record contradicts the schema: {}; set schema_policy to \"report\" to keep such records",
+                        v.describe(stream)
+                    ));
+                    e.code = Some(SCHEMA_VIOLATION.into());
+                    e.field = Some(v.field.to_string());
+                    return Err(self.fail(e.with_stream(stream)));
+                }
+                if t.conform.count <= REPORTED_PER_STREAM {
+                    self.queue.push_back(Action::Log(LogMessage {
+                        level: LogLevel::Warn,
+                        message: format!(
+                            "a record contradicts the schema (kept): {}",
+                            v.describe(stream)
+                        ),
+                        stream: Some(stream.to_string()),
+                    }));
+                }
+            }
             let mut fingerprint = key_fingerprint(&rec, &t.key_fields);
             if synthetic {
                 // Events alike in every identifying field (twins): the first
@@ -501,6 +539,7 @@ impl ReadSession {
                 state,
             }));
         }
+        Ok(())
     }
 
     /// A failed request: the reader may re-plan (a cut export window, a
@@ -515,7 +554,7 @@ impl ReadSession {
                 Ok(h) => h,
                 Err(e) => return Err(self.fail(e.with_stream(stream))),
             };
-            self.flush(task, sink);
+            self.flush(task, sink)?;
             let t = &mut self.tasks[task];
             t.dedupe.on_retry();
             if handled {
@@ -541,7 +580,7 @@ impl ReadSession {
                     _ => self.tasks[task].reader.on_error_status(status, &mut sink),
                 };
                 if replanned {
-                    self.flush(task, sink);
+                    self.flush(task, sink)?;
                     if status == 404 {
                         self.tasks[task].dedupe.reset();
                     }
@@ -569,7 +608,7 @@ impl ReadSession {
                     ),
                     stream: Some(stream.to_string()),
                 });
-                self.flush(task, sink);
+                self.flush(task, sink)?;
                 return Ok(());
             }
         }

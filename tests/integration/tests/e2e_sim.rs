@@ -124,7 +124,8 @@ fn every_stream_matches_ground_truth_under_normal_pacing() {
         },
         0,
     );
-    let (out, transport) = sync(&sim, json!({}));
+    // Every record of every stream conforms to its schema, or this fails.
+    let (out, transport) = sync(&sim, json!({"schema_policy": "fail"}));
     let problems = score(&out);
     assert!(problems.is_empty(), "{problems:#?}");
     // Every stream returned data at tiny scale, so the comparison means something.

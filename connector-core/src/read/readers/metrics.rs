@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use crate::error::Result;
+use crate::exchange::Record;
 use crate::exchange::endpoint::Endpoint;
 use crate::read::reader::{Ctx, Next, Reader, Sink};
 use crate::read::readers::paged::{Pager, as_record};
@@ -71,7 +72,9 @@ impl Reader for MetricsReader {
                     }
                 }
             }
-            MetricsPhase::Metrics(_) => sink.records.push(shape_csv_row(as_record(item)?)),
+            MetricsPhase::Metrics(_) => sink
+                .records
+                .push(with_key_fields(shape_csv_row(as_record(item)?))),
         }
         Ok(())
     }
@@ -82,5 +85,49 @@ impl Reader for MetricsReader {
             MetricsPhase::Metrics(b) => self.phase = MetricsPhase::Metrics(b + 1),
         }
         Ok(())
+    }
+}
+
+/// The CSV names its id columns as words (`Experiment Id`, `Template Id`,
+/// `Campaign Id`); the stream's keys are `experimentId`, `templateId`,
+/// `campaignId`: add them (the CSV's own columns stay).
+fn with_key_fields(mut rec: Record) -> Record {
+    for (key, header, snake) in [
+        ("experimentId", "Experiment Id", "experiment_id"),
+        ("templateId", "Template Id", "template_id"),
+        ("campaignId", "Campaign Id", "campaign_id"),
+    ] {
+        if rec.get(key).is_none_or(Value::is_null)
+            && let Some(v) = rec
+                .get(header)
+                .or_else(|| rec.get(snake))
+                .filter(|v| !v.is_null())
+                .cloned()
+        {
+            rec.insert(key.into(), v);
+        }
+    }
+    rec
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn csv_id_columns_give_the_key_fields() {
+        let rec =
+            json!({"Experiment Id": 7, "Template Id": 9, "Campaign Id": 3, "Type": "Control"});
+        let out = with_key_fields(rec.as_object().cloned().unwrap());
+        assert_eq!(
+            (&out["experimentId"], &out["templateId"], &out["campaignId"]),
+            (&json!(7), &json!(9), &json!(3))
+        );
+        assert_eq!(out["Experiment Id"], 7);
+        // Campaign metrics key on `id`: nothing to add.
+        let out = with_key_fields(json!({"id": 5}).as_object().cloned().unwrap());
+        assert_eq!(out.len(), 1);
     }
 }

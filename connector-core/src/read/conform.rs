@@ -1,0 +1,174 @@
+//! Records checked against the schema their stream declares, before they
+//! are handed out: a primary key that is missing or null, or a value whose
+//! JSON type is not the declared one (text where the schema says integer),
+//! is a violation. The config's `schema_policy` says what happens: `report`
+//! (the default: the record goes out unchanged, the first violations of a
+//! stream are logged with field, expected type and value, and the count
+//! when the stream ends) or `fail` (a typed `schema-violation` error).
+//! Every output (JSON, Arrow, CSV) reads the same checked records.
+
+use serde_json::{Map, Value};
+
+use crate::catalog::{FieldType, StreamDef};
+use crate::config::Config;
+
+/// Violations logged one by one per stream; the rest are only counted.
+pub(crate) const REPORTED_PER_STREAM: u64 = 5;
+
+/// One value that contradicts the schema.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Violation {
+    pub(crate) field: &'static str,
+    pub(crate) expected: &'static str,
+    /// The value as JSON text, cut to 80 characters.
+    pub(crate) value: String,
+}
+
+impl Violation {
+    pub(crate) fn describe(&self, stream: &str) -> String {
+        format!(
+            "{stream}.{}: expected {}, got {}",
+            self.field, self.expected, self.value
+        )
+    }
+}
+
+/// The checks of one stream, built once per session.
+pub(crate) struct Conformance {
+    fields: Vec<(&'static str, FieldType, bool)>,
+    /// Violations seen so far.
+    pub(crate) count: u64,
+}
+
+impl Conformance {
+    pub(crate) fn new(def: &StreamDef, config: &Config) -> Self {
+        let keys = def.key_fields(config);
+        let mut fields: Vec<(&'static str, FieldType, bool)> = def
+            .all_fields()
+            .filter(|f| !matches!(f.ty, FieldType::Any))
+            .map(|f| (f.name, f.ty, keys.contains(&f.name)))
+            .collect();
+        // Keys the field list does not declare (the user key) must still be there.
+        for k in keys {
+            if !fields.iter().any(|(n, _, _)| *n == k) {
+                fields.push((k, FieldType::Any, true));
+            }
+        }
+        Conformance { fields, count: 0 }
+    }
+
+    /// The first violation in `rec`, if any (counted).
+    pub(crate) fn check(&mut self, rec: &Map<String, Value>) -> Option<Violation> {
+        for (name, ty, key) in &self.fields {
+            let v = rec.get(*name);
+            let ok = match v {
+                None | Some(Value::Null) => !key,
+                Some(v) => fits(*ty, v),
+            };
+            if !ok {
+                self.count += 1;
+                let mut value = v.map_or_else(|| "nothing".to_string(), Value::to_string);
+                if value.chars().count() > 80 {
+                    value = value.chars().take(77).collect::<String>() + "...";
+                }
+                return Some(Violation {
+                    field: name,
+                    expected: if *key && !matches!(v, Some(x) if !x.is_null()) {
+                        "a value (it is the primary key)"
+                    } else {
+                        expected(*ty)
+                    },
+                    value,
+                });
+            }
+        }
+        None
+    }
+}
+
+fn is_int(v: &Value) -> bool {
+    match v {
+        Value::Number(n) => {
+            n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0)
+        }
+        _ => false,
+    }
+}
+
+/// Whether a non-null value has the declared type.
+fn fits(ty: FieldType, v: &Value) -> bool {
+    let all = |pred: fn(&Value) -> bool| v.as_array().is_some_and(|a| a.iter().all(pred));
+    match ty {
+        FieldType::String | FieldType::Timestamp | FieldType::SyntheticKey => v.is_string(),
+        FieldType::Integer => is_int(v),
+        FieldType::Number => v.is_number(),
+        FieldType::Boolean => v.is_boolean(),
+        FieldType::IntegerArray => all(|x| is_int(x) || x.is_null()),
+        FieldType::StringArray => all(|x| x.is_string() || x.is_null()),
+        FieldType::ObjectArray => all(|x| x.is_object() || x.is_null()),
+        FieldType::Object | FieldType::Nested(_) => v.is_object(),
+        FieldType::StringOrArray => v.is_string() || v.is_array(),
+        FieldType::ObjectOrArray => v.is_object() || v.is_array(),
+        FieldType::Any => true,
+    }
+}
+
+fn expected(ty: FieldType) -> &'static str {
+    match ty {
+        FieldType::String | FieldType::SyntheticKey => "text",
+        FieldType::Timestamp => "a timestamp (text)",
+        FieldType::Integer => "an integer",
+        FieldType::Number => "a number",
+        FieldType::Boolean => "true or false",
+        FieldType::IntegerArray => "an array of integers",
+        FieldType::StringArray => "an array of text",
+        FieldType::ObjectArray => "an array of objects",
+        FieldType::Object | FieldType::Nested(_) => "an object",
+        FieldType::StringOrArray => "text or an array",
+        FieldType::ObjectOrArray => "an object or an array",
+        FieldType::Any => "a value",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::catalog;
+
+    fn conformance(stream: &str) -> Conformance {
+        let config = Config::from_json(&json!({})).expect("config");
+        Conformance::new(&catalog::find(stream).expect("stream"), &config)
+    }
+
+    fn rec(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().expect("object")
+    }
+
+    #[test]
+    fn wrong_types_and_missing_keys_are_violations() {
+        let mut c = conformance("campaigns");
+        assert_eq!(c.check(&rec(json!({"id": 5, "name": "x"}))), None);
+        let v = c.check(&rec(json!({"id": "5"}))).expect("a string id");
+        assert_eq!((v.field, v.expected), ("id", "an integer"));
+        assert_eq!(v.value, "\"5\"");
+        let v = c.check(&rec(json!({"name": "no id"}))).expect("no key");
+        assert_eq!(v.field, "id");
+        assert!(v.expected.contains("primary key"));
+        assert_eq!(c.check(&rec(json!({"id": 7.0, "name": null}))), None);
+        assert_eq!(c.count, 2);
+        // The users' key is the configured user key, declared or not.
+        let mut u = conformance("users");
+        let v = u.check(&rec(json!({"userId": "u1"}))).expect("no email");
+        assert_eq!(v.field, "email");
+        assert_eq!(
+            u.check(&rec(json!({"email": "a@x.io", "emailListIds": [1, 2]}))),
+            None
+        );
+        assert!(
+            u.check(&rec(json!({"email": "a@x.io", "emailListIds": ["x"]})))
+                .is_some()
+        );
+    }
+}
