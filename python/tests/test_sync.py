@@ -6,108 +6,16 @@ binaries fail the PostgreSQL tests instead of skipping them)."""
 from __future__ import annotations
 
 import contextlib
-import glob
 import json
-import os
-import pwd
-import shutil
-import socket
 import sqlite3
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Sim, source
+from conftest import Postgres, Sim, source
 
 from iterable_connector import ConfigError, InputError, IterableSource, SyncResult
-
-# -- PostgreSQL ----------------------------------------------------------------
-
-
-def _pg_bin(name: str) -> str | None:
-    found = shutil.which(name)
-    if found:
-        return found
-    for d in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
-        p = Path(d) / name
-        if p.exists():
-            return str(p)
-    return None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Postgres:
-    def __init__(self, port: int) -> None:
-        self.port = port
-
-    def connect(self) -> Any:
-        import psycopg
-
-        return psycopg.connect(
-            host="127.0.0.1", port=self.port, user="postgres", dbname="postgres", connect_timeout=10
-        )
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[Postgres]:
-    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
-    if not initdb or not pg_ctl:
-        pytest.fail(
-            "PostgreSQL is not installed: initdb/pg_ctl are neither on PATH nor under "
-            "/usr/lib/postgresql/*/bin (apt-get install postgresql; .ci/run does)",
-            pytrace=False,
-        )
-    root = os.geteuid() == 0
-    # As root the server runs as another user, who must reach the directory.
-    base = tempfile.mkdtemp(prefix="itc-pg-", dir="/tmp" if root else None)
-    kw: dict[str, Any] = {}
-    if root:  # PostgreSQL refuses to run as root
-        user = pwd.getpwnam("postgres") if _has_user("postgres") else pwd.getpwnam("nobody")
-        os.chown(base, user.pw_uid, user.pw_gid)
-        kw = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
-    data, log = os.path.join(base, "data"), os.path.join(base, "log")
-    port = _free_port()
-    run = subprocess.run(
-        [initdb, "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8"],
-        capture_output=True,
-        text=True,
-        cwd=base,
-        **kw,
-    )
-    assert run.returncode == 0, run.stdout + run.stderr
-    opts = f"-k {base} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off"
-    run = subprocess.run(
-        [pg_ctl, "-D", data, "-l", log, "-w", "-t", "60", "-o", opts, "start"],
-        capture_output=True,
-        text=True,
-        cwd=base,
-        **kw,
-    )
-    assert run.returncode == 0, run.stdout + run.stderr + Path(log).read_text(errors="replace")
-    try:
-        yield Postgres(port)
-    finally:
-        subprocess.run(
-            [pg_ctl, "-D", data, "-m", "fast", "-w", "stop"], capture_output=True, cwd=base, **kw
-        )
-        shutil.rmtree(base, ignore_errors=True)
-
-
-def _has_user(name: str) -> bool:
-    try:
-        pwd.getpwnam(name)
-        return True
-    except KeyError:
-        return False
-
 
 # -- the databases ---------------------------------------------------------------
 
