@@ -318,6 +318,52 @@ def test_dlt_run_crashed_midway_resumes_losing_and_duplicating_nothing(
     assert_changes_landed(postgres, db, live_sim, written, "b")
 
 
+def test_replicate_finishes_a_load_a_stopped_run_left_pending(
+    live_sim: Sim, postgres: Postgres, tmp_path: Path
+) -> None:
+    """Stopped after reading, before loading (the connector's state already
+    advanced with the read): the next run loads what was read first."""
+    db = postgres.new_database("pending")
+    url, state = postgres.url(db), tmp_path / "state"
+    config = {"api_key": API_KEY, "base_url": live_sim.url, "start_date": START, **CONFIG}
+    shown = io.StringIO()
+    first = rep.replicate(
+        {**config, "end_date": END1},
+        url,
+        streams=STREAMS,
+        state_dir=state,
+        progress=rep.Progress("bars", shown),  # tqdm bars, into a buffer
+    )
+    assert first.rows == assert_matches_truth(live_sim, postgres, db, END1)
+    assert "users" in shown.getvalue() and "email_send" in shown.getvalue()
+    assert not first.resumed
+    written = change_remote_data(live_sim, postgres, db, "e")
+    # The same pipeline, driven by hand: read and normalized, never loaded.
+    dest = rep.parse_destination(url)
+    p = dlt.pipeline(
+        pipeline_name=first.pipeline_name,
+        destination=dest.factory(),
+        dataset_name="iterable",
+        pipelines_dir=str(state),
+    )
+    p.extract(dlt_source(live_sim, END2))
+    p.normalize()
+    assert p.has_pending_data
+    lines = io.StringIO()
+    second = rep.replicate(
+        {**config, "end_date": END2},
+        url,
+        streams=STREAMS,
+        state_dir=state,
+        progress=rep.Progress("lines", lines),
+    )
+    assert second.resumed and "finishing what a stopped run left" in lines.getvalue()
+    assert assert_matches_truth(live_sim, postgres, db, END2)["users"] == first.rows["users"] + 1
+    assert_changes_landed(postgres, db, live_sim, written, "e")
+    # The pending load carried the read; this run's own read found nothing new.
+    assert not {"users", "custom_event", "catalog_items"} & set(second.rows), second.rows
+
+
 # -- the replicate command ----------------------------------------------------------
 
 
