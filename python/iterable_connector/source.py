@@ -281,8 +281,9 @@ class IterableSource:
         confirm_timeout_ms: int | None = None,
     ) -> SyncResult:
         """Two-way sync of a catalog's items (``object="catalog_items"``)
-        with the table ``table`` behind the DB-API connection ``con``
-        (sqlite3, duckdb, psycopg): ``key`` is the column holding the
+        with the table ``table`` behind ``con``: a DB-API connection
+        (sqlite3, duckdb, psycopg) or a SQLAlchemy ``Engine`` or
+        ``Connection`` (with no transaction in progress): ``key`` is the column holding the
         ``itemId``; the other columns (or ``columns``: ``{column: field}``)
         are the item's value; ``changed_at`` (optional) the column saying
         when a row changed, for ``policy="newest_wins"``.
