@@ -18,6 +18,7 @@ import os
 import signal
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
@@ -65,6 +66,10 @@ CAMEL = {
     "user_id": "userId",
     "catalog_name": "catalogName",
     "item_id": "itemId",
+    "list_id": "listId",
+    "template_id": "templateId",
+    "experiment_id": "experimentId",
+    "campaign_id": "campaignId",
 }
 
 
@@ -93,15 +98,20 @@ def table_keys(con: Any, stream: str) -> list[str]:
 
 
 def assert_matches_truth(
-    sim: Sim, pg: Postgres, db: str, end: str, streams: Sequence[str] = STREAMS
+    sim: Sim,
+    pg: Postgres,
+    db: str,
+    end: str | None,
+    streams: Sequence[str] = STREAMS,
+    start: str | None = START,
 ) -> dict[str, int]:
     """Every stream's table holds exactly the simulator's records over
-    ``[START, end)``: same count, same keys, none twice. Returns the counts."""
+    ``[start, end)``: same count, same keys, none twice. Returns the counts."""
     con = pg.connect(db)
     counts = {}
     try:
         for stream in streams:
-            truth = sim.live_truth(stream, START, end)
+            truth = sim.live_truth(stream, start, end)
             keys = table_keys(con, stream)
             assert len(keys) == len(set(keys)), f"{stream}: duplicated rows"
             assert len(keys) == truth["count"], (stream, len(keys), truth["count"])
@@ -110,6 +120,14 @@ def assert_matches_truth(
     finally:
         con.close()
     return counts
+
+
+def knows_truth(sim: Sim, stream: str) -> bool:
+    try:
+        sim.live_truth(stream)
+        return True
+    except urllib.error.HTTPError:
+        return False
 
 
 def profile(sim: Sim, email: str) -> dict[str, Any]:
@@ -367,8 +385,13 @@ def test_replicate_finishes_a_load_a_stopped_run_left_pending(
 # -- the replicate command ----------------------------------------------------------
 
 
-def write_config(path: Path, sim: Sim, end: str, key: str = API_KEY) -> Path:
-    cfg = {"api_key": key, "base_url": sim.url, "start_date": START, "end_date": end, **CONFIG}
+def write_config(
+    path: Path, sim: Sim, end: str, key: str = API_KEY, window_days: int | None = 1
+) -> Path:
+    cfg: dict[str, Any] = {"api_key": key, "base_url": sim.url, "start_date": START}
+    cfg.update(end_date=end, **FAST)
+    if window_days is not None:
+        cfg["window_days"] = window_days
     path.write_text(json.dumps(cfg))
     return path
 
@@ -456,6 +479,40 @@ def test_replicate_command_into_postgres_killed_and_resumed(
     assert_changes_landed(postgres, db, live_sim, written, "d")
     no_secrets_in_files(state)
     no_secrets_in_files(tmp_path / "new-state")
+
+
+def test_replicate_command_loads_every_stream_by_default(
+    sim: Sim, postgres: Postgres, tmp_path: Path
+) -> None:
+    db = postgres.new_database("all")
+    # Adaptive windows: one-day windows of 53 export streams would take minutes.
+    cfg = write_config(tmp_path / "config.json", sim, END1, window_days=None)
+    code, out, err = run_cli(
+        "--config", str(cfg), "--to", postgres.url(db), "--state-dir", str(tmp_path / "s")
+    )
+    assert code == 0, err
+    no_secrets(out, err)
+    names = [s.name for s in source(sim).streams() if not s.requires_user_filter]
+    con = postgres.connect(db)
+    try:
+        tables = {
+            r[0]
+            for r in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'iterable'"
+            ).fetchall()
+        }
+    finally:
+        con.close()
+    missing = [n for n in names if n not in tables]
+    assert not missing, missing
+    checked = [n for n in names if knows_truth(sim, n)]
+    assert len(checked) > 60, checked
+    # Templates are read whole (incremental on updatedAt), not from start_date
+    # on; the truth's window is on createdAt, so compare with all of them.
+    windowed = [n for n in checked if n != "templates"]
+    counts = assert_matches_truth(sim, postgres, db, END1, windowed)
+    counts.update(assert_matches_truth(sim, postgres, db, None, ["templates"], start=None))
+    assert f"loaded {sum(counts.values())} rows" in out
 
 
 @pytest.mark.parametrize("kind", ["duckdb", "sqlite"])
