@@ -460,6 +460,9 @@ def main(
     except KeyboardInterrupt:
         err.write("stopped; run the same command again to resume\n")
         return 130
+    except Exception as e:  # dlt's or a driver's own error, outside a pipeline step
+        err.write(f"error: {redact(f'{type(e).__name__}: {_first_line(e)}')}\n")
+        return 1
     if not args.quiet:
         total = sum(result.rows.values())
         out.write(
