@@ -15,7 +15,7 @@ echo "-- python: fresh venv $VENV"
 rm -rf "$VENV"
 python3 -m venv "$VENV"
 "$VENV/bin/pip" install --quiet --upgrade pip
-"$VENV/bin/pip" install --quiet maturin pytest ruff mypy pyarrow pandas polars requests httpx tqdm "dlt[duckdb]" "psycopg[binary]" jsonschema
+"$VENV/bin/pip" install --quiet maturin pytest ruff mypy pyarrow pandas polars requests httpx tqdm "dlt[duckdb,postgres]" "psycopg[binary]" psycopg2-binary sqlalchemy jsonschema
 
 echo "-- python: pip install ./python (maturin builds the extension from source)"
 "$VENV/bin/pip" install ./python
@@ -26,7 +26,7 @@ echo "-- python: lint"
 (cd python && "../$VENV/bin/mypy")
 
 echo "-- python: pytest"
-# test_sync.py starts a real PostgreSQL server (initdb/pg_ctl): Debian keeps
+# test_sync.py and test_replicate.py start a real PostgreSQL server (initdb/pg_ctl): Debian keeps
 # them under /usr/lib/postgresql/<version>/bin, off PATH.
 for d in /usr/lib/postgresql/*/bin; do
     [ -d "$d" ] && PATH="$PATH:$d"

@@ -285,6 +285,8 @@ def main(argv: Sequence[str] | None = None, out: IO[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m iterable_connector",
         description="Iterable source speaking the Airbyte protocol (one JSON message per line).",
+        epilog="python -m iterable_connector replicate --help: copy Iterable into a database "
+        "(PostgreSQL, DuckDB, SQLite) with dlt.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("spec", help="print the connector specification")

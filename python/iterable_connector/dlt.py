@@ -109,7 +109,10 @@ def iterable_source(
 ) -> Any:
     """Iterable as a dlt source. ``streams``: names to load (default: every
     stream that needs no per-user filter). ``config``: other connector keys
-    (``window_days``, ``user_key``, ``email``, ``list_ids``, ...)."""
+    (``window_days``, ``user_key``, ``email``, ``list_ids``, ...) and
+    :class:`IterableSource`'s Python options (``transport``, ``progress``,
+    ``timeout``). ``python -m iterable_connector replicate`` runs this source
+    into a database without code."""
     src = IterableSource(
         api_key=api_key,
         region=region,

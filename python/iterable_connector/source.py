@@ -283,15 +283,16 @@ class IterableSource:
     ) -> SyncResult:
         """Two-way sync of a catalog's items (``object="catalog_items"``,
         ``catalog=``) or of one medium's templates (``object="templates"``,
-        ``medium="Email"`` by default) with the table ``table`` behind the
-        DB-API connection ``con`` (sqlite3, duckdb, psycopg): ``key`` is the
-        column holding the ``itemId`` (templates: the ``clientTemplateId``);
-        the other columns (or ``columns``: ``{column: field}``) are the item's
-        value (templates: fields of the template such as ``name``,
-        ``subject``, ``html``; the template's other fields are not synced,
-        and templates without a ``clientTemplateId`` are left alone);
-        ``changed_at`` (optional) the column saying when a row changed, for
-        ``policy="newest_wins"``.
+        ``medium="Email"`` by default) with the table ``table`` behind
+        ``con``: a DB-API connection (sqlite3, duckdb, psycopg) or a
+        SQLAlchemy ``Engine`` or ``Connection`` (with no transaction in
+        progress). ``key`` is the column holding the ``itemId`` (templates:
+        the ``clientTemplateId``); the other columns (or ``columns``:
+        ``{column: field}``) are the item's value (templates: fields of the
+        template such as ``name``, ``subject``, ``html``; the template's other
+        fields are not synced, and templates without a ``clientTemplateId``
+        are left alone); ``changed_at`` (optional) the column saying when a
+        row changed, for ``policy="newest_wins"``.
 
         ``initial`` (first run, no state): ``merge_by_key``,
         ``iterable_to_local`` or ``local_to_iterable``. ``policy`` (a row

@@ -8,7 +8,11 @@ plain SQL in one transaction, and does the HTTP with the source's transport.
 
 The table is reached through any DB-API 2.0 connection (``sqlite3``,
 ``duckdb``, ``psycopg``; the placeholder style is taken from the
-connection's module). Rules:
+connection's module), or a SQLAlchemy ``Engine`` or ``Connection``
+(statements go through ``exec_driver_sql`` with the dialect's placeholder
+style; an ``Engine`` lends a connection for the sync; a ``Connection`` must
+have no transaction in progress, as the sync commits and rolls back its
+own). Rules:
 
 - a row's key is its ``key`` column as text (the item's ``itemId``); a NULL
   key is an error;
@@ -203,6 +207,87 @@ def _quote_table(name: str) -> str:
     return ".".join(_quote(p) for p in name.split("."))
 
 
+def _is_sqlalchemy(con: Any) -> bool:
+    return type(con).__module__.split(".")[0] == "sqlalchemy"
+
+
+class _SACursor:
+    """A DB-API cursor over a SQLAlchemy ``Connection``: each statement goes
+    to the driver as written (``exec_driver_sql``)."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+        self._result: Any = None
+        self.description: Any = None
+
+    def execute(self, sql: str, params: Any = None) -> None:
+        if self._result is not None:
+            self._result.close()
+        args = () if params is None else (params,)
+        self._result = self._conn.exec_driver_sql(sql, *args)
+        self.description = self._result.cursor.description if self._result.returns_rows else None
+
+    def fetchmany(self, n: int) -> list[Any]:
+        return [tuple(r) for r in self._result.fetchmany(n)]
+
+    def fetchall(self) -> list[Any]:
+        return [tuple(r) for r in self._result.fetchall()]
+
+    def close(self) -> None:
+        if self._result is not None:
+            self._result.close()
+
+
+class _SAConnection:
+    """A SQLAlchemy ``Connection`` seen as a DB-API connection (commit as you
+    go: ``commit``/``rollback`` end the transaction SQLAlchemy began)."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.dialect = str(conn.dialect.name)
+        self.paramstyle = str(conn.dialect.paramstyle)
+
+    def cursor(self) -> _SACursor:
+        return _SACursor(self.conn)
+
+    def commit(self) -> None:
+        self.conn.commit()
+
+    def rollback(self) -> None:
+        self.conn.rollback()
+
+
+@contextlib.contextmanager
+def _connection(con: Any) -> Iterator[Any]:
+    """``con`` itself for a DB-API connection; for SQLAlchemy, a DB-API view
+    of the ``Connection`` (an ``Engine`` lends one for the sync)."""
+    if not _is_sqlalchemy(con):
+        yield con
+        return
+    import sqlalchemy
+
+    if isinstance(con, sqlalchemy.Engine):
+        with con.connect() as conn:
+            yield _SAConnection(conn)
+        return
+    if isinstance(con, sqlalchemy.Connection):
+        if con.in_transaction():
+            raise ConfigError(
+                "con: the SQLAlchemy Connection has a transaction in progress; commit or roll "
+                "it back first (the sync commits and rolls back its own transactions)",
+                kind="invalid-config",
+                field="con",
+            )
+        yield _SAConnection(con)
+        return
+    raise ConfigError(
+        f"con: a SQLAlchemy {type(con).__name__} is not supported; pass an Engine or a "
+        "Connection (for an ORM Session: session.get_bind())",
+        kind="invalid-config",
+        field="con",
+    )
+
+
 class _Table:
     """The local table behind a DB-API connection."""
 
@@ -216,22 +301,29 @@ class _Table:
     ) -> None:
         self.con = con
         self.name = table
-        top = type(con).__module__.split(".")[0]
-        # DuckDB's connection class lives in its extension module `_duckdb`.
-        self.kind = top.lstrip("_")
-        style = next(
-            (
-                getattr(sys.modules[m], "paramstyle", None)
-                for m in (self.kind, top)
-                if m in sys.modules and hasattr(sys.modules[m], "paramstyle")
-            ),
-            None,
-        )
+        style: str | None
+        if isinstance(con, _SAConnection):
+            self.kind = "sqlalchemy"
+            self.sqlite = con.dialect == "sqlite"
+            style = con.paramstyle
+        else:
+            top = type(con).__module__.split(".")[0]
+            # DuckDB's connection class lives in its extension module `_duckdb`.
+            self.kind = top.lstrip("_")
+            self.sqlite = self.kind == "sqlite3"
+            style = next(
+                (
+                    getattr(sys.modules[m], "paramstyle", None)
+                    for m in (self.kind, top)
+                    if m in sys.modules and hasattr(sys.modules[m], "paramstyle")
+                ),
+                None,
+            )
         if style not in ("qmark", "format", "pyformat", "numeric", "named"):
             raise ConfigError(
                 f"con: cannot tell the placeholder style of a {type(con).__module__}."
                 f"{type(con).__name__} (its module has no DB-API paramstyle); pass a "
-                "sqlite3, duckdb or psycopg connection",
+                "sqlite3, duckdb or psycopg connection, or a SQLAlchemy Engine or Connection",
                 kind="invalid-config",
                 field="con",
             )
@@ -319,7 +411,7 @@ class _Table:
     def _sqlite_booleans(self) -> set[str]:
         """SQLite stores booleans as 0 and 1: a column declared BOOLEAN reads
         back as bool, or every sync would turn Iterable's true into 1."""
-        if self.kind != "sqlite3" or "." in self.name:
+        if not self.sqlite or "." in self.name:
             return set()
         cur = self.con.cursor()
         try:
@@ -620,22 +712,35 @@ def sync(
             json.dumps(dict(state)) if state is not None else None,
         )
 
-    # The options and the state are checked (by the core) before the table
-    # is touched, and the table before anything is written. Templates sync
-    # the fields the table holds: the table is read (not written) first.
-    if templates:
-        local = _Table(con, table, key, changed_at, columns)
-        options["fields"] = list(local.mapping.values())
-        session = open_session()
-    else:
-        session = open_session()
-        local = _Table(con, table, key, changed_at, columns)
     result = SyncResult(
         catalog,
         table,
         copy.deepcopy(dict(state)) if state is not None else None,
         medium=(medium or "Email") if templates else None,
     )
+    if not templates:
+        # The options and the state are checked (by the core) before the
+        # table is touched, and the table before anything is written.
+        session = open_session()
+    with _connection(con) as dbapi:
+        local = _Table(dbapi, table, key, changed_at, columns)
+        if templates:
+            # Templates sync the fields the table holds: the table is read
+            # (not written) first to name them.
+            options["fields"] = list(local.mapping.values())
+            session = open_session()
+        return _run(session, local, source, result, path, sleep, clock)
+
+
+def _run(
+    session: _native.SyncSession,
+    local: _Table,
+    source: IterableSource,
+    result: SyncResult,
+    path: pathlib.Path | None,
+    sleep: Callable[[float], None],
+    clock: Callable[[], int],
+) -> SyncResult:
     transport, secret, timeout = source.transport, source._key, source.timeout
     while True:
         match session.poll(clock()):

@@ -1,15 +1,26 @@
-"""Fixtures: the Iterable simulator as a subprocess, ground truth, natural keys.
+"""Fixtures: the Iterable simulator as a subprocess, ground truth, natural keys,
+and a real PostgreSQL server.
 
 The simulator binary is built by CI (`cargo build -p iterable-sim`); these
-fixtures build nothing. ITERABLE_SIM overrides its path.
+fixtures build nothing. ITERABLE_SIM overrides its path. PostgreSQL is
+started once per session (initdb/pg_ctl on PATH or under
+/usr/lib/postgresql/*/bin; CI installs it, so missing binaries fail the
+PostgreSQL tests instead of skipping them).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import glob
 import json
 import os
+import pwd
+import shutil
+import socket
 import subprocess
+import tempfile
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +84,20 @@ class Sim:
         if out.returncode != 0:
             raise LookupError(out.stderr.strip() or out.stdout.strip())
         return dict(json.loads(out.stdout))
+
+    def live_truth(
+        self, stream: str, start: str | None = None, end: str | None = None
+    ) -> dict[str, Any]:
+        """Ground truth of this running simulator, writes included
+        (``GET /_sim/truth``): ``{"count", "keys"}`` over ``[start, end)``."""
+        q = {
+            "stream": stream,
+            **({"start": start} if start else {}),
+            **({"end": end} if end else {}),
+        }
+        url = f"{self.url}/_sim/truth?{urllib.parse.urlencode(q)}"
+        with urllib.request.urlopen(url, timeout=60) as resp:
+            return dict(json.loads(resp.read()))
 
 
 def start_sim(*extra: str, now: str | None = SIM_NOW) -> Sim:
@@ -203,3 +228,121 @@ def event_stream_names() -> set[str]:
 
     cfg = json.dumps({"base_url": "http://127.0.0.1:1"})
     return {d["name"] for d in _native.discover(cfg) if "_key" in d["json_schema"]["properties"]}
+
+
+# -- PostgreSQL ----------------------------------------------------------------
+
+
+def _pg_bin(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    for d in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
+        p = Path(d) / name
+        if p.exists():
+            return str(p)
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# The server checks passwords over TCP (scram-sha-256): a distinctive one, so
+# tests can assert it is never printed.
+PG_PASSWORD = "pg-SECRET-5e4d3c2b1a-DO-NOT-LEAK"
+
+
+class Postgres:
+    """The session's PostgreSQL server (user ``postgres``, password
+    :data:`PG_PASSWORD` over TCP)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self._dbs = iter(range(1_000_000))
+
+    def connect(self, dbname: str = "postgres") -> Any:
+        import psycopg
+
+        return psycopg.connect(
+            host="127.0.0.1",
+            port=self.port,
+            user="postgres",
+            password=PG_PASSWORD,
+            dbname=dbname,
+            connect_timeout=10,
+        )
+
+    def url(self, dbname: str = "postgres", password: str = PG_PASSWORD) -> str:
+        return f"postgresql://postgres:{password}@127.0.0.1:{self.port}/{dbname}"
+
+    def new_database(self, prefix: str = "db") -> str:
+        """A fresh, empty database (the server outlives a test); its name."""
+        name = f"{prefix}_{os.getpid()}_{next(self._dbs)}"
+        con = self.connect()
+        con.autocommit = True
+        try:
+            con.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            con.close()
+        return name
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    if not initdb or not pg_ctl:
+        pytest.fail(
+            "PostgreSQL is not installed: initdb/pg_ctl are neither on PATH nor under "
+            "/usr/lib/postgresql/*/bin (apt-get install postgresql; .ci/run does)",
+            pytrace=False,
+        )
+    root = os.geteuid() == 0
+    # As root the server runs as another user, who must reach the directory.
+    base = tempfile.mkdtemp(prefix="itc-pg-", dir="/tmp" if root else None)
+    kw: dict[str, Any] = {}
+    if root:  # PostgreSQL refuses to run as root
+        user = pwd.getpwnam("postgres") if _has_user("postgres") else pwd.getpwnam("nobody")
+        os.chown(base, user.pw_uid, user.pw_gid)
+        kw = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+    data, log = os.path.join(base, "data"), os.path.join(base, "log")
+    port = _free_port()
+    pwfile = os.path.join(base, "pw")
+    Path(pwfile).write_text(PG_PASSWORD + "\n")
+    if root:
+        os.chown(pwfile, user.pw_uid, user.pw_gid)
+    auth = ["--pwfile", pwfile, "--auth-local=trust", "--auth-host=scram-sha-256"]
+    run = subprocess.run(
+        [initdb, "-D", data, "-U", "postgres", "-E", "UTF8", *auth],
+        capture_output=True,
+        text=True,
+        cwd=base,
+        **kw,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    opts = f"-k {base} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off"
+    run = subprocess.run(
+        [pg_ctl, "-D", data, "-l", log, "-w", "-t", "60", "-o", opts, "start"],
+        capture_output=True,
+        text=True,
+        cwd=base,
+        **kw,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr + Path(log).read_text(errors="replace")
+    try:
+        yield Postgres(port)
+    finally:
+        subprocess.run(
+            [pg_ctl, "-D", data, "-m", "fast", "-w", "stop"], capture_output=True, cwd=base, **kw
+        )
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _has_user(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False

@@ -6,108 +6,16 @@ binaries fail the PostgreSQL tests instead of skipping them)."""
 from __future__ import annotations
 
 import contextlib
-import glob
 import json
-import os
-import pwd
-import shutil
-import socket
 import sqlite3
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Sim, source
+from conftest import Postgres, Sim, source
 
 from iterable_connector import ConfigError, InputError, IterableSource, SyncResult
-
-# -- PostgreSQL ----------------------------------------------------------------
-
-
-def _pg_bin(name: str) -> str | None:
-    found = shutil.which(name)
-    if found:
-        return found
-    for d in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
-        p = Path(d) / name
-        if p.exists():
-            return str(p)
-    return None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Postgres:
-    def __init__(self, port: int) -> None:
-        self.port = port
-
-    def connect(self) -> Any:
-        import psycopg
-
-        return psycopg.connect(
-            host="127.0.0.1", port=self.port, user="postgres", dbname="postgres", connect_timeout=10
-        )
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[Postgres]:
-    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
-    if not initdb or not pg_ctl:
-        pytest.fail(
-            "PostgreSQL is not installed: initdb/pg_ctl are neither on PATH nor under "
-            "/usr/lib/postgresql/*/bin (apt-get install postgresql; .ci/run does)",
-            pytrace=False,
-        )
-    root = os.geteuid() == 0
-    # As root the server runs as another user, who must reach the directory.
-    base = tempfile.mkdtemp(prefix="itc-pg-", dir="/tmp" if root else None)
-    kw: dict[str, Any] = {}
-    if root:  # PostgreSQL refuses to run as root
-        user = pwd.getpwnam("postgres") if _has_user("postgres") else pwd.getpwnam("nobody")
-        os.chown(base, user.pw_uid, user.pw_gid)
-        kw = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
-    data, log = os.path.join(base, "data"), os.path.join(base, "log")
-    port = _free_port()
-    run = subprocess.run(
-        [initdb, "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8"],
-        capture_output=True,
-        text=True,
-        cwd=base,
-        **kw,
-    )
-    assert run.returncode == 0, run.stdout + run.stderr
-    opts = f"-k {base} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off"
-    run = subprocess.run(
-        [pg_ctl, "-D", data, "-l", log, "-w", "-t", "60", "-o", opts, "start"],
-        capture_output=True,
-        text=True,
-        cwd=base,
-        **kw,
-    )
-    assert run.returncode == 0, run.stdout + run.stderr + Path(log).read_text(errors="replace")
-    try:
-        yield Postgres(port)
-    finally:
-        subprocess.run(
-            [pg_ctl, "-D", data, "-m", "fast", "-w", "stop"], capture_output=True, cwd=base, **kw
-        )
-        shutil.rmtree(base, ignore_errors=True)
-
-
-def _has_user(name: str) -> bool:
-    try:
-        pwd.getpwnam(name)
-        return True
-    except KeyError:
-        return False
-
 
 # -- the databases ---------------------------------------------------------------
 
@@ -115,9 +23,12 @@ def _has_user(name: str) -> bool:
 class DB:
     """A connection and plain helpers that work on all three databases."""
 
-    def __init__(self, kind: str, con: Any) -> None:
+    def __init__(self, kind: str, con: Any, sync_con: Any = None) -> None:
         self.kind = kind
         self.con = con
+        # What the sync is given: the same connection, or a SQLAlchemy Engine
+        # or Connection to the same database.
+        self.sync_con = con if sync_con is None else sync_con
         self.ph = "%s" if kind == "postgres" else "?"
 
     def exec(self, sql: str, *params: Any) -> None:
@@ -144,23 +55,46 @@ class DB:
         return out
 
 
-@pytest.fixture(params=["sqlite", "duckdb", "postgres"])
-def db(request: pytest.FixtureRequest) -> Iterator[DB]:
+@pytest.fixture(
+    params=["sqlite", "duckdb", "postgres", "sqlalchemy-sqlite-engine", "sqlalchemy-postgres"]
+)
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DB]:
     kind = request.param
+    closing: list[Any] = []
+    sync_con: Any = None
     if kind == "sqlite":
         con: Any = sqlite3.connect(":memory:")
     elif kind == "duckdb":
         import duckdb
 
         con = duckdb.connect(":memory:")
-    else:
+    elif kind == "postgres":
         pg: Postgres = request.getfixturevalue("postgres")
         con = pg.connect()
+    else:
+        sqlalchemy = pytest.importorskip("sqlalchemy")
+        if kind == "sqlalchemy-sqlite-engine":
+            # An Engine on a file; the test's own helpers use sqlite3 on it.
+            path = tmp_path / "sync.db"
+            sync_con = sqlalchemy.create_engine(f"sqlite:///{path}")
+            closing.append(sync_con.dispose)
+            con = sqlite3.connect(path)
+            kind = "sqlite"
+        else:
+            # A Connection (psycopg 3 dialect) to a database of its own.
+            pg = request.getfixturevalue("postgres")
+            name = pg.new_database("sa")
+            engine = sqlalchemy.create_engine(pg.url(name).replace("://", "+psycopg://", 1))
+            sync_con = engine.connect()
+            closing += [engine.dispose, sync_con.close]
+            con = pg.connect(name)
+            kind = "postgres"
     try:
-        yield DB(kind, con)
+        yield DB(kind, con, sync_con)
     finally:
-        with contextlib.suppress(Exception):
-            con.close()
+        for close in [*reversed(closing), con.close]:
+            with contextlib.suppress(Exception):
+                close()
 
 
 _counter = iter(range(1_000_000))
@@ -209,7 +143,7 @@ def test_two_way_sync(fresh_sim: Sim, db: DB) -> None:
 
     def sync(**kw: Any) -> SyncResult:
         return src.sync(
-            "catalog_items", catalog=catalog, con=db.con, table=table, key="item_id", **kw
+            "catalog_items", catalog=catalog, con=db.sync_con, table=table, key="item_id", **kw
         )
 
     # First run (merge_by_key): each side gets what it lacks, no duplicates.
@@ -298,7 +232,12 @@ def test_bad_input_fails_before_any_write(fresh_sim: Sim, db: DB) -> None:
     assert src.write("catalogs", [{"name": catalog}]).all_ok
     create(db, table)
     db.exec(f'INSERT INTO "{table}" VALUES (?, ?, ?)', "a", "A", 1)
-    base: dict[str, Any] = {"catalog": catalog, "con": db.con, "table": table, "key": "item_id"}
+    base: dict[str, Any] = {
+        "catalog": catalog,
+        "con": db.sync_con,
+        "table": table,
+        "key": "item_id",
+    }
 
     with pytest.raises(ConfigError) as e:
         src.sync("catalog_items", **{**base, "table": "no_such_table"})
@@ -395,7 +334,7 @@ def test_local_changes_apply_in_one_transaction_with_integer_keys(fresh_sim: Sim
         db.con.isolation_level = None
     elif db.kind == "postgres":
         db.con.autocommit = True
-    kw: dict[str, Any] = {"catalog": catalog, "con": db.con, "table": table, "key": "id"}
+    kw: dict[str, Any] = {"catalog": catalog, "con": db.sync_con, "table": table, "key": "id"}
 
     # Item 2 breaks the CHECK: no local change stays, and Iterable is not written.
     with pytest.raises(Exception, match=r"(?i)check|constraint"):
@@ -505,7 +444,7 @@ def test_nested_values_round_trip_and_unmapped_fields_stop_the_sync(fresh_sim: S
     up(src, catalog, {"n1": nested})
     db.exec(f'CREATE TABLE "{table}" (item_id TEXT PRIMARY KEY, name TEXT, tags TEXT, dims TEXT)')
     db.exec(f'INSERT INTO "{table}" VALUES (?, ?, ?, ?)', "l1", "[draft]", '["x"]', None)
-    kw: dict[str, Any] = {"catalog": catalog, "con": db.con, "table": table, "key": "item_id"}
+    kw: dict[str, Any] = {"catalog": catalog, "con": db.sync_con, "table": table, "key": "item_id"}
     r = src.sync("catalog_items", **kw)
     assert (r.local_upserts, r.remote_upserts) == (1, 1), r
     # Text that is not a JSON object or array stays text.
@@ -532,7 +471,7 @@ def test_numbers_in_float_and_numeric_columns_settle(fresh_sim: Sim, db: DB) -> 
     up(src, catalog, {"a": {"price": 5, "cost": 2}, "b": {"price": 9.25, "cost": 1.5}})
     db.exec(f'CREATE TABLE "{table}" (item_id TEXT PRIMARY KEY, price FLOAT8, cost NUMERIC(10,2))')
     db.exec(f'INSERT INTO "{table}" VALUES (?, ?, ?)', "c", 7.0, 3)
-    kw: dict[str, Any] = {"catalog": catalog, "con": db.con, "table": table, "key": "item_id"}
+    kw: dict[str, Any] = {"catalog": catalog, "con": db.sync_con, "table": table, "key": "item_id"}
     r = src.sync("catalog_items", **kw)
     assert (r.local_upserts, r.remote_upserts) == (2, 1), r
     assert remote(fresh_sim, catalog)["c"] == {"price": 7, "cost": 3}
@@ -620,3 +559,33 @@ def test_templates_sync_refuses_bad_input_before_writing(fresh_sim: Sim) -> None
         )
     assert e.value.field == "medium"
     assert con.execute("SELECT count(*) FROM t").fetchone() == (0,)
+
+
+def test_sqlalchemy_connection_rules(fresh_sim: Sim, tmp_path: Path) -> None:
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    from sqlalchemy.orm import Session
+
+    src = source(fresh_sim)
+    assert src.write("catalogs", [{"name": "sa"}]).all_ok
+    up(src, "sa", {"r": {"name": "Remote"}})
+    engine = sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'sa.db'}")
+    kw: dict[str, Any] = {"catalog": "sa", "table": "t", "key": "k"}
+    with engine.connect() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (k TEXT PRIMARY KEY, name TEXT)")
+        conn.exec_driver_sql("INSERT INTO t VALUES ('l', 'Local')")
+        # Work in progress on the Connection: the sync refuses to commit it.
+        with pytest.raises(ConfigError) as e:
+            src.sync("catalog_items", con=conn, **kw)
+        assert e.value.field == "con" and "transaction in progress" in str(e.value)
+        conn.commit()
+        with Session(engine) as session, pytest.raises(ConfigError) as e:
+            src.sync("catalog_items", con=session, **kw)
+        assert e.value.field == "con" and "Engine or a Connection" in str(e.value)
+        r = src.sync("catalog_items", con=conn, **kw)
+        assert (r.local_upserts, r.remote_upserts) == (1, 1), r
+        assert not conn.in_transaction()  # the sync committed its own work
+        rows = conn.exec_driver_sql("SELECT k, name FROM t ORDER BY k").fetchall()
+        assert [tuple(x) for x in rows] == [("l", "Local"), ("r", "Remote")]
+        conn.rollback()
+    assert remote(fresh_sim, "sa") == {"l": {"name": "Local"}, "r": {"name": "Remote"}}
+    engine.dispose()

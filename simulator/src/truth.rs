@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 use crate::api::{ExportRequest, export_rows};
 use crate::types::{Scale, WorldOptions};
 use crate::world::events::{self, Positions};
-use crate::world::{World, int, time, users};
+use crate::world::{World, int, time};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Truth {
@@ -199,17 +199,44 @@ pub fn ground_truth(
     let s = start.map(|t| t.timestamp()).unwrap_or(FAR_PAST);
     let e = end.map(|t| t.timestamp()).unwrap_or(FAR_FUTURE);
     if let Some(t) = event_type(stream) {
+        // A fresh world has only seeded events: count them by position.
         let g = world.model.clone();
         let rows = Positions::new(world.model.clone(), t, s, e)
             .map(move |(d, i, _)| events::build_row(&g, t, d, i).1);
         return collect(stream, rows);
+    }
+    world_truth(&world, stream, Some(s), Some(e))
+}
+
+/// What the endpoints serve for `stream` on `world` as it is now: the seeded
+/// records plus every write applied so far (created, changed and deleted
+/// records; asynchronous writes count once they are visible), ignoring late
+/// indexing. `start`/`end` (epoch seconds, `[start, end)`) as for
+/// [`ground_truth`]. Served live by `GET /_sim/truth`.
+pub fn world_truth(
+    world: &World,
+    stream: &str,
+    start: Option<i64>,
+    end: Option<i64>,
+) -> Result<Truth, String> {
+    let s = start.unwrap_or(FAR_PAST);
+    let e = end.unwrap_or(FAR_FUTURE);
+    if let Some(t) = event_type(stream) {
+        let er = ExportRequest {
+            data_type: crate::api::DataType::Event(t),
+            start: s,
+            end: e,
+            campaign_id: None,
+            horizon: None,
+        };
+        return collect(stream, export_rows(world, &er).map(|(_, v)| v));
     }
     let st = world.read();
     match stream {
         "users" => {
             drop(st);
             let er = ExportRequest { data_type: crate::api::DataType::User, start: s, end: e, campaign_id: None, horizon: None };
-            collect(stream, export_rows(&world, &er).map(|(_, v)| v))
+            collect(stream, export_rows(world, &er).map(|(_, v)| v))
         }
         "campaigns" | "campaigns_metrics" => collect(stream, st.campaigns.clone().into_iter()),
         "channels" => collect(stream, st.channels.clone().into_iter()),
@@ -240,18 +267,13 @@ pub fn ground_truth(
             x.variants.iter().map(move |(t, _, _)| json!({"experimentId": x.id, "templateId": t, "campaignId": x.campaign_id}))
         })),
         "list_users" => {
-            let lists: Vec<_> = st.lists.clone();
+            let ids: Vec<i64> = st.lists.iter().map(|l| l.id).collect();
             drop(st);
-            let g = world.model.clone();
-            let recs = lists.into_iter().flat_map(move |l| {
-                let g = g.clone();
-                let id = l.id;
-                let m = l.member_mod;
-                let seed = g.seed;
-                (0..g.cfg.users)
-                    .filter(move |u| users::is_member(seed, id, m, *u))
-                    .map(move |u| json!({"listId": id, "email": users::email(&g, u)}))
-                    .collect::<Vec<_>>()
+            let recs = ids.into_iter().flat_map(|id| {
+                crate::api::member_stream(world, id)
+                    .into_iter()
+                    .flatten()
+                    .map(move |(email, _)| json!({"listId": id, "email": email}))
             });
             collect(stream, recs)
         }

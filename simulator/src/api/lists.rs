@@ -50,7 +50,7 @@ pub fn members(
 }
 
 /// Snapshot of what [`members`] needs from the locked state.
-fn member_stream(
+pub(crate) fn member_stream(
     world: &World,
     list_id: i64,
 ) -> Option<Box<dyn Iterator<Item = (String, Option<String>)> + Send>> {

@@ -18,6 +18,7 @@ use crate::types::{ApiRequest, ApiResponse};
 use crate::world::World;
 
 pub use export::{DataType, ExportRequest, count_rows, export_rows};
+pub(crate) use lists::member_stream;
 
 /// Routes one request to its handler.
 pub fn handle(world: &World, req: &ApiRequest) -> ApiResponse {
@@ -157,8 +158,29 @@ pub fn handle(world: &World, req: &ApiRequest) -> ApiResponse {
 /// - `GET /_sim/applied`: how often each write was applied, as
 ///   `{"applied": {kind: {key: count}}, "pendingWrites": n, "kinds": [{kind, key, endpoints}]}`
 ///   (kinds in [`crate::world::applied::KINDS`]).
+/// - `GET /_sim/truth?stream=S[&start=T][&end=T]`: ground truth of the world
+///   as it is now, writes included (`{"stream", "count", "keys"}`, natural
+///   keys as in [`crate::truth`]); `start`/`end` bound `[start, end)` on
+///   `createdAt` / `profileUpdatedAt` like `iterable-sim truth`. A test that
+///   changes data through the API compares a connector's copy with this.
 fn admin(world: &World, req: &ApiRequest, rest: &str) -> ApiResponse {
     match (req.method.to_ascii_uppercase().as_str(), rest) {
+        ("GET", "truth") => {
+            let Some(stream) = req.param("stream").filter(|s| !s.is_empty()) else {
+                return bad("stream is required (a stream name, e.g. users or email_send)");
+            };
+            let (start, end) = match (time_param(req, "start"), time_param(req, "end")) {
+                (Ok(s), Ok(e)) => (s, e),
+                (Err(r), _) | (_, Err(r)) => return r,
+            };
+            match crate::truth::world_truth(world, stream, start, end) {
+                Ok(t) => ApiResponse::json(
+                    200,
+                    json!({"stream": stream, "count": t.count, "keys": t.keys}),
+                ),
+                Err(e) => bad(e),
+            }
+        }
         ("GET", "applied") => {
             let applied = serde_json::to_value(&world.read().applied).unwrap_or(Value::Null);
             let kinds: Vec<Value> = crate::world::applied::KINDS
