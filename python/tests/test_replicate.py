@@ -512,11 +512,12 @@ def test_replicate_command_loads_every_stream_by_default(
     assert not missing, missing
     checked = [n for n in names if knows_truth(sim, n)]
     assert len(checked) > 60, checked
-    # Templates are read whole (incremental on updatedAt), not from start_date
+    # Templates (and their contents) are read whole (incremental on updatedAt), not from start_date
     # on; the truth's window is on createdAt, so compare with all of them.
-    windowed = [n for n in checked if n != "templates"]
+    whole = ["templates", "template_contents"]
+    windowed = [n for n in checked if n not in whole]
     counts = assert_matches_truth(sim, postgres, db, END1, windowed)
-    counts.update(assert_matches_truth(sim, postgres, db, None, ["templates"], start=None))
+    counts.update(assert_matches_truth(sim, postgres, db, None, whole, start=None))
     assert f"loaded {sum(counts.values())} rows" in out
 
 
