@@ -11,6 +11,19 @@ echo "-- python: simulator binary for the tests"
 cargo build --locked -p iterable-sim
 export ITERABLE_SIM="$PWD/target/debug/iterable-sim"
 
+echo "-- python: the host and a real Singer target (test_singer_target.py)"
+cargo build --locked -p iterable-connector-host
+export ITERABLE_HOST="$PWD/target/debug/iterable-connector"
+export CONNECTOR_WASM="${CONNECTOR_WASM:-$PWD/target/wasm32-wasip2/wasm-release/wasm_component.wasm}"
+# MeltanoLabs' target-postgres validates every record against its SCHEMA:
+# its own venv, so its pins never meet the package's.
+SINGER_VENV=target/singer-venv
+[ -x "$SINGER_VENV/bin/target-postgres" ] || {
+    python3 -m venv "$SINGER_VENV"
+    "$SINGER_VENV/bin/pip" install --quiet "meltanolabs-target-postgres==0.8.1"
+}
+export SINGER_TARGET_POSTGRES="$PWD/$SINGER_VENV/bin/target-postgres"
+
 echo "-- python: fresh venv $VENV"
 rm -rf "$VENV"
 python3 -m venv "$VENV"
