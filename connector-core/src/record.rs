@@ -37,6 +37,9 @@ pub(crate) const EVENT_IDENTITY_FIELDS: &[&str] = &[
 pub(crate) struct Shaper {
     stream: &'static str,
     timestamps: TimestampPaths,
+    /// The stream carries the project's custom user fields, whose types the
+    /// session does not know (they come from `users/getFields`).
+    user_fields: bool,
 }
 
 impl Shaper {
@@ -44,6 +47,7 @@ impl Shaper {
         Shaper {
             stream: def.name,
             timestamps: def.timestamp_paths(),
+            user_fields: def.user_fields,
         }
     }
 
@@ -77,12 +81,62 @@ impl Shaper {
 
     fn normalize(&self, obj: &mut Record) {
         normalize_fields(obj, &self.timestamps.top);
+        if self.user_fields {
+            // Custom `date` fields (declared date-time by discovery) come in
+            // the export's own format: any top-level value in exactly that
+            // format is a date, and becomes RFC 3339 like the declared ones.
+            for v in obj.values_mut() {
+                if let Value::String(s) = v
+                    && is_export_timestamp(s)
+                    && let Some(n) = time::normalize_timestamp(v)
+                {
+                    *v = n;
+                }
+            }
+        }
         for (nested, fields) in &self.timestamps.nested {
             if let Some(Value::Object(inner)) = obj.get_mut(*nested) {
                 normalize_fields(inner, fields);
             }
         }
     }
+}
+
+/// `YYYY-MM-DD HH:MM:SS +00:00` (optionally with `.fff`): the timestamp
+/// format of Iterable's exports, and of nothing a person types by chance.
+fn is_export_timestamp(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|x| x.iter().all(u8::is_ascii_digit));
+    let at = |i: usize, c: u8| b.get(i) == Some(&c);
+    let head = b.len() >= 26
+        && digits(0..4)
+        && at(4, b'-')
+        && digits(5..7)
+        && at(7, b'-')
+        && digits(8..10)
+        && at(10, b' ')
+        && digits(11..13)
+        && at(13, b':')
+        && digits(14..16)
+        && at(16, b':')
+        && digits(17..19);
+    if !head {
+        return false;
+    }
+    let mut i = 19;
+    if at(i, b'.') {
+        i += 1;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+    }
+    b.len() == i + 7
+        && at(i, b' ')
+        && (at(i + 1, b'+') || at(i + 1, b'-'))
+        && digits(i + 2..i + 4)
+        && at(i + 4, b':')
+        && digits(i + 5..i + 7)
 }
 
 fn normalize_fields(obj: &mut Record, fields: &[&str]) {
@@ -204,6 +258,25 @@ mod tests {
 
     fn shape_event(stream: &str, row: Record) -> Record {
         shaper(stream).event(row)
+    }
+
+    #[test]
+    fn custom_dates_of_users_become_rfc3339_and_text_stays() {
+        let row = obj(json!({
+            "email": "jane@example.com",
+            "lastPurchaseDate": "2024-08-23 22:10:54 +00:00",
+            "trialEnds": "2024-08-23 22:10:54.250 +00:00",
+            "note": "2024-08-23 22:10:54 maybe",
+            "code": "2024-08-23",
+        }));
+        let shaped = shaper("users").object(row.clone());
+        assert_eq!(shaped["lastPurchaseDate"], "2024-08-23T22:10:54Z");
+        assert_eq!(shaped["trialEnds"], "2024-08-23T22:10:54.250Z");
+        assert_eq!(shaped["note"], row["note"]);
+        assert_eq!(shaped["code"], row["code"]);
+        // Streams without custom fields leave undeclared text alone.
+        let other = shaper("campaigns").object(obj(json!({"x": "2024-08-23 22:10:54 +00:00"})));
+        assert_eq!(other["x"], "2024-08-23 22:10:54 +00:00");
     }
 
     #[test]
