@@ -11,7 +11,7 @@ echo "-- python: simulator binary for the tests"
 cargo build --locked -p iterable-sim
 export ITERABLE_SIM="$PWD/target/debug/iterable-sim"
 
-echo "-- python: the host and a real Singer target (test_singer_target.py)"
+echo "-- python: the host, a real Singer target and PyAirbyte (test_singer_target.py, test_pyairbyte.py)"
 cargo build --locked -p iterable-connector-host
 export ITERABLE_HOST="$PWD/target/debug/iterable-connector"
 export CONNECTOR_WASM="${CONNECTOR_WASM:-$PWD/target/wasm32-wasip2/wasm-release/wasm_component.wasm}"
@@ -23,6 +23,14 @@ SINGER_VENV=target/singer-venv
     "$SINGER_VENV/bin/pip" install --quiet "meltanolabs-target-postgres==0.8.1"
 }
 export SINGER_TARGET_POSTGRES="$PWD/$SINGER_VENV/bin/target-postgres"
+# PyAirbyte runs our host as a local executable (test_pyairbyte.py): its own venv too.
+PYAIRBYTE_VENV=target/pyairbyte-venv
+[ -x "$PYAIRBYTE_VENV/bin/python" ] && "$PYAIRBYTE_VENV/bin/python" -c "import airbyte" 2>/dev/null || {
+    rm -rf "$PYAIRBYTE_VENV"
+    python3 -m venv "$PYAIRBYTE_VENV"
+    "$PYAIRBYTE_VENV/bin/pip" install --quiet "airbyte==0.71.3"
+}
+export PYAIRBYTE_PYTHON="$PWD/$PYAIRBYTE_VENV/bin/python"
 
 echo "-- python: fresh venv $VENV"
 rm -rf "$VENV"
