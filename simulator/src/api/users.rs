@@ -122,19 +122,29 @@ fn merge_fields(p: &mut Map<String, Value>, data: &Map<String, Value>, nested: b
 /// A field whose type is fixed and the incoming value has another type.
 fn type_mismatch(data: &Map<String, Value>) -> Option<String> {
     let types = users::field_types();
-    for (k, v) in data {
-        let ok = match types["fields"].get(k).and_then(Value::as_str) {
-            Some("double") => v.is_number() || v.is_null(),
-            Some("long") => v.is_i64() || v.is_u64() || v.is_array() || v.is_null(),
-            Some("boolean") => v.is_boolean() || v.is_null(),
-            Some("object") => v.is_object() || v.is_null(),
-            _ => true,
-        };
-        if !ok {
-            return Some(k.clone());
-        }
+    data.iter()
+        .find(|(k, v)| {
+            types["fields"]
+                .get(k.as_str())
+                .and_then(Value::as_str)
+                .is_some_and(|ty| !fits(ty, v))
+        })
+        .map(|(k, _)| k.clone())
+}
+
+/// Whether `v` has the field's type. getFields names an array field by its
+/// elements' type, so an array of such values fits too.
+fn fits(ty: &str, v: &Value) -> bool {
+    if let Value::Array(items) = v {
+        return items.iter().all(|x| !x.is_array() && fits(ty, x));
     }
-    None
+    match ty {
+        "double" => v.is_number() || v.is_null(),
+        "long" => v.is_i64() || v.is_u64() || v.is_null(),
+        "boolean" => v.is_boolean() || v.is_null(),
+        "object" | "nested" => v.is_object() || v.is_null(),
+        _ => true,
+    }
 }
 
 fn new_fields(data: &Map<String, Value>) -> Vec<String> {
@@ -953,4 +963,24 @@ pub fn update_subscriptions(world: &World, req: &ApiRequest) -> ApiResponse {
     });
     st.count_applied("user.subscriptions", &email);
     ok_envelope("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arrays_fit_the_type_of_their_elements() {
+        assert!(fits("object", &json!([{"platform": "iOS"}])));
+        assert!(fits("string", &json!(["a", "b"])));
+        assert!(fits("long", &json!([1, 2])));
+        assert!(!fits("long", &json!(["x"])));
+        assert!(!fits("object", &json!("text")));
+        assert!(!fits("object", &json!([[{}]])));
+        let data = json!({"devices": [{"token": "t"}], "loyaltyPoints": "many"});
+        assert_eq!(
+            type_mismatch(data.as_object().unwrap()).as_deref(),
+            Some("loyaltyPoints")
+        );
+    }
 }
