@@ -28,6 +28,39 @@ _LEVELS = {
 # Hand out parsed records after at least this many body bytes (bounds memory
 # to about this much parsed data, and keeps batches full).
 DRAIN_BYTES = 256 * 1024
+# A body must bring MIN_BYTES_PER_WINDOW bytes in every THROUGHPUT_WINDOW_S
+# seconds: a server trickling a byte every few seconds never trips a
+# per-read timeout and would hold a read forever (as in the host).
+THROUGHPUT_WINDOW_S = 120.0
+MIN_BYTES_PER_WINDOW = 1024
+
+
+class _Throughput:
+    """Bytes per window of one body, on the monotonic clock."""
+
+    def __init__(self) -> None:
+        self.since = time.monotonic()
+        self.bytes = 0
+
+    def keeps_up(self, n: int) -> bool:
+        """Counts ``n`` bytes; ``False`` once a whole window brought too few."""
+        self.bytes += n
+        now = time.monotonic()
+        if now - self.since < THROUGHPUT_WINDOW_S:
+            return True
+        ok = self.bytes >= MIN_BYTES_PER_WINDOW
+        self.since, self.bytes = now, 0
+        return ok
+
+
+def _trickle(rid: int) -> TransportError:
+    logger.warning(
+        "request %d: the body brought under %d bytes in %.0f s; dropped as stalled",
+        rid,
+        MIN_BYTES_PER_WINDOW,
+        THROUGHPUT_WINDOW_S,
+    )
+    return TransportError("timeout", "body trickled below the minimum throughput")
 
 Request = _native.Request
 # The actions ``drive`` hands to its caller; the rest it handles itself.
@@ -105,8 +138,11 @@ def fetch(
             clock(), rid, int(resp.status), [(str(k), str(v)) for k, v in resp.headers]
         )
         fed = 0
+        pace = _Throughput()
         try:
             for chunk in resp.iter_chunks():
+                if not pace.keeps_up(len(chunk)):
+                    raise _trickle(rid)
                 if chunk:
                     session.on_response_body(clock(), rid, chunk)
                     fed += len(chunk)
@@ -139,8 +175,11 @@ def exchange(
     try:
         parts: list[bytes] = []
         size = 0
+        pace = _Throughput()
         try:
             for chunk in resp.iter_chunks():
+                if not pace.keeps_up(len(chunk)):
+                    raise _trickle(req.id)
                 parts.append(chunk)
                 size += len(chunk)
                 if size > limit:

@@ -88,3 +88,31 @@ def test_custom_transport_exceptions_become_retries_then_errors(sim: Sim) -> Non
 
     with pytest.raises(IterableConnectorError):
         list(source(sim, transport=Refusing(), max_retries=1).read("channels"))
+
+
+@pytest.mark.parametrize("factory", [Urllib3Transport, RequestsTransport, HttpxTransport])
+def test_a_trickling_body_ends_in_a_typed_error_in_bounded_time(
+    monkeypatch: pytest.MonkeyPatch, factory: type
+) -> None:
+    """A server sending a few bytes a second never trips a per-read timeout;
+    the minimum throughput does (#14.4), on every transport, and the core
+    retries, then fails with a typed error instead of hanging."""
+    import time
+
+    from conftest import API_KEY, start_sim, stop_sim
+
+    from iterable_connector import IterableAPIError, _driver
+
+    monkeypatch.setattr(_driver, "THROUGHPUT_WINDOW_S", 1.0)
+    sim = start_sim("--api-key", API_KEY, "--slow-body", "200")
+    try:
+        src = source(sim, max_retries=1, transport=factory())
+        started = time.monotonic()
+        with pytest.raises(IterableAPIError) as e:
+            list(src.read("campaigns", incremental=False))
+        assert e.value.kind in ("upstream", "timeout"), e.value
+        assert "timeout" in str(e.value), e.value
+        # Two attempts of about one window each, plus the retry's wait.
+        assert time.monotonic() - started < 30
+    finally:
+        stop_sim(sim)

@@ -96,12 +96,36 @@ impl RunningSim {
             .unwrap_or(0)
     }
 
+    /// Someone else edits `count` catalog items or templates (`POST
+    /// /_sim/change`; `scope` is the catalog, or the templates' medium):
+    /// the keys changed.
+    pub fn change(&self, object: &str, scope: &str, count: usize) -> Vec<String> {
+        let scope_param = if object == "templates" { "medium" } else { "catalog" };
+        let query = vec![
+            ("object".to_string(), object.to_string()),
+            (scope_param.to_string(), scope.to_string()),
+            ("count".to_string(), count.to_string()),
+        ];
+        self.admin_request("POST", "change", query)
+            .and_then(|v| serde_json::from_value(v["changed"].clone()).ok())
+            .unwrap_or_default()
+    }
+
     /// Asks the handler's `/_sim/` test API directly (no HTTP).
     fn admin_json(&self, route: &str) -> Option<serde_json::Value> {
+        self.admin_request("GET", route, Vec::new())
+    }
+
+    fn admin_request(
+        &self,
+        method: &str,
+        route: &str,
+        query: Vec<(String, String)>,
+    ) -> Option<serde_json::Value> {
         let req = ApiRequest {
-            method: "GET".into(),
+            method: method.into(),
             path: format!("{}{route}", crate::types::ADMIN_PREFIX),
-            query: Vec::new(),
+            query,
             headers: Vec::new(),
             body: Vec::new(),
             now: self.shared.now(),

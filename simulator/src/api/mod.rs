@@ -163,8 +163,17 @@ pub fn handle(world: &World, req: &ApiRequest) -> ApiResponse {
 ///   keys as in [`crate::truth`]); `start`/`end` bound `[start, end)` on
 ///   `createdAt` / `profileUpdatedAt` like `iterable-sim truth`. A test that
 ///   changes data through the API compares a connector's copy with this.
+/// - `POST /_sim/change?object=catalog_items&catalog=C&count=N` or
+///   `?object=templates&medium=M&count=N`: someone else edits the first `N`
+///   items of catalog `C` (or templates of medium `M` that have a
+///   `clientTemplateId`), in key order: the first text field of each item's
+///   value (a template's `name` and, when it has one, `subject`) gets
+///   " (edited)" appended, and its `lastModified` / `updatedAt` becomes now.
+///   Answers `{"changed": [keys]}` (item ids, clientTemplateIds). Two-way
+///   sync tests make remote changes between syncs with it.
 fn admin(world: &World, req: &ApiRequest, rest: &str) -> ApiResponse {
     match (req.method.to_ascii_uppercase().as_str(), rest) {
+        ("POST", "change") => change(world, req),
         ("GET", "truth") => {
             let Some(stream) = req.param("stream").filter(|s| !s.is_empty()) else {
                 return bad("stream is required (a stream name, e.g. users or email_send)");
@@ -197,6 +206,63 @@ fn admin(world: &World, req: &ApiRequest, rest: &str) -> ApiResponse {
             req.method, req.path
         )),
     }
+}
+
+/// `POST /_sim/change`: see [`admin`].
+fn change(world: &World, req: &ApiRequest) -> ApiResponse {
+    let count = match int_param(req, "count") {
+        Ok(Some(n)) if n >= 0 => n as usize,
+        Ok(None) => 1,
+        Ok(Some(_)) => return bad("count must be 0 or more"),
+        Err(e) => return e,
+    };
+    let now_ms = req.now.timestamp_millis();
+    let edit = |s: &str| format!("{s} (edited)");
+    let mut st = world.write();
+    let mut changed = Vec::new();
+    match req.param("object") {
+        Some("catalog_items") => {
+            let Some(name) = req.param("catalog") else {
+                return bad("catalog is required with object=catalog_items");
+            };
+            let Some(c) = st.catalogs.get_mut(name) else {
+                return not_found(format!("No catalog {name}"));
+            };
+            for (id, item) in c.items.iter_mut().take(count) {
+                if let Value::Object(v) = &mut item.value {
+                    let field = v
+                        .iter()
+                        .find(|(_, x)| x.is_string())
+                        .map(|(k, _)| k.clone())
+                        .unwrap_or_else(|| "name".into());
+                    let old = v.get(&field).and_then(Value::as_str).unwrap_or("item");
+                    let new = edit(old);
+                    v.insert(field, json!(new));
+                }
+                item.last_modified = now_ms;
+                changed.push(id.clone());
+            }
+        }
+        Some("templates") => {
+            let medium = req.param("medium").unwrap_or("Email");
+            for t in st
+                .templates
+                .iter_mut()
+                .filter(|t| t.medium == medium && t.json["clientTemplateId"].is_string())
+                .take(count)
+            {
+                let name = t.json["name"].as_str().unwrap_or("template").to_string();
+                t.json["name"] = json!(edit(&name));
+                if let Some(Value::String(s)) = t.detail.get("subject").cloned() {
+                    t.detail.insert("subject".into(), json!(edit(&s)));
+                }
+                t.json["updatedAt"] = json!(now_ms);
+                changed.push(t.json["clientTemplateId"].as_str().unwrap_or_default().to_string());
+            }
+        }
+        _ => return bad("object must be catalog_items or templates"),
+    }
+    ApiResponse::json(200, json!({ "changed": changed }))
 }
 
 // ---- shared helpers -------------------------------------------------------

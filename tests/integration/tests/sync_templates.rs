@@ -37,6 +37,16 @@ fn config(sim: &RunningSim) -> Config {
 }
 
 fn sync(sim: &RunningSim, local: &mut Table, state: Option<&Value>) -> SyncRun {
+    sync_until(sim, local, state, None)
+}
+
+/// A sync stopped after `stop` requests (the last one's answer never read).
+fn sync_until(
+    sim: &RunningSim,
+    local: &mut Table,
+    state: Option<&Value>,
+    stop: Option<usize>,
+) -> SyncRun {
     let options = SyncOptions::from_json(
         &json!({"medium": "Email", "fields": ["name", "subject"], "policy": "newest_wins"}),
     )
@@ -47,7 +57,7 @@ fn sync(sim: &RunningSim, local: &mut Table, state: Option<&Value>) -> SyncRun {
         local,
         &mut HttpTransport::new(KEY),
         &mut RealClock,
-        None,
+        stop,
     )
     .unwrap()
 }
@@ -182,4 +192,58 @@ fn templates_sync_both_ways_by_client_template_id() {
         s.failures
     );
     assert!(remote_table(&sim).contains_key(&in_campaign));
+}
+
+#[test]
+fn remote_edits_arrive_and_a_killed_sync_converges() {
+    let sim = start_sim();
+    let mut local = Table::new();
+    let state = sync(&sim, &mut local, None).state.unwrap();
+
+    // Someone edits two templates in Iterable (the simulator's admin call).
+    let changed = sim.change("templates", "Email", 2);
+    assert_eq!(changed.len(), 2);
+    let run = sync(&sim, &mut local, Some(&state));
+    let s = run.summary.as_ref().unwrap();
+    assert_eq!((s.local_upserts, s.remote_upserts), (2, 0), "{s:?}");
+    for k in &changed {
+        assert!(
+            local[k]["name"].as_str().unwrap().ends_with("(edited)"),
+            "{:?}",
+            local[k]
+        );
+    }
+    let state = run.state.unwrap();
+
+    // Local inserts and edits, then syncs killed after 1, 3 and 6
+    // requests, each followed by a full run: the same end state, nothing
+    // written twice, no template created twice.
+    for (i, stop) in [1usize, 3, 6].into_iter().enumerate() {
+        let mut table = local.clone();
+        let new_key = format!("killed-{i}");
+        table.insert(
+            new_key.clone(),
+            serde_json::from_value(json!({"name": format!("New {i}"), "subject": "s"})).unwrap(),
+        );
+        let first = table.keys().next().unwrap().clone();
+        table
+            .get_mut(&first)
+            .unwrap()
+            .insert("subject".into(), json!(format!("kill {i}")));
+        let killed = sync_until(&sim, &mut table, Some(&state), Some(stop));
+        assert!(killed.stopped_early, "stop after {stop}");
+        let rerun = sync(&sim, &mut table, Some(&state));
+        let s = rerun.summary.as_ref().unwrap();
+        assert!(s.failures.is_empty(), "{:?}", s.failures);
+        assert_eq!(table, remote_table(&sim), "stop after {stop}");
+        let copies = remote(&sim)
+            .iter()
+            .filter(|r| r.get("clientTemplateId") == Some(&json!(new_key)))
+            .count();
+        assert_eq!(copies, 1, "{new_key} created once");
+        let quiet = sync(&sim, &mut table, rerun.state.as_ref());
+        let q = quiet.summary.as_ref().unwrap();
+        assert!(q.planned_local.is_empty() && q.planned_remote.is_empty(), "{q:?}");
+        local = table;
+    }
 }
