@@ -13,6 +13,7 @@ Shipped: :class:`Urllib3Transport` (default), :class:`RequestsTransport` and
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -28,6 +29,37 @@ __all__ = [
 ]
 
 CHUNK_SIZE = 256 * 1024
+
+# A chunk goes out when it is full or this long after the last one, so a
+# slow body still reaches the driver's minimum-throughput check often.
+SLICE_S = 1.0
+
+
+def _sliced(read: Any, size: int) -> Iterator[bytes]:
+    """Chunks of up to ``size`` bytes from an urllib3 response: ``read1``
+    (what has arrived) gathered until the chunk is full or :data:`SLICE_S`
+    passed, so a fast body comes in full chunks and a trickle cannot block a
+    whole chunk's worth of time. Older urllib3 (no ``read1``): ``read``."""
+    read1 = getattr(read, "read1", None)
+    if read1 is None:
+        while data := read.read(size, decode_content=True):
+            yield data
+        return
+    buf = bytearray()
+    last = time.monotonic()
+    while True:
+        piece = read1(size - len(buf), decode_content=True)
+        if not piece:
+            if buf:
+                yield bytes(buf)
+            return
+        buf += piece
+        if len(buf) >= size or time.monotonic() - last >= SLICE_S:
+            yield bytes(buf)
+            buf.clear()
+            last = time.monotonic()
+
+
 DEFAULT_TIMEOUT = 300.0
 
 
@@ -132,14 +164,10 @@ class Urllib3Transport:
 
         def chunks() -> Iterator[bytes]:
             nonlocal done
-            # read(amt) rather than stream(): for chunked bodies stream() yields
-            # every HTTP chunk (one per row on some servers); read(amt) fills amt.
+            # Not stream(): for chunked bodies it yields every HTTP chunk (one
+            # per row on some servers); _sliced fills chunks, but not forever.
             try:
-                while True:
-                    data = resp.read(self._chunk_size, decode_content=True)
-                    if not data:
-                        break
-                    yield data
+                yield from _sliced(resp, self._chunk_size)
             except u3.exceptions.HTTPError as e:
                 kind = self._kind(e)
                 raise TransportError(
@@ -201,13 +229,8 @@ class RequestsTransport:
             raise TransportError("other", type(e).__name__) from None
 
         def chunks() -> Iterator[bytes]:
-            raw = resp.raw  # urllib3: read(amt) fills amt even for chunked bodies
             try:
-                while True:
-                    data = raw.read(self._chunk_size, decode_content=True)
-                    if not data:
-                        break
-                    yield data
+                yield from _sliced(resp.raw, self._chunk_size)  # the urllib3 response
             except (rq.exceptions.Timeout, u3e.TimeoutError) as e:
                 raise TransportError("timeout", type(e).__name__) from None
             except (rq.exceptions.RequestException, u3e.HTTPError, OSError) as e:

@@ -111,7 +111,7 @@ def test_a_trickling_body_ends_in_a_typed_error_in_bounded_time(
         with pytest.raises(IterableAPIError) as e:
             list(src.read("campaigns", incremental=False))
         assert e.value.kind in ("upstream", "timeout"), e.value
-        assert "timeout" in str(e.value), e.value
+        assert "timeout" in str(e.value).lower(), e.value
         # Two attempts of about one window each, plus the retry's wait.
         assert time.monotonic() - started < 30
     finally:
