@@ -62,6 +62,7 @@ def _trickle(rid: int) -> TransportError:
     )
     return TransportError("timeout", "body trickled below the minimum throughput")
 
+
 Request = _native.Request
 # The actions ``drive`` hands to its caller; the rest it handles itself.
 Output = _native.Emit | _native.Commit | _native.Done

@@ -100,7 +100,11 @@ impl RunningSim {
     /// /_sim/change`; `scope` is the catalog, or the templates' medium):
     /// the keys changed.
     pub fn change(&self, object: &str, scope: &str, count: usize) -> Vec<String> {
-        let scope_param = if object == "templates" { "medium" } else { "catalog" };
+        let scope_param = if object == "templates" {
+            "medium"
+        } else {
+            "catalog"
+        };
         let query = vec![
             ("object".to_string(), object.to_string()),
             (scope_param.to_string(), scope.to_string()),

@@ -257,7 +257,12 @@ fn change(world: &World, req: &ApiRequest) -> ApiResponse {
                     t.detail.insert("subject".into(), json!(edit(&s)));
                 }
                 t.json["updatedAt"] = json!(now_ms);
-                changed.push(t.json["clientTemplateId"].as_str().unwrap_or_default().to_string());
+                changed.push(
+                    t.json["clientTemplateId"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                );
             }
         }
         _ => return bad("object must be catalog_items or templates"),

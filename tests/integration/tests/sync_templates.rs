@@ -243,7 +243,10 @@ fn remote_edits_arrive_and_a_killed_sync_converges() {
         assert_eq!(copies, 1, "{new_key} created once");
         let quiet = sync(&sim, &mut table, rerun.state.as_ref());
         let q = quiet.summary.as_ref().unwrap();
-        assert!(q.planned_local.is_empty() && q.planned_remote.is_empty(), "{q:?}");
+        assert!(
+            q.planned_local.is_empty() && q.planned_remote.is_empty(),
+            "{q:?}"
+        );
         local = table;
     }
 }
