@@ -74,6 +74,7 @@ mod csv;
 mod error;
 mod exchange;
 mod parse;
+mod plan;
 mod probe;
 mod read;
 mod record;
@@ -98,6 +99,7 @@ pub use exchange::{
     RequestId, RetryClass, StreamSummary, Summary, TransportErrorKind,
 };
 pub use parse::{BodyFormat, BodyParser, ParseError, ParseOptions};
+pub use plan::WorkUnit;
 pub use probe::{check_request, check_response, user_fields_request, user_fields_response};
 pub use read::{MAX_BATCH, ReadSession, StreamSelection};
 pub use sql::{

@@ -6,6 +6,7 @@ mod by_key;
 mod catalog_items;
 mod cursor;
 mod export;
+mod export_file;
 mod list_users;
 mod metadata;
 mod metrics;
@@ -23,6 +24,7 @@ pub(crate) fn reader_for(
     config: &Config,
     state: &StreamState,
     incremental: bool,
+    hand_off: bool,
 ) -> Box<dyn Reader> {
     let cursor = || {
         def.cursor_field
@@ -81,12 +83,30 @@ pub(crate) fn reader_for(
                 window_days: config.window_days,
             };
             match config.export_mode {
-                ExportMode::Async => {
-                    Box::new(async_export::AsyncExportReader::new(spec, state.clone()))
-                }
+                _ if hand_off => Box::new(async_export::AsyncExportReader::new(
+                    spec,
+                    state.clone(),
+                    true,
+                )),
+                ExportMode::Async => Box::new(async_export::AsyncExportReader::new(
+                    spec,
+                    state.clone(),
+                    false,
+                )),
                 ExportMode::Sync => Box::new(export::ExportReader::new(spec, state.clone())),
             }
         }
         Family::ByKey(read) => Box::new(by_key::ByKeyReader::new(def.name, read)),
+    }
+}
+
+/// The reader of one export file handed out by a coordinator; `None` when
+/// `def` is not an export stream.
+pub(crate) fn export_file_reader(def: &StreamDef, url: String) -> Option<Box<dyn Reader>> {
+    match def.family {
+        Family::Export { rows, .. } => Some(Box::new(export_file::ExportFileReader::new(
+            def.name, rows, url,
+        ))),
+        _ => None,
     }
 }
