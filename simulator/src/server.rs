@@ -79,6 +79,8 @@ pub(crate) struct Shared {
     pub seq: AtomicU64,
     /// Write requests received, numbering the write faults.
     pub write_seq: AtomicU64,
+    /// Downloads of export files received, for `fail_downloads`.
+    pub download_seq: AtomicU64,
 }
 
 impl Shared {
@@ -240,6 +242,12 @@ async fn respond(
         }
     }
     if FaultRng::for_request(shared.seed, seq, Purpose::Error).chance(faults.error_rate) {
+        return Ok(generic_error());
+    }
+    if faults.fail_downloads > 0
+        && req.path.starts_with(DOWNLOAD_PREFIX)
+        && shared.download_seq.fetch_add(1, Ordering::Relaxed) < faults.fail_downloads
+    {
         return Ok(generic_error());
     }
     if let Some(w) = write_seq

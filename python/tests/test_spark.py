@@ -1,0 +1,301 @@
+"""The ``iterable`` Spark 4 Python Data Source on a real local Spark
+(``local[2]``, tasks retried up to 3 times) against the simulator.
+
+Spark starts once per session (about 10 s); every test compares what Spark
+returns, or what the simulator holds afterwards, with ground truth.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import sys
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import (
+    API_KEY,
+    SIM_NOW,
+    START,
+    Sim,
+    event_stream_names,
+    natural_key,
+    start_sim,
+    stop_sim,
+)
+
+pyspark = pytest.importorskip("pyspark", reason="pip install pyspark (the [spark] extra)")
+
+from pyspark.sql import DataFrame, SparkSession  # noqa: E402
+
+from iterable_connector.spark import IterableDataSource, IterablePartition  # noqa: E402
+
+EVENTS = event_stream_names()
+FAST = "1000"  # the simulator's rate-limit clock and the connector's pacing, 1000x
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[SparkSession]:
+    # Python workers must import this venv's iterable_connector.
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    session = (
+        SparkSession.builder.master("local[2,3]")  # 2 cores; a task is tried up to 3 times
+        .appName("iterable-connector-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.sql.session.timeZone", "UTC")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    session.dataSource.register(IterableDataSource)
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def limited_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sim, Path]]:
+    """A simulator enforcing Iterable's rate limits, logging every request."""
+    log = tmp_path_factory.mktemp("spark") / "requests.jsonl"
+    s = start_sim("--api-key", API_KEY, "--rate-limits", "--time-scale", FAST, "--log", str(log))
+    yield s, log
+    stop_sim(s)
+
+
+def read(spark: SparkSession, sim: Sim, stream: str, **options: str) -> DataFrame:
+    r = (
+        spark.read.format("iterable")
+        .option("api_key", API_KEY)
+        .option("base_url", sim.url)
+        .option("stream", stream)
+        .option("start_date", START)
+        .option("end_date", SIM_NOW)
+        .option("time_scale", FAST)
+    )
+    for k, v in options.items():
+        r = r.option(k, v)
+    return r.load()
+
+
+def rows_of(df: DataFrame) -> list[dict[str, Any]]:
+    out = []
+    for row in df.collect():
+        d = row.asDict()
+        for k, v in d.items():
+            if hasattr(v, "isoformat"):
+                d[k] = v.isoformat() + ("Z" if v.tzinfo is None else "")
+        out.append(d)
+    return out
+
+
+def assert_matches_truth(sim: Sim, stream: str, rows: list[dict[str, Any]]) -> None:
+    windowed = stream in EVENTS or stream == "users"
+    truth = sim.truth(stream, *((START, SIM_NOW) if windowed else (None, None)))
+    keys = [natural_key(stream, r, EVENTS) for r in rows]
+    assert None not in keys, f"{stream}: a row without a natural key"
+    dupes = [k for k, n in Counter(keys).items() if n > 1]
+    assert not dupes, f"{stream}: duplicated {dupes[:5]}"
+    assert sorted(keys) == sorted(truth["keys"]), f"{stream}: rows differ from the ground truth"
+    assert len(rows) == truth["count"]
+
+
+def log_entries(log: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+
+
+def test_export_stream_is_read_file_by_file_in_parallel_partitions(
+    spark: SparkSession, limited_sim: tuple[Sim, Path]
+) -> None:
+    sim, log = limited_sim
+    df = read(spark, sim, "email_send", max_partitions="4")
+    assert df.schema["createdAt"].dataType.typeName() == "timestamp"
+    assert df.schema["transactionalData"].dataType.typeName() == "string"  # JSON text
+    assert df.rdd.getNumPartitions() == 4
+    rows = rows_of(df)
+    assert_matches_truth(sim, "email_send", rows)
+    nested = [r["transactionalData"] for r in rows if r["transactionalData"]]
+    assert nested and isinstance(json.loads(nested[0]), dict)
+
+    entries = log_entries(log)
+    paths = Counter(e["path"] for e in entries)
+    # Async export jobs, files downloaded from pre-signed URLs; no data.json.
+    assert paths["/api/export/start"] >= 1
+    assert sum(n for p, n in paths.items() if p.startswith("/_files/")) > 1
+    assert "/api/export/data.json" not in paths
+    # Every file downloaded exactly once (one per unit, no task failed).
+    downloads = Counter(e["path"] for e in entries if e["path"].startswith("/_files/"))
+    assert set(downloads.values()) == {1}
+    # The project's rate limits were never exceeded.
+    assert all(e["status"] != 429 for e in entries), [e for e in entries if e["status"] == 429]
+
+
+@pytest.mark.parametrize(
+    "stream", ["users", "campaigns", "lists", "list_users", "catalog_items", "templates"]
+)
+def test_other_streams_read_through_spark(
+    spark: SparkSession, limited_sim: tuple[Sim, Path], stream: str
+) -> None:
+    sim, log = limited_sim
+    rows = rows_of(read(spark, sim, stream))
+    assert_matches_truth(sim, stream, rows)
+    assert all(e["status"] != 429 for e in log_entries(log))
+
+
+def test_a_failed_download_task_is_retried_by_spark_and_the_result_is_exact(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    log = tmp_path / "requests.jsonl"
+    # The first download fails with 500; max_retries=0 keeps the connector
+    # from retrying it itself, so the Spark task fails and Spark retries it.
+    sim = start_sim("--api-key", API_KEY, "--fail-downloads", "1", "--log", str(log))
+    try:
+        rows = rows_of(read(spark, sim, "email_send", max_partitions="3", max_retries="0"))
+        assert_matches_truth(sim, "email_send", rows)
+    finally:
+        stop_sim(sim)
+    downloads = [e for e in log_entries(log) if e["path"].startswith("/_files/")]
+    assert [e["status"] for e in downloads].count(500) == 1
+    # The failed file was downloaded again (by the retried task).
+    failed = next(e["path"] for e in downloads if e["status"] == 500)
+    assert [e["status"] for e in downloads if e["path"] == failed] == [500, 200]
+
+
+def test_pushed_down_created_at_range_narrows_the_export_window(
+    spark: SparkSession, limited_sim: tuple[Sim, Path]
+) -> None:
+    sim, _ = limited_sim
+    lo, hi = "2025-03-10T00:00:00Z", "2025-03-13T00:00:00Z"  # tiny: 7 days of data
+    spark.conf.set("spark.sql.python.filterPushdown.enabled", "true")
+    try:
+        df = read(spark, sim, "email_send", pushdown="true").where(
+            f"createdAt >= timestamp'{lo[:-1]}' AND createdAt < timestamp'{hi[:-1]}'"
+        )
+        rows = rows_of(df)
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            df.explain()
+    finally:
+        spark.conf.set("spark.sql.python.filterPushdown.enabled", "false")
+    truth = sim.truth("email_send", lo, hi)
+    assert sorted(natural_key("email_send", r, EVENTS) for r in rows) == sorted(truth["keys"])
+    assert 0 < len(rows) < sim.truth("email_send", START, SIM_NOW)["count"]
+    # Both bounds were pushed (exact): Spark evaluates no range of its own.
+    filters = [line for line in buf.getvalue().splitlines() if "Filter" in line]
+    assert all(">=" not in f and "<" not in f for f in filters), filters
+
+
+def test_the_key_is_never_shown(spark: SparkSession, limited_sim: tuple[Sim, Path]) -> None:
+    sim, _ = limited_sim
+    df = read(spark, sim, "email_send", max_partitions="2")
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        df.explain(True)
+    assert API_KEY not in buf.getvalue()
+    # Planned partitions: file names in the repr, never the key nor the URLs.
+    opts = {
+        "api_key": API_KEY,
+        "base_url": sim.url,
+        "stream": "email_send",
+        "start_date": START,
+        "end_date": SIM_NOW,
+        "time_scale": FAST,
+    }
+    source = IterableDataSource(opts)
+    reader = source.reader(source.schema())
+    parts = reader.partitions()
+    assert len(parts) > 1
+    for p in parts:
+        assert isinstance(p, IterablePartition)
+        assert API_KEY not in repr(p) and "http" not in repr(p)
+        assert all(API_KEY not in u for u in p.units)
+    assert API_KEY not in repr(reader.__dict__)
+    # A failing read names the problem, not the key.
+    with pytest.raises(Exception) as info:
+        read(spark, sim, "email_send", base_url="http://127.0.0.1:9").collect()
+    assert API_KEY not in str(info.value)
+
+
+def test_bad_options_name_the_option(spark: SparkSession, limited_sim: tuple[Sim, Path]) -> None:
+    sim, _ = limited_sim
+    with pytest.raises(Exception, match="option 'stream': unknown stream 'nope'"):
+        read(spark, sim, "nope").schema  # noqa: B018 - resolving the schema raises
+    with pytest.raises(Exception, match="option 'max_partitions'"):
+        read(spark, sim, "email_send", max_partitions="zero").collect()
+    with pytest.raises(Exception, match="option 'start_date'"):
+        read(spark, sim, "email_send", start_date="yesterday-ish")
+    no_key = spark.read.format("iterable").option("stream", "channels")
+    with pytest.raises(Exception, match="option 'api_key': is missing"):
+        no_key.load()
+
+
+def get(sim: Sim, path: str) -> Any:
+    req = urllib.request.Request(sim.url + path, headers={"Api-Key": API_KEY})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+def test_dataframe_writes_land_with_per_row_outcomes(spark: SparkSession, tmp_path: Path) -> None:
+    sim = start_sim("--api-key", API_KEY, now=None)
+    try:
+        users = spark.createDataFrame(
+            [
+                ("ann@example.com", "Ann", "pro"),
+                ("bob@example.com", "Bob", None),
+                ("not-an-email", "Nobody", "free"),
+                ("cy@example.com", None, "free"),
+            ],
+            "email string, firstName string, plan string",
+        ).repartition(2)
+        failures = tmp_path / "failures.jsonl"
+        (
+            users.write.format("iterable")
+            .option("api_key", API_KEY)
+            .option("base_url", sim.url)
+            .option("object", "users")
+            .option("op", "upsert")
+            .option("failures_path", str(failures))
+            .mode("append")
+            .save()
+        )
+        problems = [json.loads(line) for line in failures.read_text().splitlines()]
+        assert len(problems) == 1, problems
+        assert problems[0]["status"] == "failed" and problems[0]["field"] == "email"
+        ann = get(sim, "/api/users/ann@example.com")["user"]["dataFields"]
+        assert ann["firstName"] == "Ann" and ann["plan"] == "pro"
+        bob = get(sim, "/api/users/bob@example.com")["user"]["dataFields"]
+        assert bob["firstName"] == "Bob" and "plan" not in bob  # a null leaves it out
+        assert get(sim, "/api/users/cy@example.com")["user"]["dataFields"]["plan"] == "free"
+
+        # Catalog items; without failures_path a bad row fails the job at
+        # commit, after every other row was written.
+        opts = {"api_key": API_KEY, "base_url": sim.url}
+        spark.createDataFrame([("shoes",)], "name string").write.format("iterable").options(
+            **opts, object="catalogs", op="insert"
+        ).mode("append").save()
+        items = spark.createDataFrame(
+            [(f"sku-{i}", f"Shoe {i}", float(i)) for i in range(20)] + [("bad id!", "x", 1.0)],
+            "itemId string, name string, price double",
+        ).repartition(3)
+        with pytest.raises(Exception, match=r"1 of 21 rows did not end ok.*itemId") as info:
+            items.write.format("iterable").options(
+                **opts, object="catalog_items", op="upsert", catalog="shoes"
+            ).mode("append").save()
+        assert API_KEY not in str(info.value)
+        for i in (0, 7, 19):
+            got = get(sim, f"/api/catalogs/shoes/items/sku-{i}")
+            value = got.get("params", {}).get("value", got.get("value"))
+            assert value == {"name": f"Shoe {i}", "price": float(i)}
+        applied = get(sim, "/_sim/applied")["applied"]
+        # Each good item applied exactly once; the bad one never.
+        items_applied = applied["catalog_item.upsert"]
+        assert sorted(items_applied) == sorted(f"shoes/sku-{i}" for i in range(20))
+        assert set(items_applied.values()) == {1}
+        users_applied = applied["user.update"]
+        assert sorted(users_applied) == ["ann@example.com", "bob@example.com", "cy@example.com"]
+    finally:
+        stop_sim(sim)
