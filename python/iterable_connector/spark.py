@@ -60,13 +60,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import _driver, _native
-from .errors import ConfigError, IterableConnectorError, WriteError, _register_secret, redact
+from .errors import ConfigError, WriteError, _register_secret
 from .transport import DEFAULT_TIMEOUT, Urllib3Transport
 
 try:
     from pyspark.sql.datasource import (
         DataSource,
         DataSourceReader,
+        DataSourceStreamReader,
         DataSourceWriter,
         EqualTo,
         Filter,
@@ -203,6 +204,23 @@ def _settings(options: Mapping[str, str], spark_only: set[str]) -> _Settings:
     return _Settings(key=_Key(key), config=config, timeout=timeout)
 
 
+def _state_option(options: Mapping[str, str]) -> str | None:
+    state = options.get("state")
+    if not state:
+        return None
+    try:
+        parsed = json.loads(state)
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise ConfigError(
+            "option 'state': must be a JSON object (the planned_state of a previous read)",
+            kind="invalid-config",
+            field="state",
+        )
+    return json.dumps(parsed, sort_keys=True)
+
+
 def _stream_info(config_json: str, stream: str) -> dict[str, Any]:
     for d in _native.discover(config_json):
         if d["name"] == stream:
@@ -303,18 +321,7 @@ class IterableReader(DataSourceReader):
         self._info = info
         self._schema = schema
         self._max_partitions = _int_option(options, "max_partitions", DEFAULT_MAX_PARTITIONS)
-        state = options.get("state")
-        self._state_json: str | None = None
-        if state:
-            try:
-                parsed = json.loads(state)
-            except ValueError:
-                raise ConfigError(
-                    "option 'state': is not JSON; pass the planned_state of a previous read",
-                    kind="invalid-config",
-                    field="state",
-                ) from None
-            self._state_json = json.dumps(parsed)
+        self._state_json = _state_option(options)
         #: The state to keep once every partition was read (set by ``partitions``).
         self.planned_state: dict[str, Any] | None = None
 
@@ -354,58 +361,139 @@ class IterableReader(DataSourceReader):
 
     def partitions(self) -> list[InputPartition]:
         """Runs the core's coordinator session on the driver."""
-        s = self._settings
-        session = _native.Session.plan(s.config_json, [(self._stream, True)], self._state_json)
-        for _ in _driver.drive(session, Urllib3Transport(), s.key.secret(), timeout=s.timeout):
-            pass  # a coordinator emits no rows; Done ends the loop
-        units = session.take_units()
-        self.planned_state = json.loads(session.planned_state())
-        n = max(1, min(len(units), self._max_partitions))
-        groups: list[list[str]] = [[] for _ in range(n)]
-        for i, u in enumerate(units):
-            groups[i % n].append(u)
-        return [IterablePartition(i, g) for i, g in enumerate(groups)]
+        units, self.planned_state = _plan(
+            self._settings, self._stream, self._state_json, self._settings.config
+        )
+        return _partitions(units, self._max_partitions)
 
     def read(self, partition: InputPartition) -> Iterator[pyarrow.RecordBatch]:
         """Reads the partition's units on an executor, as Arrow batches."""
-        import pyarrow as pa
-
         assert isinstance(partition, IterablePartition)
-        s = self._settings
-        key = s.key.secret()
-        target = _arrow_schema(self._schema)
-        names = target.names
-        schema_json = json.dumps(self._info["json_schema"])
-        transport = Urllib3Transport()
+        return _read_units(self._settings, self._info, self._schema, partition.units)
 
-        def convert(b: _native.ArrowBatch) -> pyarrow.RecordBatch:
-            batch = pa.record_batch(b)
-            cols = [
-                batch.column(n).cast(target.field(n).type)
-                if n in batch.schema.names
-                else pa.nulls(batch.num_rows, target.field(n).type)
-                for n in names
-            ]
-            return pa.RecordBatch.from_arrays(cols, schema=target)
 
-        try:
-            for unit in partition.units:
-                session = _native.Session.for_unit(s.config_json, unit)
-                # Export files are fetched without the key (pre-signed URLs).
-                needs_key = json.loads(unit).get("kind") == "stream"
-                builder = _native.ArrowBuilder(schema_json)
-                for action in _driver.drive(
-                    session, transport, key if needs_key else None, timeout=s.timeout
-                ):
-                    if isinstance(action, _native.Emit):
-                        builder.append(action.batch)
-                        if builder.num_rows >= BATCH_ROWS:
-                            yield convert(builder.flush_batch())
-                if builder.num_rows:
+def _plan(
+    s: _Settings, stream: str, state_json: str | None, config: Mapping[str, Any]
+) -> tuple[list[str], dict[str, Any]]:
+    """The coordinator session on the driver: work units (JSON text) and the
+    state to keep once all of them were read."""
+    session = _native.Session.plan(json.dumps(dict(config)), [(stream, True)], state_json)
+    for _ in _driver.drive(session, Urllib3Transport(), s.key.secret(), timeout=s.timeout):
+        pass  # a coordinator emits no rows; Done ends the loop
+    return session.take_units(), json.loads(session.planned_state())
+
+
+def _partitions(units: list[str], max_partitions: int) -> list[InputPartition]:
+    """Units dealt round-robin into at most ``max_partitions`` partitions."""
+    n = max(1, min(len(units), max_partitions))
+    groups: list[list[str]] = [[] for _ in range(n)]
+    for i, u in enumerate(units):
+        groups[i % n].append(u)
+    return [IterablePartition(i, g) for i, g in enumerate(groups)]
+
+
+def _read_units(
+    s: _Settings, info: Mapping[str, Any], schema: StructType, units: list[str]
+) -> Iterator[pyarrow.RecordBatch]:
+    """Reads units on an executor, as Arrow batches of ``schema``."""
+    import pyarrow as pa
+
+    key = s.key.secret()
+    target = _arrow_schema(schema)
+    names = target.names
+    schema_json = json.dumps(info["json_schema"])
+    transport = Urllib3Transport()
+
+    def convert(b: _native.ArrowBatch) -> pyarrow.RecordBatch:
+        batch = pa.record_batch(b)
+        cols = [
+            batch.column(n).cast(target.field(n).type)
+            if n in batch.schema.names
+            else pa.nulls(batch.num_rows, target.field(n).type)
+            for n in names
+        ]
+        return pa.RecordBatch.from_arrays(cols, schema=target)
+
+    for unit in units:
+        session = _native.Session.for_unit(s.config_json, unit)
+        # Export files are fetched without the key (pre-signed URLs).
+        needs_key = json.loads(unit).get("kind") == "stream"
+        builder = _native.ArrowBuilder(schema_json)
+        for action in _driver.drive(
+            session, transport, key if needs_key else None, timeout=s.timeout
+        ):
+            if isinstance(action, _native.Emit):
+                builder.append(action.batch)
+                if builder.num_rows >= BATCH_ROWS:
                     yield convert(builder.flush_batch())
-        except IterableConnectorError as e:
-            # Scrubbed, typed, and without the unit's URL.
-            raise type(e)(redact(str(e)), kind=e.kind) from None
+        if builder.num_rows:
+            yield convert(builder.flush_batch())
+
+
+class IterableStreamReader(DataSourceStreamReader):
+    """``spark.readStream.format("iterable")``: incremental ingestion of an
+    export stream. The offset is the connector's state: each micro-batch
+    plans the export jobs from the previous batch's end state up to now
+    (minus ``lookback_minutes``) and reads their files in parallel, like a
+    batch read. Spark checkpoints the offsets, so a restarted query goes on
+    where the last committed batch ended — an incremental read from saved
+    state, with ``trigger(availableNow=True)`` for scheduled jobs. Option
+    ``state``: where a new query starts (a previous ``planned_state``)."""
+
+    def __init__(
+        self,
+        settings: _Settings,
+        stream: str,
+        info: dict[str, Any],
+        options: Mapping[str, str],
+        schema: StructType,
+    ) -> None:
+        self._settings = settings
+        self._stream = stream
+        self._info = info
+        self._schema = schema
+        self._max_partitions = _int_option(options, "max_partitions", DEFAULT_MAX_PARTITIONS)
+        self._initial = _state_option(options) or "{}"
+        # Units planned by latestOffset, by their end offset's state.
+        self._planned: dict[str, list[str]] = {}
+
+    def initialOffset(self) -> dict[str, str]:
+        return {"state": self._initial}
+
+    def latestOffset(self, start: dict[str, str], limit: Any = None) -> dict[str, str]:
+        units, planned = _plan(self._settings, self._stream, start["state"], self._settings.config)
+        if any(json.loads(u).get("kind") != "export_file" for u in units):
+            raise ConfigError(
+                f"option 'stream': {self._stream!r} is not an export stream; streaming reads "
+                "take export streams (events, users) — read it with spark.read",
+                kind="invalid-config",
+                field="stream",
+            )
+        end = json.dumps(planned, sort_keys=True)
+        if not units and end == start["state"]:
+            return start
+        self._planned[end] = units
+        return {"state": end}
+
+    def partitions(self, start: dict[str, str], end: dict[str, str]) -> list[InputPartition]:
+        units = self._planned.pop(end["state"], None)
+        if units is None:
+            # Restarted between planning and reading this batch: plan the
+            # same window again (from start's state up to end's).
+            planned = json.loads(end["state"]).get(self._stream) or {}
+            config = dict(self._settings.config)
+            if planned.get("next_start"):
+                config["end_date"] = planned["next_start"]
+            units, _ = _plan(self._settings, self._stream, start["state"], config)
+        return _partitions(units, self._max_partitions)
+
+    def read(self, partition: InputPartition) -> Iterator[pyarrow.RecordBatch]:
+        assert isinstance(partition, IterablePartition)
+        return _read_units(self._settings, self._info, self._schema, partition.units)
+
+    def commit(self, end: dict[str, str]) -> None:
+        # Spark has checkpointed `end`; nothing of ours to keep.
+        self._planned.pop(end["state"], None)
 
 
 class IterablePushdownReader(IterableReader):
@@ -529,6 +617,10 @@ class IterableDataSource(DataSource):
     def schema(self) -> StructType:
         _, _, info = self._read_settings()
         return spark_schema(info["json_schema"])
+
+    def streamReader(self, schema: StructType) -> DataSourceStreamReader:
+        settings, stream, info = self._read_settings()
+        return IterableStreamReader(settings, stream, info, self.options, schema)
 
     def reader(self, schema: StructType) -> DataSourceReader:
         settings, stream, info = self._read_settings()

@@ -299,3 +299,69 @@ def test_dataframe_writes_land_with_per_row_outcomes(spark: SparkSession, tmp_pa
         assert sorted(users_applied) == ["ann@example.com", "bob@example.com", "cy@example.com"]
     finally:
         stop_sim(sim)
+
+
+def test_streaming_reads_go_on_from_the_checkpointed_state(
+    spark: SparkSession, limited_sim: tuple[Sim, Path], tmp_path: Path
+) -> None:
+    """Incremental ingestion: a second run of the same query (same
+    checkpoint) reads only what the first did not, and together they are
+    exactly the ground truth."""
+    sim, log = limited_sim
+    checkpoint = str(tmp_path / "checkpoint")
+    out = str(tmp_path / "out")  # a file sink: it recovers from its checkpoint
+    middle = "2025-03-12T00:00:00Z"
+
+    def run(end_date: str) -> list[dict[str, Any]]:
+        stream = (
+            spark.readStream.format("iterable")
+            .option("api_key", API_KEY)
+            .option("base_url", sim.url)
+            .option("stream", "email_send")
+            .option("start_date", START)
+            .option("end_date", end_date)
+            .option("time_scale", FAST)
+            .option("max_partitions", "3")
+            .load()
+        )
+        query = (
+            stream.writeStream.format("parquet")
+            .option("path", out)
+            .option("checkpointLocation", checkpoint)
+            .trigger(availableNow=True)
+            .start()
+        )
+        query.awaitTermination(120)
+        assert query.exception() is None, query.exception()
+        return rows_of(spark.read.parquet(out))
+
+    first = run(middle)
+    assert sorted(natural_key("email_send", r, EVENTS) for r in first) == sorted(
+        sim.truth("email_send", START, middle)["keys"]
+    )
+    both = run(SIM_NOW)
+    assert len(both) > len(first), "the second run reads the rows after the first one's end"
+    assert_matches_truth(sim, "email_send", both)
+    assert all(e["status"] != 429 for e in log_entries(log))
+
+
+def test_streaming_a_stream_that_is_not_an_export_is_refused(
+    spark: SparkSession, limited_sim: tuple[Sim, Path], tmp_path: Path
+) -> None:
+    sim, _ = limited_sim
+    stream = (
+        spark.readStream.format("iterable")
+        .option("api_key", API_KEY)
+        .option("base_url", sim.url)
+        .option("stream", "channels")
+        .load()
+    )
+    query = (
+        stream.writeStream.format("memory")
+        .queryName("channels_stream")
+        .option("checkpointLocation", str(tmp_path / "cp"))
+        .trigger(availableNow=True)
+        .start()
+    )
+    with pytest.raises(Exception, match="not an export stream"):
+        query.awaitTermination(60)
