@@ -35,7 +35,9 @@ Options (all strings, as Spark passes them):
   ``ok`` is written as JSON lines; without it the job fails at commit when
   any row failed, after every row was tried), plus the write options
   ``catalog``, ``list_id``, ``medium``, ``bulk``, ``batch_size``,
-  ``merge_nested_objects``.
+  ``merge_nested_objects``; and ``budget_split`` = the number of write tasks
+  running at once (executor cores in all): each task's session then keeps to
+  its share of every rate limit, so together they stay within the project's.
 
 Filters pushed down (``pushFilters``) with option ``pushdown`` = ``true`` and
 ``spark.sql.python.filterPushdown.enabled`` = ``true`` (Spark refuses a

@@ -365,3 +365,34 @@ def test_streaming_a_stream_that_is_not_an_export_is_refused(
     )
     with pytest.raises(Exception, match="not an export stream"):
         query.awaitTermination(60)
+
+
+def test_write_tasks_share_the_projects_rate_budget(spark: SparkSession, tmp_path: Path) -> None:
+    """Two tasks write at once on users/bulkUpdate (5 requests/s, real time):
+    with budget_split=2 each keeps to half of it and the simulator, which
+    enforces the limit, never answers 429."""
+    log = tmp_path / "requests.jsonl"
+    sim = start_sim("--api-key", API_KEY, "--rate-limits", "--log", str(log), now=None)
+    try:
+        users = spark.createDataFrame(
+            [(f"u{i}@example.com", i) for i in range(16)], "email string, n long"
+        ).repartition(2)
+        (
+            users.write.format("iterable")
+            .option("api_key", API_KEY)
+            .option("base_url", sim.url)
+            .option("object", "users")
+            .option("op", "upsert")
+            .option("bulk", "true")
+            .option("batch_size", "1")
+            .option("budget_split", "2")
+            .mode("append")
+            .save()
+        )
+        applied = get(sim, "/_sim/applied")["applied"]["user.update"]
+        assert sorted(applied) == sorted(f"u{i}@example.com" for i in range(16))
+    finally:
+        stop_sim(sim)
+    bulk = [e for e in log_entries(log) if e["path"] == "/api/users/bulkUpdate"]
+    assert len(bulk) == 16
+    assert all(e["status"] == 200 for e in bulk), Counter(e["status"] for e in bulk)

@@ -270,7 +270,8 @@ impl ReadSession {
             )));
         }
         Ok(ReadSession {
-            exchange: Exchange::new(config.time_scale, config.skip_malformed_lines),
+            exchange: Exchange::new(config.time_scale, config.skip_malformed_lines)
+                .with_budget_split(config.budget_split),
             config,
             tasks,
             queue,
