@@ -396,3 +396,37 @@ def test_write_tasks_share_the_projects_rate_budget(spark: SparkSession, tmp_pat
     bulk = [e for e in log_entries(log) if e["path"] == "/api/users/bulkUpdate"]
     assert len(bulk) == 16
     assert all(e["status"] == 200 for e in bulk), Counter(e["status"] for e in bulk)
+
+
+def test_a_batch_read_from_a_saved_state_reads_only_what_came_after(
+    spark: SparkSession, limited_sim: tuple[Sim, Path]
+) -> None:
+    sim, _ = limited_sim
+    middle = "2025-03-12T00:00:00Z"
+    state = {"email_send": {"v": 1, "next_start": middle}}
+    rows = rows_of(read(spark, sim, "email_send", state=json.dumps(state)))
+    truth = sim.truth("email_send", middle, SIM_NOW)
+    assert sorted(natural_key("email_send", r, EVENTS) for r in rows) == sorted(truth["keys"])
+    assert 0 < len(rows) < sim.truth("email_send", START, SIM_NOW)["count"]
+    with pytest.raises(Exception, match="option 'state': must be a JSON object"):
+        read(spark, sim, "email_send", state="[1, 2]").collect()
+
+
+def test_a_pushed_down_email_reads_a_by_key_stream(
+    spark: SparkSession, limited_sim: tuple[Sim, Path]
+) -> None:
+    """`email = x` on a stream that needs a user filter becomes its `email`
+    setting; Spark returns what the single-process read returns."""
+    from conftest import source
+
+    sim, _ = limited_sim
+    email = sorted(sim.truth("users", START, SIM_NOW)["keys"])[0]
+    expected = list(source(sim, email=email, time_scale=1000).read("user_events"))
+    assert expected, "the user has events"
+    spark.conf.set("spark.sql.python.filterPushdown.enabled", "true")
+    try:
+        rows = rows_of(read(spark, sim, "user_events", pushdown="true").where(f"email = '{email}'"))
+    finally:
+        spark.conf.set("spark.sql.python.filterPushdown.enabled", "false")
+    assert sorted(r["_key"] for r in rows) == sorted(r["_key"] for r in expected)
+    assert {r["email"] for r in rows} == {email}
