@@ -44,6 +44,11 @@ pub enum WorkUnit {
         file: String,
         /// The pre-signed download URL.
         url: String,
+        /// The file listed just before this one (`None`: the first): a
+        /// worker whose URL expired lists the job's files after it for a
+        /// fresh URL (one `export/{jobId}/files` request, with the key).
+        #[serde(default)]
+        after: Option<String>,
         /// Inclusive start of the job's window (RFC 3339).
         window_start: String,
         /// Exclusive end of the job's window (RFC 3339).
@@ -94,6 +99,7 @@ mod tests {
             job_id: 7,
             file: "file-1.json".into(),
             url: "https://bucket/x?sig=1".into(),
+            after: None,
             window_start: "2025-01-01T00:00:00Z".into(),
             window_end: "2025-02-01T00:00:00Z".into(),
         };

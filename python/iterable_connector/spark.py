@@ -418,12 +418,11 @@ def _read_units(
 
     for unit in units:
         session = _native.Session.for_unit(s.config_json, unit)
-        # Export files are fetched without the key (pre-signed URLs).
-        needs_key = json.loads(unit).get("kind") == "stream"
+        # Downloads go to pre-signed URLs without the key (the core marks them
+        # so); the key serves only a stream unit, or the one listing that
+        # refreshes an expired URL.
         builder = _native.ArrowBuilder(schema_json)
-        for action in _driver.drive(
-            session, transport, key if needs_key else None, timeout=s.timeout
-        ):
+        for action in _driver.drive(session, transport, key, timeout=s.timeout):
             if isinstance(action, _native.Emit):
                 builder.append(action.batch)
                 if builder.num_rows >= BATCH_ROWS:

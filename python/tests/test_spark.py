@@ -430,3 +430,42 @@ def test_a_pushed_down_email_reads_a_by_key_stream(
         spark.conf.set("spark.sql.python.filterPushdown.enabled", "false")
     assert sorted(r["_key"] for r in rows) == sorted(r["_key"] for r in expected)
     assert {r["email"] for r in rows} == {email}
+
+
+def test_an_expired_download_url_is_refreshed_by_the_worker(tmp_path: Path) -> None:
+    """Executor code path, in process: the URLs planned on the driver expire
+    before the partitions are read; each unit lists its job's files once for
+    a fresh URL and the rows are still exactly the ground truth."""
+    import time
+
+    log = tmp_path / "requests.jsonl"
+    sim = start_sim("--api-key", API_KEY, "--url-ttl", "1", "--log", str(log))
+    try:
+        opts = {
+            "api_key": API_KEY,
+            "base_url": sim.url,
+            "stream": "email_send",
+            "start_date": START,
+            "end_date": SIM_NOW,
+            "time_scale": FAST,
+            "max_partitions": "2",
+        }
+        source = IterableDataSource(opts)
+        reader = source.reader(source.schema())
+        parts = reader.partitions()
+        time.sleep(2.5)  # every URL is now past its 1 s life
+        rows: list[dict[str, Any]] = []
+        for p in parts:
+            for batch in reader.read(p):
+                rows.extend(batch.to_pylist())
+    finally:
+        stop_sim(sim)
+    for r in rows:
+        r["createdAt"] = r["createdAt"].isoformat()
+    assert_matches_truth(sim, "email_send", rows)
+    entries = log_entries(log)
+    downloads = [e for e in entries if e["path"].startswith("/_files/")]
+    files = {e["path"] for e in downloads}
+    assert sorted(e["status"] for e in downloads) == [200] * len(files) + [403] * len(files)
+    listings = [e for e in entries if e["path"].endswith("/files")]
+    assert len(listings) >= len(files)  # the driver's, plus one refresh per file

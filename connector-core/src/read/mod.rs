@@ -191,9 +191,22 @@ impl ReadSession {
                 }
                 Self::open(config, &[StreamSelection::incremental(stream)], &saved)
             }
-            WorkUnit::ExportFile { stream, url, .. } => {
+            WorkUnit::ExportFile {
+                stream,
+                url,
+                job_id,
+                file,
+                after,
+                ..
+            } => {
                 let def = catalog::find(stream)?;
-                let reader = readers::export_file_reader(&def, url.clone()).ok_or_else(|| {
+                let source = readers::FileSource {
+                    url: url.clone(),
+                    job_id: *job_id,
+                    file: file.clone(),
+                    after: after.clone(),
+                };
+                let reader = readers::export_file_reader(&def, source).ok_or_else(|| {
                     ConnectorError::config(
                         "unit",
                         format!("stream \"{stream}\" has no export files; plan the read again"),

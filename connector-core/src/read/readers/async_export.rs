@@ -124,7 +124,7 @@ impl AsyncExportReader {
     }
 
     /// File `name` of the current job as a work unit for a worker.
-    fn unit(&self, name: &str, url: &str) -> WorkUnit {
+    fn unit(&self, name: &str, url: &str, after: Option<String>) -> WorkUnit {
         let (job_id, end) = self
             .job
             .as_ref()
@@ -136,6 +136,7 @@ impl AsyncExportReader {
             job_id,
             file: name.to_string(),
             url: url.to_string(),
+            after,
             window_start: time::to_rfc3339(&start),
             window_end: time::to_rfc3339(&end),
         }
@@ -321,9 +322,9 @@ impl Reader for AsyncExportReader {
                             continue;
                         }
                         new_files += 1;
-                        self.listed_after = Some(n.to_string());
+                        let before = self.listed_after.replace(n.to_string());
                         if self.hand_off {
-                            sink.units.push(self.unit(n, u));
+                            sink.units.push(self.unit(n, u, before));
                             if let Some(j) = self.job.as_mut() {
                                 j.after = Some(n.to_string());
                             }

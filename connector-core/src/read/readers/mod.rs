@@ -7,6 +7,8 @@ mod catalog_items;
 mod cursor;
 mod export;
 mod export_file;
+
+pub(crate) use export_file::FileSource;
 mod list_users;
 mod metadata;
 mod metrics;
@@ -102,10 +104,10 @@ pub(crate) fn reader_for(
 
 /// The reader of one export file handed out by a coordinator; `None` when
 /// `def` is not an export stream.
-pub(crate) fn export_file_reader(def: &StreamDef, url: String) -> Option<Box<dyn Reader>> {
+pub(crate) fn export_file_reader(def: &StreamDef, source: FileSource) -> Option<Box<dyn Reader>> {
     match def.family {
         Family::Export { rows, .. } => Some(Box::new(export_file::ExportFileReader::new(
-            def.name, rows, url,
+            def.name, rows, source,
         ))),
         _ => None,
     }
