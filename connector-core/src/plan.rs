@@ -34,7 +34,8 @@ use crate::error::{ConnectorError, Result};
 pub enum WorkUnit {
     /// One file of a completed async export job: a download from a
     /// pre-signed URL (no API key, no rate budget) that expires after 30
-    /// minutes. A unit whose URL expired fails; plan again for fresh URLs.
+    /// minutes. A worker whose URL expired lists the job's files once, after
+    /// `after`, for a fresh URL (that one request needs the key).
     ExportFile {
         /// The export stream the rows belong to.
         stream: String,
