@@ -48,8 +48,9 @@ with Spark; ``email = x`` on a stream that needs a user filter
 (``user_events``, ...) becomes the ``email`` setting.
 
 The schema comes from the catalog: timestamps are ``TimestampType``, nested
-objects and arrays JSON strings; fields a record has beyond its stream's
-schema are not columns here (use :class:`IterableSource` for those).
+objects and arrays JSON strings; the last column, ``_extra``, holds the fields
+a record has beyond its stream's schema (e.g. a metrics CSV's columns) as a
+JSON object, null when there are none.
 """
 
 from __future__ import annotations
@@ -251,10 +252,17 @@ def _spark_type(prop: Mapping[str, Any]) -> DataType:
     return StringType()  # objects, arrays, mixed: JSON text
 
 
+#: The last column: a record's fields beyond its stream's schema, as a JSON object.
+EXTRA_COLUMN = "_extra"
+
+
 def spark_schema(json_schema: Mapping[str, Any]) -> StructType:
-    """A stream's Spark schema from its JSON schema."""
+    """A stream's Spark schema from its JSON schema, plus :data:`EXTRA_COLUMN`."""
     props = json_schema.get("properties") or {}
-    return StructType([StructField(n, _spark_type(p), True) for n, p in props.items()])
+    fields = [StructField(n, _spark_type(p), True) for n, p in props.items()]
+    if EXTRA_COLUMN not in props:
+        fields.append(StructField(EXTRA_COLUMN, StringType(), True))
+    return StructType(fields)
 
 
 def _arrow_schema(schema: StructType) -> pyarrow.Schema:
@@ -406,10 +414,27 @@ def _read_units(
     schema_json = json.dumps(info["json_schema"])
     transport = Urllib3Transport()
 
+    props = info["json_schema"].get("properties") or {}
+
+    def extra(batch: pyarrow.RecordBatch) -> pyarrow.Array:
+        """Fields outside the schema (columns the Arrow builder added after
+        the schema's), one JSON object per row; null when a row has none."""
+        names_out = [n for n in batch.schema.names if n not in props]
+        if not names_out:
+            return pa.nulls(batch.num_rows, pa.string())
+        cols = {n: batch.column(n).to_pylist() for n in names_out}
+        out: list[str | None] = []
+        for i in range(batch.num_rows):
+            row = {n: cols[n][i] for n in names_out if cols[n][i] is not None}
+            out.append(json.dumps(row, default=str) if row else None)
+        return pa.array(out, pa.string())
+
     def convert(b: _native.ArrowBatch) -> pyarrow.RecordBatch:
         batch = pa.record_batch(b)
         cols = [
-            batch.column(n).cast(target.field(n).type)
+            extra(batch)
+            if n == EXTRA_COLUMN and n not in props
+            else batch.column(n).cast(target.field(n).type)
             if n in batch.schema.names
             else pa.nulls(batch.num_rows, target.field(n).type)
             for n in names
