@@ -203,7 +203,16 @@ def _settings(options: Mapping[str, str], spark_only: set[str]) -> _Settings:
         raise ConfigError(
             f"option {e.field!r}: {e}" if e.field else str(e), kind=e.kind, field=e.field
         ) from None
-    timeout = float(opts.get("timeout", DEFAULT_TIMEOUT))
+    try:
+        timeout = float(opts.get("timeout", DEFAULT_TIMEOUT))
+    except ValueError:
+        timeout = 0.0
+    if not timeout > 0:
+        raise ConfigError(
+            f"option 'timeout': must be a positive number of seconds, got {opts['timeout']!r}",
+            kind="invalid-config",
+            field="timeout",
+        )
     return _Settings(key=_Key(key), config=config, timeout=timeout)
 
 

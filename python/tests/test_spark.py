@@ -228,6 +228,8 @@ def test_bad_options_name_the_option(spark: SparkSession, limited_sim: tuple[Sim
         read(spark, sim, "email_send", max_partitions="zero").collect()
     with pytest.raises(Exception, match="option 'start_date'"):
         read(spark, sim, "email_send", start_date="yesterday-ish")
+    with pytest.raises(Exception, match="option 'timeout': must be a positive number"):
+        read(spark, sim, "email_send", timeout="soon")
     no_key = spark.read.format("iterable").option("stream", "channels")
     with pytest.raises(Exception, match="option 'api_key': is missing"):
         no_key.load()
