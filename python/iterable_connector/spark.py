@@ -424,26 +424,13 @@ def _read_units(
     transport = Urllib3Transport()
 
     props = info["json_schema"].get("properties") or {}
-
-    def extra(batch: pyarrow.RecordBatch) -> pyarrow.Array:
-        """Fields outside the schema (columns the Arrow builder added after
-        the schema's), one JSON object per row; null when a row has none."""
-        names_out = [n for n in batch.schema.names if n not in props]
-        if not names_out:
-            return pa.nulls(batch.num_rows, pa.string())
-        cols = {n: batch.column(n).to_pylist() for n in names_out}
-        out: list[str | None] = []
-        for i in range(batch.num_rows):
-            row = {n: cols[n][i] for n in names_out if cols[n][i] is not None}
-            out.append(json.dumps(row, default=str) if row else None)
-        return pa.array(out, pa.string())
+    # Fields outside the schema are folded into one JSON column in Rust.
+    extra = EXTRA_COLUMN if EXTRA_COLUMN in names and EXTRA_COLUMN not in props else None
 
     def convert(b: _native.ArrowBatch) -> pyarrow.RecordBatch:
         batch = pa.record_batch(b)
         cols = [
-            extra(batch)
-            if n == EXTRA_COLUMN and n not in props
-            else batch.column(n).cast(target.field(n).type)
+            batch.column(n).cast(target.field(n).type)
             if n in batch.schema.names
             else pa.nulls(batch.num_rows, target.field(n).type)
             for n in names
@@ -455,7 +442,7 @@ def _read_units(
         # Downloads go to pre-signed URLs without the key (the core marks them
         # so); the key serves only a stream unit, or the one listing that
         # refreshes an expired URL.
-        builder = _native.ArrowBuilder(schema_json)
+        builder = _native.ArrowBuilder(schema_json, extra)
         for action in _driver.drive(session, transport, key, timeout=s.timeout):
             if isinstance(action, _native.Emit):
                 builder.append(action.batch)
