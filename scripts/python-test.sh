@@ -36,7 +36,7 @@ echo "-- python: fresh venv $VENV"
 rm -rf "$VENV"
 python3 -m venv "$VENV"
 "$VENV/bin/pip" install --quiet --upgrade pip
-"$VENV/bin/pip" install --quiet maturin pytest ruff mypy pyarrow pandas polars requests httpx tqdm "dlt[duckdb,postgres]" "psycopg[binary]" psycopg2-binary sqlalchemy jsonschema
+"$VENV/bin/pip" install --quiet maturin pytest ruff mypy pyarrow pandas polars requests httpx tqdm "dlt[duckdb,postgres]" "psycopg[binary]" psycopg2-binary sqlalchemy jsonschema "pyspark>=4.0"
 
 echo "-- python: pip install ./python (maturin builds the extension from source)"
 "$VENV/bin/pip" install ./python

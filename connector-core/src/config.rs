@@ -131,6 +131,9 @@ pub struct Config {
     pub max_concurrency: u32,
     /// Retries of one request before the stream fails.
     pub max_retries: u32,
+    /// Sessions sharing the project's rate budgets at once: each paces
+    /// itself to 1/N of every limit (see `exchange::pacing`).
+    pub budget_split: u32,
     /// Count and report malformed NDJSON lines instead of failing.
     pub skip_malformed_lines: bool,
     /// Records that contradict their schema: report or fail. Default report.
@@ -293,6 +296,9 @@ impl Config {
         let max_concurrency = int_setting(obj, "max_concurrency")?
             .unwrap_or_else(|| settings::default_u64("max_concurrency"))
             as u32;
+        let budget_split = int_setting(obj, "budget_split")?
+            .unwrap_or_else(|| settings::default_u64("budget_split"))
+            as u32;
         let max_retries = int_setting(obj, "max_retries")?
             .unwrap_or_else(|| settings::default_u64("max_retries"))
             as u32;
@@ -345,6 +351,7 @@ impl Config {
             catalog_names,
             max_concurrency,
             max_retries,
+            budget_split,
             skip_malformed_lines,
             schema_policy,
             skip_persistent_errors,

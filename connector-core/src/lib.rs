@@ -61,7 +61,8 @@
 //! `catalog` (the stream table and schemas as data), `config` (settings, one
 //! table), `csv` (CSV export: options, columns, the encoder), `exchange` (actions, planned requests, the engine: in-flight
 //! table, pacing, retries, status → error), `read` (the read session and one
-//! reader per family), `parse` (incremental body parsers), `record` (shaping
+//! reader per family; `ReadSession::plan` / `open_unit` split a read into
+//! work units for distributed hosts, see `plan`), `parse` (incremental body parsers), `record` (shaping
 //! rows as their schema says), `state`, `time`, `probe` (check and
 //! discover's one-shot requests). The design, and why it is so, is in the
 //! repository's `docs/architecture.md`.
@@ -74,6 +75,7 @@ mod csv;
 mod error;
 mod exchange;
 mod parse;
+mod plan;
 mod probe;
 mod read;
 mod record;
@@ -98,6 +100,7 @@ pub use exchange::{
     RequestId, RetryClass, StreamSummary, Summary, TransportErrorKind,
 };
 pub use parse::{BodyFormat, BodyParser, ParseError, ParseOptions};
+pub use plan::WorkUnit;
 pub use probe::{check_request, check_response, user_fields_request, user_fields_response};
 pub use read::{MAX_BATCH, ReadSession, StreamSelection};
 pub use sql::{

@@ -159,6 +159,14 @@ pub(crate) const SETTINGS: &[Setting] = &[
     ),
     with_default(
         setting(
+            "budget_split",
+            Kind::Integer { min: 1, max: 1000 },
+            "Sessions running at once against this project (e.g. Spark tasks): each paces itself to 1/N of every rate limit, so together they stay within Iterable's.",
+        ),
+        "1",
+    ),
+    with_default(
+        setting(
             "max_retries",
             Kind::Integer { min: 0, max: 20 },
             "Retries of one request (429, 5xx, cut connections) before the stream fails.",

@@ -61,6 +61,46 @@ pub async fn read(
     Ok(summary)
 }
 
+/// Plans a read as data: runs the component's coordinator session (export
+/// jobs started, polled and listed; nothing downloaded) and returns the work
+/// units (JSON text each) and the state to commit once all of them were read.
+pub async fn plan(
+    inst: &mut Instance,
+    job: &ReadJob<'_>,
+    out: &mut dyn Output,
+) -> Result<(Vec<String>, String), Error> {
+    let session = inst.plan(job.config, job.streams, job.state).await?;
+    let result = drive(inst, &session, job.api_key.clone(), out).await;
+    let planned = match result {
+        Ok(_) => {
+            let units = inst.take_units(&session).await;
+            let state = inst.planned_state(&session).await;
+            units.and_then(|u| state.map(|s| (u, s)))
+        }
+        Err(e) => Err(e),
+    };
+    let closed = inst.close(session).await;
+    let planned = planned?;
+    closed?;
+    Ok(planned)
+}
+
+/// Reads one work unit from [`plan`] (an export file needs no key).
+pub async fn read_unit(
+    inst: &mut Instance,
+    config: &str,
+    unit: &str,
+    api_key: Option<Arc<str>>,
+    out: &mut dyn Output,
+) -> Result<Summary, Error> {
+    let session = inst.open_unit(config, unit).await?;
+    let result = drive(inst, &session, api_key, out).await;
+    let closed = inst.close(session).await;
+    let summary = result?;
+    closed?;
+    Ok(summary)
+}
+
 /// What to query, and with which key.
 pub struct QueryJob<'a> {
     /// Config JSON for the component (without `api_key`).

@@ -412,6 +412,60 @@ impl Instance {
         })
     }
 
+    /// Opens a coordinator session (plans as data): export jobs are started
+    /// and listed, their files handed out as work units (`take_units`).
+    pub async fn plan(
+        &mut self,
+        config: &str,
+        streams: &[StreamSelection],
+        state: Option<&str>,
+    ) -> Call<Session> {
+        let rs = self
+            .bindings
+            .iterable_connector_source_source()
+            .read_session();
+        let handle = flat(rs.call_plan(&mut self.store, config, streams, state).await)?;
+        Ok(Session {
+            handle,
+            kind: Kind::Read,
+        })
+    }
+
+    /// Opens a worker session reading one unit (JSON from `take_units`).
+    pub async fn open_unit(&mut self, config: &str, unit: &str) -> Call<Session> {
+        let rs = self
+            .bindings
+            .iterable_connector_source_source()
+            .read_session();
+        let handle = flat(rs.call_open_unit(&mut self.store, config, unit).await)?;
+        Ok(Session {
+            handle,
+            kind: Kind::Read,
+        })
+    }
+
+    /// A coordinator session's units planned since the last call (JSON text each).
+    pub async fn take_units(&mut self, s: &Session) -> Call<Vec<String>> {
+        let rs = self
+            .bindings
+            .iterable_connector_source_source()
+            .read_session();
+        rs.call_take_units(&mut self.store, s.read()?)
+            .await
+            .map_err(Error::runtime)
+    }
+
+    /// A coordinator session's state to commit once every unit was read (JSON text).
+    pub async fn planned_state(&mut self, s: &Session) -> Call<String> {
+        let rs = self
+            .bindings
+            .iterable_connector_source_source()
+            .read_session();
+        rs.call_planned_state(&mut self.store, s.read()?)
+            .await
+            .map_err(Error::runtime)
+    }
+
     pub async fn max_in_flight(&mut self, s: &Session) -> Call<u32> {
         let store = &mut self.store;
         match s.kind {

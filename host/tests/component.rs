@@ -657,6 +657,73 @@ fn singer_discover_and_sync_write_schema_record_state() {
     assert_eq!(last["value"]["bookmarks"]["email_send"]["v"], 1);
 }
 
+/// Plans as data through the component: a coordinator session hands every
+/// async export file out as a unit (no download, no 429 under enforced rate
+/// limits); each unit read by its own worker session, without the key for
+/// files, adds up to exactly the ground truth.
+#[test]
+fn planned_units_read_by_worker_sessions_match_ground_truth() {
+    let sim = start_sim(
+        FaultOptions {
+            rate_limits: true,
+            time_scale: TIME_SCALE,
+            ..FaultOptions::default()
+        },
+        0,
+    );
+    let streams = vec!["email_send".to_string(), "channels".to_string()];
+    let cfg = config(&sim, json!({})).to_string();
+    let key: Arc<str> = Arc::from(KEY);
+    let (records, units, planned) = rt().block_on(async {
+        let mut inst = connector().instantiate().await.unwrap();
+        let sel = selections(&streams);
+        let job = ReadJob {
+            config: &cfg,
+            streams: &sel,
+            state: None,
+            api_key: Some(key.clone()),
+        };
+        let mut plan_out = Collect::default();
+        let (units, planned) = driver::plan(&mut inst, &job, &mut plan_out).await.unwrap();
+        assert!(plan_out.records.is_empty(), "a coordinator reads no rows");
+        let mut out = Collect::default();
+        for unit in &units {
+            let is_file = unit.contains("\"export_file\"");
+            let key = (!is_file).then(|| key.clone());
+            driver::read_unit(&mut inst, &cfg, unit, key, &mut out)
+                .await
+                .unwrap_or_else(|e| panic!("{unit}: {e}"));
+        }
+        assert_eq!(out.commits, 0, "workers commit nothing");
+        (out.records, units, planned)
+    });
+    let files = units
+        .iter()
+        .filter(|u| u.contains("\"export_file\""))
+        .count();
+    assert!(files > 1, "{units:?}");
+    let planned: Value = serde_json::from_str(&planned).unwrap();
+    assert_eq!(
+        planned["email_send"]["next_start"],
+        json!(
+            history()
+                .1
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )
+    );
+    let problems = score(&records, &streams);
+    assert!(problems.is_empty(), "{problems:#?}");
+    let log = sim.request_log();
+    assert!(log.iter().all(|e| e.status != 429));
+    assert_eq!(
+        log.iter()
+            .filter(|e| e.path.starts_with("/_files/"))
+            .count(),
+        files,
+        "every file downloaded once, by a worker"
+    );
+}
+
 #[test]
 fn exported_wit_matches_the_golden_copy() {
     let path = runtime::locate_component(None).unwrap();

@@ -203,17 +203,45 @@ struct Builder {
     cols: Vec<Col>,
     rows: usize,
     done: Vec<RecordBatch>,
+    /// Fold fields outside the schema into this column (JSON object text)
+    /// instead of adding a column per field: a fixed schema (Spark).
+    extra: Option<usize>,
 }
 
 impl Builder {
-    fn new(layout: Layout) -> Builder {
+    fn new(mut layout: Layout, extra_column: Option<&str>) -> Builder {
+        let extra = extra_column.map(|name| {
+            let i = layout.names.len();
+            layout.index.insert(name.to_string(), i);
+            layout.names.push(name.to_string());
+            layout.kinds.push(Kind::Json);
+            i
+        });
         let cols = layout.kinds.iter().map(|k| Col::new(*k)).collect();
         Builder {
             layout,
             cols,
             rows: 0,
             done: Vec::new(),
+            extra,
         }
+    }
+
+    /// The fields of `r` outside the schema as one JSON object (`None`: none).
+    fn folded(&self, r: &Record, extra: usize) -> Option<Value> {
+        let out: serde_json::Map<String, Value> = r
+            .iter()
+            .filter(|(k, v)| {
+                !v.is_null()
+                    && self
+                        .layout
+                        .index
+                        .get(k.as_str())
+                        .is_none_or(|i| *i == extra)
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        (!out.is_empty()).then_some(Value::Object(out))
     }
 
     /// Adds columns for fields of `r` outside the layout, null for earlier rows.
@@ -235,6 +263,30 @@ impl Builder {
     }
 
     fn append(&mut self, records: &[Record]) -> Result<(), ArrowError> {
+        if let Some(extra) = self.extra {
+            for r in records {
+                let folded = self.folded(r, extra);
+                for (i, ((name, kind), col)) in self
+                    .layout
+                    .names
+                    .iter()
+                    .zip(&self.layout.kinds)
+                    .zip(&mut self.cols)
+                    .enumerate()
+                {
+                    if i == extra {
+                        col.push(*kind, folded.as_ref());
+                    } else {
+                        col.push(*kind, r.get(name));
+                    }
+                }
+                self.rows += 1;
+                if self.rows >= ROWS_PER_BATCH {
+                    self.flush()?;
+                }
+            }
+            return Ok(());
+        }
         for r in records {
             let mut present = 0;
             for ((name, kind), col) in self
@@ -320,13 +372,24 @@ impl ArrowBuilder {
 
 #[pymethods]
 impl ArrowBuilder {
+    /// `extra_column`: fold every field outside the schema into this one
+    /// column (JSON object text, null when a row has none), so that the
+    /// schema never changes; without it each such field gets its own column.
     #[new]
-    fn new(json_schema: &str) -> PyResult<Self> {
+    #[pyo3(signature = (json_schema, extra_column=None))]
+    fn new(json_schema: &str, extra_column: Option<&str>) -> PyResult<Self> {
         let schema: Value = serde_json::from_str(json_schema)
             .map_err(|e| PyValueError::new_err(format!("json_schema is not JSON: {e}")))?;
         let layout = Layout::from_json_schema(&schema)?;
+        if let Some(name) = extra_column
+            && layout.index.contains_key(name)
+        {
+            return Err(PyValueError::new_err(format!(
+                "extra_column {name:?} is a property of the schema already"
+            )));
+        }
         Ok(ArrowBuilder {
-            inner: Mutex::new(Builder::new(layout)),
+            inner: Mutex::new(Builder::new(layout, extra_column)),
         })
     }
 

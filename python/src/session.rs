@@ -3,7 +3,7 @@
 use std::sync::{Mutex, MutexGuard};
 
 use connector_core::Record;
-use connector_core::{Config, ReadSession, StreamSelection};
+use connector_core::{Config, ReadSession, SessionState, StreamSelection, WorkUnit};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
@@ -56,6 +56,12 @@ pub(crate) struct Session {
 }
 
 impl Session {
+    fn wrap(session: ReadSession) -> Self {
+        Session {
+            inner: Mutex::new(session),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, ReadSession> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -72,23 +78,54 @@ impl Session {
         streams: Vec<(String, bool)>,
         state_json: Option<&str>,
     ) -> PyResult<Self> {
+        let (config, selection, state) = open_args(py, config_json, streams, state_json)?;
+        let session = ReadSession::open(config, &selection, &state).py(py)?;
+        Ok(Session::wrap(session))
+    }
+
+    /// A coordinator session (`ReadSession::plan`): drive it like a read; it
+    /// starts and lists export jobs and hands out work units (`take_units`)
+    /// instead of rows.
+    #[staticmethod]
+    #[pyo3(signature = (config_json, streams, state_json=None))]
+    fn plan(
+        py: Python<'_>,
+        config_json: &str,
+        streams: Vec<(String, bool)>,
+        state_json: Option<&str>,
+    ) -> PyResult<Self> {
+        let (config, selection, state) = open_args(py, config_json, streams, state_json)?;
+        let session = ReadSession::plan(config, &selection, &state).py(py)?;
+        Ok(Session::wrap(session))
+    }
+
+    /// A worker session reading one unit (JSON text from `take_units`).
+    #[staticmethod]
+    fn for_unit(py: Python<'_>, config_json: &str, unit_json: &str) -> PyResult<Self> {
         let config = parse_json(config_json, "config")
             .and_then(|v| Config::from_json(&v))
             .py(py)?;
-        let state = match state_json {
-            Some(s) => parse_json(s, "state")
-                .and_then(|v| connector_core::session_state_from_json(&v))
-                .py(py)?,
-            None => Default::default(),
-        };
-        let selection: Vec<StreamSelection> = streams
-            .into_iter()
-            .map(|(name, incremental)| StreamSelection { name, incremental })
-            .collect();
-        let session = ReadSession::open(config, &selection, &state).py(py)?;
-        Ok(Session {
-            inner: Mutex::new(session),
-        })
+        let unit = parse_json(unit_json, "unit")
+            .and_then(|v| WorkUnit::from_json(&v))
+            .py(py)?;
+        let session = ReadSession::open_unit(config, &unit).py(py)?;
+        Ok(Session::wrap(session))
+    }
+
+    /// Coordinator sessions: the units planned since the last call, as JSON text.
+    fn take_units(&self) -> Vec<String> {
+        self.lock()
+            .take_units()
+            .iter()
+            .map(|u| u.to_json().to_string())
+            .collect()
+    }
+
+    /// Coordinator sessions: the state (JSON text) to keep once every unit
+    /// planned was read.
+    fn planned_state(&self) -> String {
+        let state = self.lock().planned_state();
+        serde_json::Value::Object(state.into_iter().collect()).to_string()
     }
 
     /// How many requests may be in flight at once.
@@ -131,4 +168,27 @@ impl Session {
         let kind = crate::convert::transport_kind(kind)?;
         self.lock().on_transport_error(now_ms, id, kind).py(py)
     }
+}
+
+/// Parses a session's config, selection and state.
+fn open_args(
+    py: Python<'_>,
+    config_json: &str,
+    streams: Vec<(String, bool)>,
+    state_json: Option<&str>,
+) -> PyResult<(Config, Vec<StreamSelection>, SessionState)> {
+    let config = parse_json(config_json, "config")
+        .and_then(|v| Config::from_json(&v))
+        .py(py)?;
+    let state = match state_json {
+        Some(s) => parse_json(s, "state")
+            .and_then(|v| connector_core::session_state_from_json(&v))
+            .py(py)?,
+        None => Default::default(),
+    };
+    let selection = streams
+        .into_iter()
+        .map(|(name, incremental)| StreamSelection { name, incremental })
+        .collect();
+    Ok((config, selection, state))
 }

@@ -50,6 +50,14 @@ pub struct FaultOptions {
     /// `users/update` and `bulkUpdate`) are answered at once but reach the
     /// data reads see only this many milliseconds later (simulated time).
     pub write_visible_after_ms: u64,
+    /// The first this many downloads of async export files (pre-signed
+    /// URLs) fail with 500: a worker that reads a file fails, is retried
+    /// (by the connector or by a cluster's task retry) and must still end exact.
+    pub fail_downloads: u64,
+    /// Pre-signed download URLs expire this many seconds (simulated time)
+    /// after the listing that issued them, instead of Iterable's 1800: a
+    /// late download gets S3's 403 "Request has expired".
+    pub url_ttl_secs: Option<u64>,
 }
 
 impl FaultOptions {
@@ -84,6 +92,8 @@ impl Default for FaultOptions {
             write_throttle_storm: None,
             write_cut_rate: 0.0,
             write_visible_after_ms: 0,
+            fail_downloads: 0,
+            url_ttl_secs: None,
         }
     }
 }

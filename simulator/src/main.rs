@@ -76,6 +76,14 @@ struct Cli {
     /// visible to reads only MS milliseconds after they were accepted.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     write_visible_after: u64,
+    /// The first N downloads of async export files fail with 500 (a task
+    /// that reads a file fails once and is retried).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    fail_downloads: u64,
+    /// Download URLs expire SECS after the file listing that issued them
+    /// (Iterable: 1800).
+    #[arg(long, value_name = "SECS")]
+    url_ttl: Option<u64>,
     /// Rows become visible in exports only SECS after their createdAt.
     #[arg(long, value_name = "SECS", default_value_t = 0)]
     late_events: i64,
@@ -143,6 +151,8 @@ impl Cli {
             write_throttle_storm: self.write_throttle_storm,
             write_cut_rate: self.write_cut_rate,
             write_visible_after_ms: self.write_visible_after,
+            fail_downloads: self.fail_downloads,
+            url_ttl_secs: self.url_ttl,
         };
         opts.api_key = self.api_key.clone();
         opts.log = self.log.clone();

@@ -248,6 +248,7 @@ fn prepare(
         started: Instant::now(),
         seq: AtomicU64::new(0),
         write_seq: AtomicU64::new(0),
+        download_seq: AtomicU64::new(0),
     });
     Ok((listener, shared))
 }

@@ -79,6 +79,8 @@ pub(crate) struct Shared {
     pub seq: AtomicU64,
     /// Write requests received, numbering the write faults.
     pub write_seq: AtomicU64,
+    /// Downloads of export files received, for `fail_downloads`.
+    pub download_seq: AtomicU64,
 }
 
 impl Shared {
@@ -242,6 +244,19 @@ async fn respond(
     if FaultRng::for_request(shared.seed, seq, Purpose::Error).chance(faults.error_rate) {
         return Ok(generic_error());
     }
+    if let Some(ttl) = faults.url_ttl_secs
+        && req.path.starts_with(DOWNLOAD_PREFIX)
+        && let Some(expires) = req.param("expires").and_then(|e| e.parse::<i64>().ok())
+        && req.now.timestamp() > expires - 1800 + ttl as i64
+    {
+        return Ok(url_expired());
+    }
+    if faults.fail_downloads > 0
+        && req.path.starts_with(DOWNLOAD_PREFIX)
+        && shared.download_seq.fetch_add(1, Ordering::Relaxed) < faults.fail_downloads
+    {
+        return Ok(generic_error());
+    }
     if let Some(w) = write_seq
         && FaultRng::for_request(shared.seed, w, Purpose::WriteError)
             .chance(faults.write_error_rate)
@@ -255,6 +270,17 @@ async fn respond(
         return Err(ConnectionCut);
     }
     Ok(resp)
+}
+
+/// S3's answer to a pre-signed URL past its expiry.
+fn url_expired() -> ApiResponse {
+    ApiResponse::text(
+        403,
+        "application/xml",
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code>\
+        <Message>Request has expired</Message></Error>"
+            .to_string(),
+    )
 }
 
 /// A response without body faults or logging (the `/_sim/` test API).

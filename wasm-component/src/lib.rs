@@ -15,7 +15,7 @@ use std::cell::RefCell;
 
 use connector_core::{
     Action, Checkpoint, Config, ConnectorError, ErrorKind, HttpRequest, Method, ReadSession,
-    RecordBatch, StreamSelection, Summary, TransportErrorKind,
+    RecordBatch, StreamSelection, Summary, TransportErrorKind, WorkUnit,
 };
 use connector_core::{LogLevel, LogMessage, StreamSummary};
 use serde_json::Value;
@@ -193,6 +193,20 @@ fn open(
     streams: Vec<wit::StreamSelection>,
     state_json: Option<String>,
 ) -> Result<ReadSession, ConnectorError> {
+    open_with(config_json, streams, state_json, ReadSession::open)
+}
+
+/// Parses a session's arguments and opens it with `how` (`open` or `plan`).
+fn open_with(
+    config_json: &str,
+    streams: Vec<wit::StreamSelection>,
+    state_json: Option<String>,
+    how: fn(
+        Config,
+        &[StreamSelection],
+        &connector_core::SessionState,
+    ) -> Result<ReadSession, ConnectorError>,
+) -> Result<ReadSession, ConnectorError> {
     let config = config(config_json)?;
     let state = match state_json.as_deref().map(str::trim) {
         None | Some("") => Default::default(),
@@ -205,7 +219,7 @@ fn open(
             incremental: s.incremental,
         })
         .collect();
-    ReadSession::open(config, &selection, &state)
+    how(config, &selection, &state)
 }
 
 // ------------------------------------------------------------------- source
@@ -294,6 +308,44 @@ impl source::GuestReadSession for Session {
     ) -> Result<source::ReadSession, wit::ConnectorError> {
         let session = open(&config_json, streams, state_json).map_err(error)?;
         Ok(source::ReadSession::new(Session(RefCell::new(session))))
+    }
+
+    fn plan(
+        config_json: String,
+        streams: Vec<wit::StreamSelection>,
+        state_json: Option<String>,
+    ) -> Result<source::ReadSession, wit::ConnectorError> {
+        let session =
+            open_with(&config_json, streams, state_json, ReadSession::plan).map_err(error)?;
+        Ok(source::ReadSession::new(Session(RefCell::new(session))))
+    }
+
+    fn open_unit(
+        config_json: String,
+        unit_json: String,
+    ) -> Result<source::ReadSession, wit::ConnectorError> {
+        let open = || {
+            let config = config(&config_json)?;
+            let unit = WorkUnit::from_json(&parse_json("unit", &unit_json)?)?;
+            ReadSession::open_unit(config, &unit)
+        };
+        let session = open().map_err(error)?;
+        Ok(source::ReadSession::new(Session(RefCell::new(session))))
+    }
+
+    fn take_units(&self) -> Vec<String> {
+        self.with(|s| {
+            Ok(s.take_units()
+                .iter()
+                .map(|u| u.to_json().to_string())
+                .collect())
+        })
+        .unwrap_or_default()
+    }
+
+    fn planned_state(&self) -> String {
+        self.with(|s| Ok(Value::Object(s.planned_state().into_iter().collect()).to_string()))
+            .unwrap_or_else(|_| "{}".to_string())
     }
 
     fn max_in_flight(&self) -> u32 {

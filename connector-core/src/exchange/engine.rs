@@ -137,6 +137,12 @@ impl Exchange {
         }
     }
 
+    /// This session is one of `split` sharing the project's rate budgets.
+    pub(crate) fn with_budget_split(mut self, split: u32) -> Self {
+        self.pacer = self.pacer.with_split(split);
+        self
+    }
+
     /// Requests sent and not yet answered.
     pub(crate) fn in_flight(&self) -> usize {
         self.inflight.len()

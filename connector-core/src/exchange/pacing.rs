@@ -76,6 +76,8 @@ pub(crate) struct Pacer {
     history: Vec<(Bucket, std::collections::VecDeque<i64>)>,
     /// A bucket may be frozen after a 429 until this time.
     frozen_until: Vec<(Bucket, i64)>,
+    /// This session is one of this many sharing the project's budgets.
+    split: u32,
 }
 
 impl Pacer {
@@ -84,6 +86,25 @@ impl Pacer {
             time_scale,
             history: Vec::new(),
             frozen_until: Vec::new(),
+            split: 1,
+        }
+    }
+
+    /// This session is one of `split` running at once against the project:
+    /// it keeps to its share of every bucket, `limit / split` requests per
+    /// window — or, for limits below `split`, one request per
+    /// `ceil(split / limit)` windows — so that together they never exceed it.
+    pub(crate) fn with_split(mut self, split: u32) -> Self {
+        self.split = split.max(1);
+        self
+    }
+
+    /// A bucket's (requests, window ms) for this session's share.
+    fn share(&self, limit: u32, window: i64) -> (u32, i64) {
+        if limit >= self.split {
+            (limit / self.split, window)
+        } else {
+            (1, window * i64::from(self.split.div_ceil(limit.max(1))))
         }
     }
 
@@ -118,6 +139,7 @@ impl Pacer {
             .map(|(_, t)| *t)
             .filter(|t| *t > now);
         let (limit, window) = bucket.limit()?;
+        let (limit, window) = self.share(limit, window);
         let window = self.window_ms(window);
         let sends = self.sends(bucket);
         while sends.front().is_some_and(|t| *t + window <= now) {
@@ -164,6 +186,26 @@ mod tests {
         let next = p.ready_at(Bucket::Export, 10).unwrap();
         assert!(next >= 60_000, "{next}");
         assert_eq!(p.ready_at(Bucket::Export, next), None);
+    }
+
+    #[test]
+    fn a_split_budget_keeps_every_share_within_the_limit() {
+        // 3 sessions on users/bulkUpdate (5/s): 1 each per second, 3 in all.
+        let p = Pacer::new(1.0).with_split(3);
+        assert_eq!(p.share(5, 1_000), (1, 1_000));
+        // 2 sessions on export/start (1/s): one each per 2 s.
+        let mut p = Pacer::new(1.0).with_split(2);
+        assert_eq!(p.share(1, 1_000), (1, 2_000));
+        assert_eq!(p.ready_at(Bucket::ExportStart, 0), None);
+        p.record(Bucket::ExportStart, 0);
+        let next = p.ready_at(Bucket::ExportStart, 1).expect("paced");
+        assert!(next >= 2_000, "{next}");
+        // Without a split, the whole budget.
+        assert_eq!(Pacer::new(1.0).share(500, 1_000), (500, 1_000));
+        assert_eq!(
+            Pacer::new(1.0).with_split(4).share(500, 1_000),
+            (125, 1_000)
+        );
     }
 
     #[test]

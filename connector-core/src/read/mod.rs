@@ -33,6 +33,7 @@ use crate::exchange::{
     Action, Checkpoint, Ended, Exchange, Failure, HttpRequest, LogLevel, LogMessage, Planned,
     RecordBatch, RequestId, StreamSummary, Summary, TransportErrorKind, Verdict, path_of,
 };
+use crate::plan::WorkUnit;
 use crate::record::{Shaper, key_fingerprint, repeat_key};
 use crate::state::{SessionState, StreamState};
 use crate::time;
@@ -61,6 +62,30 @@ impl StreamSelection {
         StreamSelection {
             name: name.to_string(),
             incremental: true,
+        }
+    }
+}
+
+impl Task {
+    fn new(def: StreamDef, reader: Box<dyn Reader>, incremental: bool, config: &Config) -> Task {
+        Task {
+            key_fields: def.key_fields(config),
+            shaper: Shaper::new(&def),
+            def,
+            reader,
+            incremental,
+            pending: None,
+            busy: false,
+            finished: false,
+            attempts: 0,
+            retry_at: i64::MIN,
+            last_sent_at: 0,
+            dedupe: Dedupe::default(),
+            conform: Conformance::new(&def, config),
+            summary: StreamSummary {
+                stream: def.name.to_string(),
+                ..Default::default()
+            },
         }
     }
 }
@@ -94,6 +119,8 @@ pub struct ReadSession {
     failed: Option<ConnectorError>,
     done: bool,
     jobs_running: std::cell::Cell<u32>,
+    /// Work handed out by a coordinator session, not yet taken.
+    units: Vec<WorkUnit>,
 }
 
 impl ReadSession {
@@ -103,7 +130,106 @@ impl ReadSession {
         streams: &[StreamSelection],
         state: &SessionState,
     ) -> Result<ReadSession> {
+        Self::open_with(config, streams, state, false, Vec::new())
+    }
+
+    /// A coordinator session (see [`crate::plan`]): export streams start,
+    /// poll and list async export jobs — paced like any read — and hand each
+    /// file out as a [`WorkUnit::ExportFile`] instead of downloading it;
+    /// every other stream becomes one [`WorkUnit::Stream`] at once. Drive it
+    /// like [`ReadSession::open`]'s session (it emits no records), collect
+    /// [`ReadSession::take_units`], and once every unit was read commit
+    /// [`ReadSession::planned_state`].
+    pub fn plan(
+        config: Config,
+        streams: &[StreamSelection],
+        state: &SessionState,
+    ) -> Result<ReadSession> {
         if streams.is_empty() {
+            return Err(ConnectorError::config(
+                "streams",
+                "select at least one stream (run discover for the list)",
+            ));
+        }
+        let mut exports = Vec::new();
+        let mut units = Vec::new();
+        for (i, sel) in streams.iter().enumerate() {
+            if streams[..i].iter().any(|s| s.name == sel.name) {
+                return Err(ConnectorError::config(
+                    "streams",
+                    format!("stream \"{}\" is selected twice", sel.name),
+                ));
+            }
+            let def = catalog::find(&sel.name)?;
+            if matches!(def.family, catalog::Family::Export { .. }) {
+                exports.push(sel.clone());
+            } else {
+                catalog::check_user_filter(&def, &config)?;
+                let saved = match state.get(def.name) {
+                    Some(v) if sel.incremental => {
+                        StreamState::from_json(def.name, v)?;
+                        v.clone()
+                    }
+                    _ => Value::Null,
+                };
+                units.push(WorkUnit::Stream {
+                    stream: def.name.to_string(),
+                    state: saved,
+                });
+            }
+        }
+        Self::open_with(config, &exports, state, true, units)
+    }
+
+    /// A worker session reading one unit planned by [`ReadSession::plan`]:
+    /// an export file is one download without the key, parsed and shaped as
+    /// the single-process read does it (retried within `max_retries`); a
+    /// stream unit is an ordinary read of that stream from the unit's state.
+    /// It emits records and no commits (the coordinator commits).
+    pub fn open_unit(config: Config, unit: &WorkUnit) -> Result<ReadSession> {
+        match unit {
+            WorkUnit::Stream { stream, state } => {
+                let mut saved = SessionState::new();
+                if !state.is_null() {
+                    saved.insert(stream.clone(), state.clone());
+                }
+                Self::open(config, &[StreamSelection::incremental(stream)], &saved)
+            }
+            WorkUnit::ExportFile {
+                stream,
+                url,
+                job_id,
+                file,
+                after,
+                ..
+            } => {
+                let def = catalog::find(stream)?;
+                let source = readers::FileSource {
+                    url: url.clone(),
+                    job_id: *job_id,
+                    file: file.clone(),
+                    after: after.clone(),
+                };
+                let reader = readers::export_file_reader(&def, source).ok_or_else(|| {
+                    ConnectorError::config(
+                        "unit",
+                        format!("stream \"{stream}\" has no export files; plan the read again"),
+                    )
+                })?;
+                let task = Task::new(def, reader, false, &config);
+                Self::with_tasks(config, vec![task], &SessionState::new(), Vec::new())
+            }
+        }
+    }
+
+    fn open_with(
+        config: Config,
+        streams: &[StreamSelection],
+        state: &SessionState,
+        hand_off: bool,
+        units: Vec<WorkUnit>,
+    ) -> Result<ReadSession> {
+        if streams.is_empty() && units.is_empty() {
             return Err(ConnectorError::config(
                 "streams",
                 "select at least one stream (run discover for the list)",
@@ -123,27 +249,18 @@ impl ReadSession {
                 Some(v) => StreamState::from_json(def.name, v)?,
                 None => StreamState::default(),
             };
-            let reader = readers::reader_for(&def, &config, &saved, sel.incremental);
-            tasks.push(Task {
-                def,
-                reader,
-                incremental: sel.incremental,
-                key_fields: def.key_fields(&config),
-                shaper: Shaper::new(&def),
-                pending: None,
-                busy: false,
-                finished: false,
-                attempts: 0,
-                retry_at: i64::MIN,
-                last_sent_at: 0,
-                dedupe: Dedupe::default(),
-                conform: Conformance::new(&def, &config),
-                summary: StreamSummary {
-                    stream: def.name.to_string(),
-                    ..Default::default()
-                },
-            });
+            let reader = readers::reader_for(&def, &config, &saved, sel.incremental, hand_off);
+            tasks.push(Task::new(def, reader, sel.incremental, &config));
         }
+        Self::with_tasks(config, tasks, state, units)
+    }
+
+    fn with_tasks(
+        config: Config,
+        tasks: Vec<Task>,
+        state: &SessionState,
+        units: Vec<WorkUnit>,
+    ) -> Result<ReadSession> {
         let mut queue = VecDeque::new();
         let warn = |message: String| {
             Action::Log(LogMessage {
@@ -170,7 +287,8 @@ impl ReadSession {
             )));
         }
         Ok(ReadSession {
-            exchange: Exchange::new(config.time_scale, config.skip_malformed_lines),
+            exchange: Exchange::new(config.time_scale, config.skip_malformed_lines)
+                .with_budget_split(config.budget_split),
             config,
             tasks,
             queue,
@@ -179,7 +297,29 @@ impl ReadSession {
             failed: None,
             done: false,
             jobs_running: std::cell::Cell::new(0),
+            units,
         })
+    }
+
+    /// Coordinator sessions ([`ReadSession::plan`]): the work units planned
+    /// since the last call, in order. Units of a job are handed out only
+    /// once the job completed, so they never change afterwards.
+    pub fn take_units(&mut self) -> Vec<WorkUnit> {
+        std::mem::take(&mut self.units)
+    }
+
+    /// Coordinator sessions: the state to commit once every unit planned so
+    /// far was read, for the export streams (the stream units' sessions
+    /// commit nothing; their state stays as it was). Complete after `Done`.
+    pub fn planned_state(&self) -> SessionState {
+        self.tasks
+            .iter()
+            .filter_map(|t| {
+                t.reader
+                    .planned_state()
+                    .map(|s| (t.def.name.to_string(), s))
+            })
+            .collect()
     }
 
     /// How many requests the host may keep in flight at once.
@@ -533,6 +673,7 @@ impl ReadSession {
         for log in sink.logs {
             self.queue.push_back(Action::Log(log));
         }
+        self.units.extend(sink.units);
         if let Some(state) = sink.commit {
             self.queue.push_back(Action::Commit(Checkpoint {
                 stream: stream.to_string(),

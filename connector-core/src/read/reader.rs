@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::config::Config;
 use crate::error::Result;
 use crate::exchange::{LogMessage, Planned, Record};
+use crate::plan::WorkUnit;
 use crate::record::Shaper;
 
 /// What a reader wants next.
@@ -49,6 +50,8 @@ pub(crate) struct Sink {
     pub(crate) records: Vec<Record>,
     pub(crate) commit: Option<Value>,
     pub(crate) logs: Vec<LogMessage>,
+    /// Work handed out for other workers (coordinator sessions only).
+    pub(crate) units: Vec<WorkUnit>,
 }
 
 pub(crate) trait Reader: Send {
@@ -76,5 +79,10 @@ pub(crate) trait Reader: Send {
     /// cut) may still be re-read: keep de-duplicating across responses.
     fn unit_open(&self) -> bool {
         false
+    }
+    /// Coordinator sessions: the stream's state once every unit handed out
+    /// so far has been read (`None` = this reader hands nothing out).
+    fn planned_state(&self) -> Option<Value> {
+        None
     }
 }

@@ -187,7 +187,8 @@ impl WriteSession {
             None => (options.first_row, BTreeSet::new()),
         };
         Ok(WriteSession {
-            exchange: Exchange::new(config.time_scale, false),
+            exchange: Exchange::new(config.time_scale, false)
+                .with_budget_split(config.budget_split),
             config,
             def,
             limits,

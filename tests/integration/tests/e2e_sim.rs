@@ -319,3 +319,82 @@ fn async_export_jobs_match_ground_truth_and_resume_mid_job() {
     let problems = score_streams(&merged, &names);
     assert!(problems.is_empty(), "after resume: {problems:#?}");
 }
+
+/// Plans as data (`connector_core::plan`): a coordinator session starts and
+/// lists the async export jobs and hands every file out as a work unit
+/// without downloading it; each unit, read by its own worker session (as a
+/// Spark executor does), adds up to exactly the ground truth.
+#[test]
+fn planned_export_files_read_by_workers_match_ground_truth() {
+    use connector_core::WorkUnit;
+    let sim = start_sim(
+        FaultOptions {
+            rate_limits: true,
+            time_scale: TIME_SCALE,
+            ..FaultOptions::default()
+        },
+        0,
+    );
+    let (start, end) = history();
+    let config = Config::from_json(
+        &json!({"base_url": sim.base_url(), "start_date": start.to_rfc3339(),
+        "end_date": end.to_rfc3339(), "time_scale": TIME_SCALE}),
+    )
+    .unwrap();
+    let sel = [
+        StreamSelection::incremental("email_send"),
+        StreamSelection::incremental("channels"),
+    ];
+    let mut planner = ReadSession::plan(config.clone(), &sel, &SessionState::new()).unwrap();
+    let out = driver::run(
+        &mut planner,
+        &mut HttpTransport::new(KEY),
+        &mut RealClock,
+        None,
+    )
+    .unwrap();
+    assert!(out.records.is_empty(), "a coordinator reads no rows");
+    let log = sim.request_log();
+    assert!(log.iter().all(|e| !e.path.starts_with("/_files/")));
+    assert!(log.iter().all(|e| e.status != 429), "rate limits respected");
+    let units = planner.take_units();
+    let files = units
+        .iter()
+        .filter(|u| matches!(u, WorkUnit::ExportFile { .. }))
+        .count();
+    assert!(files > 1, "{units:?}");
+    assert!(
+        units
+            .iter()
+            .any(|u| matches!(u, WorkUnit::Stream { stream, .. } if stream == "channels"))
+    );
+    let planned = planner.planned_state();
+    assert_eq!(
+        planned["email_send"]["next_start"],
+        json!(connector_core::to_rfc3339(&end))
+    );
+    let mut merged = SyncOutput::default();
+    for unit in &units {
+        let unit = WorkUnit::from_json(&unit.to_json()).unwrap();
+        // A worker without the key can read a file.
+        let mut worker = ReadSession::open_unit(config.clone(), &unit).unwrap();
+        let key = if matches!(unit, WorkUnit::Stream { .. }) {
+            KEY
+        } else {
+            ""
+        };
+        let got = driver::run(
+            &mut worker,
+            &mut HttpTransport::new(key),
+            &mut RealClock,
+            None,
+        )
+        .unwrap_or_else(|e| panic!("unit {unit:?}: {e}"));
+        for (stream, recs) in got.records {
+            merged.records.entry(stream).or_default().extend(recs);
+        }
+    }
+    let names = vec!["email_send".to_string(), "channels".to_string()];
+    let problems = score_streams(&merged, &names);
+    assert!(problems.is_empty(), "{problems:#?}");
+}

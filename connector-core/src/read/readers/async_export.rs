@@ -9,6 +9,8 @@
 //! - A download URL that expired (403) is refreshed by listing again.
 //! - State is committed after every file: a stopped sync resumes mid-job,
 //!   listing the files after the last one handed out.
+//! - Hand-off mode (the coordinator of [`crate::plan`]): files are not
+//!   downloaded but handed out as [`WorkUnit::ExportFile`]s, for workers.
 
 use std::collections::VecDeque;
 
@@ -20,6 +22,7 @@ use crate::error::{ConnectorError, ErrorKind, Result};
 use crate::exchange::endpoint::{EXPORT_FILES, EXPORT_START};
 use crate::exchange::{LogLevel, LogMessage, Planned};
 use crate::parse::BodyFormat;
+use crate::plan::WorkUnit;
 use crate::read::reader::{Ctx, Next, Reader, Sink};
 use crate::read::readers::export::{ExportSpec, track_cursor};
 use crate::read::readers::paged::as_record;
@@ -72,10 +75,12 @@ pub(crate) struct AsyncExportReader {
     waited: bool,
     holds_slot: bool,
     max_cursor_ms: Option<i64>,
+    /// Hand files out as work units instead of downloading them.
+    hand_off: bool,
 }
 
 impl AsyncExportReader {
-    pub(crate) fn new(spec: ExportSpec, saved: StreamState) -> Self {
+    pub(crate) fn new(spec: ExportSpec, saved: StreamState, hand_off: bool) -> Self {
         let ExportSpec {
             stream,
             data_type,
@@ -105,6 +110,7 @@ impl AsyncExportReader {
             polls: 0,
             waited: false,
             holds_slot: false,
+            hand_off,
         }
     }
 
@@ -115,6 +121,25 @@ impl AsyncExportReader {
             job: self.job.clone(),
         }
         .to_json()
+    }
+
+    /// File `name` of the current job as a work unit for a worker.
+    fn unit(&self, name: &str, url: &str, after: Option<String>) -> WorkUnit {
+        let (job_id, end) = self
+            .job
+            .as_ref()
+            .map(|j| (j.id, j.end))
+            .unwrap_or((0, self.start.unwrap_or_default()));
+        let start = self.start.unwrap_or(end);
+        WorkUnit::ExportFile {
+            stream: self.stream.to_string(),
+            job_id,
+            file: name.to_string(),
+            url: url.to_string(),
+            after,
+            window_start: time::to_rfc3339(&start),
+            window_end: time::to_rfc3339(&end),
+        }
     }
 
     fn files_request(&self, ctx: &Ctx, job: i64) -> Planned {
@@ -297,8 +322,15 @@ impl Reader for AsyncExportReader {
                             continue;
                         }
                         new_files += 1;
-                        self.listed_after = Some(n.to_string());
-                        self.queue.push_back((n.to_string(), u.to_string()));
+                        let before = self.listed_after.replace(n.to_string());
+                        if self.hand_off {
+                            sink.units.push(self.unit(n, u, before));
+                            if let Some(j) = self.job.as_mut() {
+                                j.after = Some(n.to_string());
+                            }
+                        } else {
+                            self.queue.push_back((n.to_string(), u.to_string()));
+                        }
                     }
                 }
                 if self.more_files && new_files == 0 {
@@ -364,6 +396,10 @@ impl Reader for AsyncExportReader {
             return true;
         }
         false
+    }
+
+    fn planned_state(&self) -> Option<Value> {
+        self.hand_off.then(|| self.state())
     }
 
     fn on_not_found(&mut self, sink: &mut Sink) -> bool {

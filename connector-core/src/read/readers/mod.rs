@@ -6,6 +6,9 @@ mod by_key;
 mod catalog_items;
 mod cursor;
 mod export;
+mod export_file;
+
+pub(crate) use export_file::FileSource;
 mod list_users;
 mod metadata;
 mod metrics;
@@ -24,6 +27,7 @@ pub(crate) fn reader_for(
     config: &Config,
     state: &StreamState,
     incremental: bool,
+    hand_off: bool,
 ) -> Box<dyn Reader> {
     let cursor = || {
         def.cursor_field
@@ -84,9 +88,16 @@ pub(crate) fn reader_for(
                 window_days: config.window_days,
             };
             match config.export_mode {
-                ExportMode::Async => {
-                    Box::new(async_export::AsyncExportReader::new(spec, state.clone()))
-                }
+                _ if hand_off => Box::new(async_export::AsyncExportReader::new(
+                    spec,
+                    state.clone(),
+                    true,
+                )),
+                ExportMode::Async => Box::new(async_export::AsyncExportReader::new(
+                    spec,
+                    state.clone(),
+                    false,
+                )),
                 ExportMode::Sync => Box::new(export::ExportReader::new(spec, state.clone())),
             }
         }
@@ -99,5 +110,16 @@ pub(crate) fn reader_for(
             ))
         }
         Family::ByKey(read) => Box::new(by_key::ByKeyReader::new(def.name, read)),
+    }
+}
+
+/// The reader of one export file handed out by a coordinator; `None` when
+/// `def` is not an export stream.
+pub(crate) fn export_file_reader(def: &StreamDef, source: FileSource) -> Option<Box<dyn Reader>> {
+    match def.family {
+        Family::Export { rows, .. } => Some(Box::new(export_file::ExportFileReader::new(
+            def.name, rows, source,
+        ))),
+        _ => None,
     }
 }
