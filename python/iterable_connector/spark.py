@@ -38,6 +38,8 @@ Options (all strings, as Spark passes them):
   ``merge_nested_objects``; and ``budget_split`` = the number of write tasks
   running at once (executor cores in all): each task's session then keeps to
   its share of every rate limit, so together they stay within the project's.
+  Reads need no such option: each partition carries its share (1/number of
+  partitions) for the calls that spend budget.
 
 Filters pushed down (``pushFilters``) with option ``pushdown`` = ``true`` and
 ``spark.sql.python.filterPushdown.enabled`` = ``true`` (Spark refuses a
@@ -292,13 +294,17 @@ def _arrow_schema(schema: StructType) -> pyarrow.Schema:
 
 
 class IterablePartition(InputPartition):
-    """Work units (JSON text from the core's planner) for one executor task.
-    Its repr shows file names only: download URLs stay out of logs."""
+    """Work units (JSON text from the core's planner) for one executor task,
+    and its share of the project's rate budget: ``share`` partitions may run
+    at once, so each paces its budgeted calls (a stream unit's reads, an
+    expired URL's refresh listing) to 1/``share`` of every limit. Its repr
+    shows file names only: download URLs stay out of logs."""
 
-    def __init__(self, index: int, units: list[str]) -> None:
+    def __init__(self, index: int, units: list[str], share: int = 1) -> None:
         super().__init__(index)
         self.index = index
         self.units = units
+        self.share = share
 
     def __repr__(self) -> str:
         names = []
@@ -388,7 +394,9 @@ class IterableReader(DataSourceReader):
     def read(self, partition: InputPartition) -> Iterator[pyarrow.RecordBatch]:
         """Reads the partition's units on an executor, as Arrow batches."""
         assert isinstance(partition, IterablePartition)
-        return _read_units(self._settings, self._info, self._schema, partition.units)
+        return _read_units(
+            self._settings, self._info, self._schema, partition.units, partition.share
+        )
 
 
 def _plan(
@@ -408,13 +416,26 @@ def _partitions(units: list[str], max_partitions: int) -> list[InputPartition]:
     groups: list[list[str]] = [[] for _ in range(n)]
     for i, u in enumerate(units):
         groups[i % n].append(u)
-    return [IterablePartition(i, g) for i, g in enumerate(groups)]
+    return [IterablePartition(i, g, share=n) for i, g in enumerate(groups)]
+
+
+def _unit_config(s: _Settings, share: int) -> str:
+    """The config a partition's sessions run with: 1/``share`` of every
+    rate limit (or less, if ``budget_split`` asks for more sharing)."""
+    config = dict(s.config)
+    config["budget_split"] = max(share, int(config.get("budget_split") or 1))
+    return json.dumps(config)
 
 
 def _read_units(
-    s: _Settings, info: Mapping[str, Any], schema: StructType, units: list[str]
+    s: _Settings,
+    info: Mapping[str, Any],
+    schema: StructType,
+    units: list[str],
+    share: int = 1,
 ) -> Iterator[pyarrow.RecordBatch]:
-    """Reads units on an executor, as Arrow batches of ``schema``."""
+    """Reads units on an executor, as Arrow batches of ``schema``, within
+    ``1/share`` of the project's rate budget (the partition's share)."""
     import pyarrow as pa
 
     key = s.key.secret()
@@ -437,8 +458,9 @@ def _read_units(
         ]
         return pa.RecordBatch.from_arrays(cols, schema=target)
 
+    config_json = _unit_config(s, share)
     for unit in units:
-        session = _native.Session.for_unit(s.config_json, unit)
+        session = _native.Session.for_unit(config_json, unit)
         # Downloads go to pre-signed URLs without the key (the core marks them
         # so); the key serves only a stream unit, or the one listing that
         # refreshes an expired URL.
@@ -511,7 +533,9 @@ class IterableStreamReader(DataSourceStreamReader):
 
     def read(self, partition: InputPartition) -> Iterator[pyarrow.RecordBatch]:
         assert isinstance(partition, IterablePartition)
-        return _read_units(self._settings, self._info, self._schema, partition.units)
+        return _read_units(
+            self._settings, self._info, self._schema, partition.units, partition.share
+        )
 
     def commit(self, end: dict[str, str]) -> None:
         # Spark has checkpointed `end`; nothing of ours to keep.

@@ -524,3 +524,21 @@ def test_every_stream_plans_and_reads_through_the_data_source(
         checked += 1
     assert checked >= 60, checked
     assert all(e["status"] != 429 for e in log_entries(log))
+
+
+def test_partitions_carry_their_share_of_the_rate_budget() -> None:
+    """#11: units that spend rate budget carry their share of it: with N
+    partitions able to run at once, each paces itself to 1/N of every limit
+    (a stream unit's reads, an expired URL's refresh listing)."""
+    from iterable_connector import spark as sp
+
+    units = [json.dumps({"stream": f"s{i}"}) for i in range(5)]
+    parts = sp._partitions(units, 3)
+    assert [len(p.units) for p in parts] == [2, 2, 1]
+    assert all(p.share == 3 for p in parts)
+    settings = sp._settings({"api_key": API_KEY, "stream": "lists"}, {"stream"})
+    assert json.loads(sp._unit_config(settings, 3))["budget_split"] == 3
+    assert json.loads(sp._unit_config(settings, 1))["budget_split"] == 1
+    wider = sp._settings({"api_key": API_KEY, "stream": "lists", "budget_split": "8"}, {"stream"})
+    assert json.loads(sp._unit_config(wider, 3))["budget_split"] == 8
+    assert API_KEY not in repr(parts[0])
