@@ -114,7 +114,7 @@ fn writes_show_in_the_live_truth_exactly_as_the_endpoints_serve_them() {
 
     let (_, k) = truth(&w, "stream=custom_event");
     assert!(
-        k.contains("2024-03-01T08:00:00Z|new@acme.example|signup"),
+        k.contains("2024-03-01T08:00:00Z|new@acme.example|signup|"),
         "{k:?}"
     );
     let events = ndjson(
