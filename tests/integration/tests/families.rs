@@ -555,6 +555,40 @@ fn an_export_job_that_never_completes_is_given_up() {
     assert!(sent.len() < 700, "bounded: {} requests", sent.len());
 }
 
+/// Resumed mid-job (the state names the job and its last file), a listing
+/// that says the job is still running is a status check like any other: the
+/// read waits between checks and gives up after the same bound, instead of
+/// listing again at once, forever (found by the fuzzer: `fuzz/regressions/
+/// read_session/`).
+#[test]
+fn a_resumed_job_still_running_is_polled_with_waits_and_given_up() {
+    let cfg = config(json!({"export_mode": "async"}));
+    let state: SessionState = [(
+        "email_send".to_string(),
+        json!({"v": 1, "next_start": "2024-02-01T00:00:00Z",
+            "job": {"id": 7, "end": "2024-02-02T00:00:00Z", "after": "f0.json"}}),
+    )]
+    .into_iter()
+    .collect();
+    let mut listings = 0;
+    let (out, sent) = sync(cfg, &["email_send"], &state, |req| {
+        listings += 1;
+        if listings > 2_000 {
+            // Only so that a broken core ends this test instead of hanging it.
+            return json_body(json!({"jobId": 7, "jobState": "completed", "files": []}));
+        }
+        assert!(
+            req.url.contains("/api/export/7/files?startAfter=f0.json"),
+            "{}",
+            req.url
+        );
+        json_body(json!({"jobId": 7, "jobState": "running", "files": []}))
+    });
+    assert!(sent.len() < 700, "bounded: {} requests", sent.len());
+    let e = out.unwrap_err();
+    assert!(e.message.contains("status checks"), "{e}");
+}
+
 /// A file listing that ignores `startAfter` repeats files: each file is
 /// read once, then the read stops with a typed error instead of looping.
 #[test]

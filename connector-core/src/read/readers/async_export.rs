@@ -262,7 +262,17 @@ impl Reader for AsyncExportReader {
                             ),
                         ));
                     }
-                    _ => return Ok(()),
+                    _ => {
+                        // Still running, also when a listing of a resumed
+                        // (or half-listed) job says so: a status check like
+                        // any other, waited for and counted, never a listing
+                        // again at once.
+                        if matches!(self.phase, Phase::Files) {
+                            self.phase = Phase::Polling;
+                            self.waited = false;
+                        }
+                        return Ok(());
+                    }
                 }
                 if matches!(self.phase, Phase::Polling)
                     && item.get("exportTruncated").and_then(Value::as_bool) == Some(true)
