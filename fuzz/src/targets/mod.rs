@@ -34,3 +34,42 @@ pub fn assert_no_key(text: &str, key: &str) {
         panic!("the API key (its piece {piece:?}) leaks into: {text}");
     }
 }
+
+/// Panics when `text` echoes `key` after a key name: `Api-Key`, `api_key`,
+/// `x-api-key`, `API KEY` (any case), then any of `"':=` and blanks, then 4
+/// or more leading bytes of the key. That is the core's promise for bodies
+/// it quotes (`redact_key_echo`); a key a server writes into prose without
+/// a name is the host's to scrub (`host/src/redact.rs`), as only the host
+/// may know the key.
+pub fn assert_no_key_echo(text: &str, key: &str) {
+    let lower = text.to_ascii_lowercase();
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    while let Some(found) = lower[from..].find("api") {
+        let at = from + found;
+        from = at + 3;
+        let mut i = at + 3;
+        if matches!(bytes.get(i), Some(b'-' | b'_' | b' ')) {
+            i += 1;
+        }
+        if !lower[i..].starts_with("key") {
+            continue;
+        }
+        i += 3;
+        while matches!(
+            bytes.get(i),
+            Some(b'"' | b'\'' | b':' | b'=' | b' ' | b'\t')
+        ) {
+            i += 1;
+        }
+        let same = bytes[i..]
+            .iter()
+            .zip(key.as_bytes())
+            .take_while(|(a, b)| a == b)
+            .count();
+        assert!(
+            same < 4,
+            "the API key is echoed ({same} bytes of it after a key name) in: {text}"
+        );
+    }
+}

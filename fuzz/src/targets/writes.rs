@@ -7,7 +7,7 @@ use connector_core::{
 use serde_json::{Map, Value, json};
 
 use crate::rng::{Rng, fnv1a};
-use crate::targets::{API_KEY, NOW_MS, assert_no_key};
+use crate::targets::{API_KEY, NOW_MS, assert_no_key_echo};
 
 fn config() -> Config {
     Config::from_json(&json!({"base_url": "https://api.iterable.com", "api_key": API_KEY}))
@@ -124,13 +124,13 @@ pub fn write_rows(data: &[u8]) {
                     assert!(!*slot, "row {} has two results", r.row);
                     *slot = true;
                     if let Some(e) = &r.error {
-                        assert_no_key(&e.to_string(), API_KEY);
+                        assert_no_key_echo(&e.to_string(), API_KEY);
                     }
                 }
             }
             WriteAction::Commit(_) | WriteAction::AwaitResponse => {}
             WriteAction::SleepUntil(t) => now = now.max(t),
-            WriteAction::Log(l) => assert_no_key(&l.message, API_KEY),
+            WriteAction::Log(l) => assert_no_key_echo(&l.message, API_KEY),
             WriteAction::Done(summary) => {
                 assert_eq!(summary.rows, rows, "rows counted");
                 assert_eq!(
@@ -207,7 +207,7 @@ pub fn sql(data: &[u8]) {
 }
 
 fn check_error(e: &ConnectorError) {
-    assert_no_key(&e.to_string(), API_KEY);
+    assert_no_key_echo(&e.to_string(), API_KEY);
     assert!(
         !matches!(e.kind, ErrorKind::Internal | ErrorKind::ProtocolMisuse),
         "{:?} error from a correct driver: {e}",
