@@ -656,6 +656,30 @@ fn vanishing_export_jobs_end_the_read_with_an_error() {
     assert!((2..=5).contains(&starts), "{starts} jobs started: {sent:?}");
 }
 
+/// An export job truncated again and again is re-planned with half the
+/// window each time — down to the smallest window, where it used to start
+/// the same job forever; it now ends the read with a typed error (found by
+/// the fuzzer: `fuzz/regressions/read_session/`).
+#[test]
+fn an_export_truncated_at_the_smallest_window_ends_the_read() {
+    let cfg = config(json!({"export_mode": "async"}));
+    let sel = [StreamSelection::incremental("email_send")];
+    let mut session = ReadSession::open(cfg, &sel, &SessionState::new()).unwrap();
+    let (out, sent) = bounded_read(&mut session, 10_000, |req| {
+        if path(req) == "/api/export/start" {
+            (200, json!({"jobId": 7}))
+        } else {
+            (
+                200,
+                json!({"jobId": 7, "jobState": "completed", "exportTruncated": true, "files": []}),
+            )
+        }
+    });
+    let e = out.expect("the read ends").unwrap_err();
+    assert!(e.message.contains("truncated"), "{e}");
+    assert!(sent.len() < 100, "{} requests", sent.len());
+}
+
 /// A file listing that ignores `startAfter` repeats files: each file is
 /// read once, then the read stops with a typed error instead of looping.
 #[test]

@@ -287,6 +287,18 @@ impl Reader for AsyncExportReader {
                 if matches!(self.phase, Phase::Polling)
                     && item.get("exportTruncated").and_then(Value::as_bool) == Some(true)
                 {
+                    if self.size <= MIN_WINDOW {
+                        // Halving cannot help any more: starting the same
+                        // job again would loop for as long as the server
+                        // says so.
+                        return Err(ConnectorError::new(
+                            ErrorKind::Upstream,
+                            format!(
+                                "export job truncated even for a window of {} minutes; the next sync starts this window again (export_mode \"sync\" reads it in smaller pieces)",
+                                MIN_WINDOW.num_minutes()
+                            ),
+                        ));
+                    }
                     self.size = (self.size / 2).max(MIN_WINDOW);
                     sink.logs.push(LogMessage {
                         level: LogLevel::Warn,
