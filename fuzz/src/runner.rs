@@ -357,3 +357,40 @@ fn set(current: &Mutex<Vec<u8>>, input: &[u8]) {
         g.extend_from_slice(input);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The runner itself: a panicking target is a finding, with its message,
+    /// and an allocation past the bound is one too.
+    #[test]
+    fn the_runner_reports_panics_and_memory() {
+        fn boom(data: &[u8]) {
+            assert!(!data.starts_with(b"boom"), "said boom");
+        }
+        fn hog(data: &[u8]) {
+            let v = vec![1u8; (1 << 20) + data.len()];
+            assert!(v.len() >= 1 << 20);
+        }
+        let t = crate::Target {
+            name: "test_boom",
+            about: "",
+            run: boom,
+            max_len: 16,
+            tokens: &[],
+            memory_base: 1 << 20,
+            memory_per_byte: 0,
+        };
+        let e = check_one(&t, b"boom!").unwrap_err();
+        assert!(e.contains("said boom"), "{e}");
+        assert!(check_one(&t, b"fine").is_ok());
+        let h = crate::Target {
+            run: hog,
+            memory_base: 1 << 19,
+            ..t
+        };
+        let e = check_one(&h, b"").unwrap_err();
+        assert!(e.contains("at peak"), "{e}");
+    }
+}

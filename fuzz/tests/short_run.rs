@@ -40,35 +40,3 @@ fn every_target_runs_without_a_finding() {
     }
     assert!(findings.is_empty(), "{}", findings.join("\n\n"));
 }
-
-/// The runner itself: a panicking target is a finding, with its message,
-/// and an allocation past the bound is one too.
-#[test]
-fn the_runner_reports_panics_and_memory() {
-    fn boom(data: &[u8]) {
-        assert!(!data.starts_with(b"boom"), "said boom");
-    }
-    fn hog(data: &[u8]) {
-        let v = vec![1u8; (1 << 20) + data.len()];
-        assert!(v.len() >= 1 << 20);
-    }
-    let t = fuzz::Target {
-        name: "test_boom",
-        about: "",
-        run: boom,
-        max_len: 16,
-        tokens: &[],
-        memory_base: 1 << 20,
-        memory_per_byte: 0,
-    };
-    let e = runner::check_one(&t, b"boom!").unwrap_err();
-    assert!(e.contains("said boom"), "{e}");
-    assert!(runner::check_one(&t, b"fine").is_ok());
-    let h = fuzz::Target {
-        run: hog,
-        memory_base: 1 << 19,
-        ..t
-    };
-    let e = runner::check_one(&h, b"").unwrap_err();
-    assert!(e.contains("at peak"), "{e}");
-}

@@ -35,13 +35,10 @@ pub fn assert_no_key(text: &str, key: &str) {
     }
 }
 
-/// Panics when `text` echoes `key` after a key name: `Api-Key`, `api_key`,
-/// `x-api-key`, `API KEY` (any case), then any of `"':=` and blanks, then 4
-/// or more leading bytes of the key. That is the core's promise for bodies
-/// it quotes (`redact_key_echo`); a key a server writes into prose without
-/// a name is the host's to scrub (`host/src/redact.rs`), as only the host
-/// may know the key.
-pub fn assert_no_key_echo(text: &str, key: &str) {
+/// How many leading bytes of `key` `text` echoes after a key name
+/// (`Api-Key`, `api_key`, `x-api-key`, `API KEY`, any case, then any of
+/// `"':=` and blanks), when 4 or more.
+pub fn key_echo_in(text: &str, key: &str) -> Option<usize> {
     let lower = text.to_ascii_lowercase();
     let bytes = text.as_bytes();
     let mut from = 0;
@@ -67,9 +64,39 @@ pub fn assert_no_key_echo(text: &str, key: &str) {
             .zip(key.as_bytes())
             .take_while(|(a, b)| a == b)
             .count();
-        assert!(
-            same < 4,
-            "the API key is echoed ({same} bytes of it after a key name) in: {text}"
+        if same >= 4 {
+            return Some(same);
+        }
+    }
+    None
+}
+
+/// Panics when `text` echoes `key` after a key name (see [`key_echo_in`]).
+/// That is the core's promise for the bodies it quotes
+/// (`redact_key_echo`); a key a server writes into prose without a name is
+/// the host's to scrub (`host/src/redact.rs`), as only the host may know it.
+pub fn assert_no_key_echo(text: &str, key: &str) {
+    if let Some(n) = key_echo_in(text, key) {
+        panic!("the API key is echoed ({n} bytes of it after a key name) in: {text}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_checks_catch_echoes_and_pieces() {
+        let echo = key_echo_in("HTTP 400: Api-Key: fuzz-SECRET-k…", API_KEY);
+        assert_eq!(echo, Some(13), "an echoed prefix is caught");
+        assert_eq!(key_echo_in(r#"{"x_api_key":"fuzz-S"}"#, API_KEY), Some(6));
+        let reason = "Iterable rejected the API key: use a server-side key";
+        assert_eq!(key_echo_in(reason, API_KEY), None);
+        assert_eq!(key_echo_in("Api-Key: ***", API_KEY), None);
+        assert_eq!(
+            key_piece_in("x SECRET-key-0123 y", API_KEY).as_deref(),
+            Some("SECRET-key-0")
         );
+        assert_eq!(key_piece_in("fuzz-SECRET", API_KEY), None);
     }
 }
