@@ -29,8 +29,8 @@
 
 use arbitrary::Unstructured;
 use connector_core::{
-    Action, Config, ConnectorError, ErrorKind, HttpRequest, LogMessage, ReadSession, SessionState,
-    StreamSelection, StreamState, TransportErrorKind, all_streams,
+    Action, Config, ConnectorError, ErrorKind, Family, HttpRequest, LogMessage, ReadSession,
+    SessionState, StreamSelection, StreamState, TransportErrorKind, all_streams,
 };
 use serde_json::json;
 
@@ -126,6 +126,19 @@ fn transport(u: &mut Unstructured<'_>) -> arbitrary::Result<TransportErrorKind> 
 }
 
 fn decode_answer(u: &mut Unstructured<'_>) -> arbitrary::Result<Answer> {
+    // Most answers are good ones (the canned answer, in chunks, a little
+    // late), so sessions get deep enough for the hostile ones to matter.
+    if u.ratio(3u8, 5)? {
+        let size = *u.choose(&[0usize, 1, 7, 64, 1000])?;
+        return Ok(Answer {
+            status: None,
+            headers: Vec::new(),
+            body: Body::Canned,
+            chunks: vec![size],
+            latency_ms: u.int_in_range(0i64..=2_000)?,
+            end: End::Complete,
+        });
+    }
     let status = match u.int_in_range(0u8..=9)? {
         0..=3 => None,
         4..=8 => Some(*u.choose(STATUSES)?),
@@ -228,11 +241,22 @@ struct Run {
 
 impl Run {
     fn open(u: &mut Unstructured<'_>) -> Result<Run, ()> {
+        // Half the picks from the streams that are not exports (53 of the
+        // catalog's streams are), so every family gets its share.
         let all: Vec<&'static str> = all_streams().map(|d| d.name).collect();
+        let other: Vec<&'static str> = all_streams()
+            .filter(|d| !matches!(d.family, Family::Export { .. }))
+            .map(|d| d.name)
+            .collect();
         let mut streams: Vec<String> = Vec::new();
         let n = u.int_in_range(1u8..=3).map_err(|_| ())?;
         for _ in 0..n {
-            let name = u.choose(&all).map_err(|_| ())?.to_string();
+            let from = if u.arbitrary::<bool>().unwrap_or(false) {
+                &other
+            } else {
+                &all
+            };
+            let name = u.choose(from).map_err(|_| ())?.to_string();
             if !streams.contains(&name) {
                 streams.push(name);
             }
