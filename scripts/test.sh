@@ -8,7 +8,8 @@ rustup target add wasm32-wasip2
 cargo build --locked -p wasm-component --target wasm32-wasip2 --profile wasm-release
 export CONNECTOR_WASM="$PWD/target/wasm32-wasip2/wasm-release/wasm_component.wasm"
 ls -l "$CONNECTOR_WASM"
-# default-members: the core, the simulator and the integration tests.
+# default-members: the core, the simulator, the integration tests, the host and
+# the fuzzer (its short run: regressions, corpus, ~4 s of mutations per target).
 cargo test --locked 2>&1 | tee target/test-output.txt
 # (grep finds nothing when all is well: `|| true` keeps `set -e` from ending the script.)
 passed=$({ grep -Eo 'test result: ok\. [0-9]+ passed' target/test-output.txt || true; } | awk '{s+=$4} END {print s+0}')

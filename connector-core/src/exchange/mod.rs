@@ -25,4 +25,4 @@ pub use retry::RetryClass;
 
 pub(crate) use endpoint::Planned;
 pub(crate) use engine::{Ended, Exchange, Failure, Verdict};
-pub(crate) use status::{path_of, status_error};
+pub(crate) use status::{path_of, redact_key_echo, status_error};

@@ -108,11 +108,14 @@ impl From<ParseError> for ConnectorError {
 /// Longest excerpt of offending input quoted in an error message, in characters.
 const EXCERPT_CHARS: usize = 60;
 
-/// A short, printable excerpt of `bytes` for error messages: lossy UTF-8, control
-/// characters escaped, cut to [`EXCERPT_CHARS`] characters (≤ 80 chars in total
-/// with quotes and ellipsis), so an error never carries a whole record.
+/// A short, printable excerpt of `bytes` for error messages: lossy UTF-8, an
+/// echoed API key's value replaced (a 2xx page that repeats the request's
+/// headers is quoted here, not by the status errors), control characters
+/// escaped, cut to [`EXCERPT_CHARS`] characters (≤ 80 chars in total with
+/// quotes and ellipsis), so an error never carries a whole record.
 pub(crate) fn excerpt(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(&bytes[..bytes.len().min(4 * EXCERPT_CHARS)]);
+    let text = crate::exchange::redact_key_echo(&text);
     let mut out = String::from("\"");
     let mut chars = text.chars().flat_map(char::escape_debug);
     out.extend(chars.by_ref().take(EXCERPT_CHARS));

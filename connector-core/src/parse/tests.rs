@@ -196,6 +196,25 @@ fn ndjson_errors_carry_a_short_excerpt_only() {
     assert!(ce.message.contains("byte offset 3"), "{}", ce.message);
 }
 
+/// A 2xx page that repeats the request's headers (a gateway, a proxy)
+/// fails to parse; the quoted excerpt must not carry the key (found by the
+/// fuzzer: `fuzz/regressions/read_session/`).
+#[test]
+fn excerpts_do_not_quote_an_echoed_key() {
+    for format in [BodyFormat::Ndjson, BodyFormat::Json] {
+        let body = b"Api-Key: k3y-5ecret-0123456789\nHost: api.iterable.com\n";
+        let out = parse(format, body);
+        let e = out.result.expect_err("not JSON");
+        assert!(!e.message.contains("5ecret"), "{format:?}: {}", e.message);
+    }
+    let out = parse(BodyFormat::Ndjson, b"Api-Key: k3y-5ecret-0123456789\n");
+    let e = out.result.expect_err("not JSON");
+    assert!(e.message.contains("Api-Key: ***"), "{}", e.message);
+    let e = excerpt(br#"{"headers": {"x-api-key": "k3y-5ecret-0123456789"}}"#);
+    assert!(!e.contains("5ecret"), "{e}");
+    assert!(e.contains("***"), "{e}");
+}
+
 #[test]
 fn excerpts_are_at_most_80_chars() {
     assert_eq!(excerpt(b"abc"), "\"abc\"");

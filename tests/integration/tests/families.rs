@@ -555,6 +555,131 @@ fn an_export_job_that_never_completes_is_given_up() {
     assert!(sent.len() < 700, "bounded: {} requests", sent.len());
 }
 
+/// Resumed mid-job (the state names the job and its last file), a listing
+/// that says the job is still running is a status check like any other: the
+/// read waits between checks and gives up after the same bound, instead of
+/// listing again at once, forever (found by the fuzzer: `fuzz/regressions/
+/// read_session/`).
+#[test]
+fn a_resumed_job_still_running_is_polled_with_waits_and_given_up() {
+    let cfg = config(json!({"export_mode": "async"}));
+    let state: SessionState = [(
+        "email_send".to_string(),
+        json!({"v": 1, "next_start": "2024-02-01T00:00:00Z",
+            "job": {"id": 7, "end": "2024-02-02T00:00:00Z", "after": "f0.json"}}),
+    )]
+    .into_iter()
+    .collect();
+    let mut listings = 0;
+    let (out, sent) = sync(cfg, &["email_send"], &state, |req| {
+        listings += 1;
+        if listings > 2_000 {
+            // Only so that a broken core ends this test instead of hanging it.
+            return json_body(json!({"jobId": 7, "jobState": "completed", "files": []}));
+        }
+        assert!(
+            req.url.contains("/api/export/7/files?startAfter=f0.json"),
+            "{}",
+            req.url
+        );
+        json_body(json!({"jobId": 7, "jobState": "running", "files": []}))
+    });
+    assert!(sent.len() < 700, "bounded: {} requests", sent.len());
+    let e = out.unwrap_err();
+    assert!(e.message.contains("status checks"), "{e}");
+}
+
+/// Drives `session` with `answer` (status, body) for at most `max_polls`
+/// polls, on a clock that jumps to every `SleepUntil`: the outcome (or
+/// `None` when the read did not end) and the requests sent.
+fn bounded_read(
+    session: &mut ReadSession,
+    max_polls: usize,
+    mut answer: impl FnMut(&HttpRequest) -> (u16, Value),
+) -> (
+    Option<Result<(), connector_core::ConnectorError>>,
+    Vec<String>,
+) {
+    let mut now = NOW;
+    let mut sent = Vec::new();
+    for _ in 0..max_polls {
+        let step = match session.poll(now) {
+            Ok(connector_core::Action::Fetch(req)) => {
+                sent.push(req.url.clone());
+                let (status, body) = answer(&req);
+                session
+                    .on_response_head(now, req.id, status, &[])
+                    .and_then(|()| {
+                        session.on_response_body(now, req.id, body.to_string().as_bytes())
+                    })
+                    .and_then(|()| session.on_response_end(now, req.id))
+            }
+            Ok(connector_core::Action::SleepUntil(t)) => {
+                now = now.max(t);
+                Ok(())
+            }
+            Ok(connector_core::Action::Done(_)) => return (Some(Ok(())), sent),
+            Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = step {
+            return (Some(Err(e)), sent);
+        }
+    }
+    (None, sent)
+}
+
+/// An export job whose file listing is gone (404) is started again — but
+/// not forever, and each vanished job gives its slot back: before, four
+/// vanished jobs used up Iterable's four job slots and the read slept in
+/// one-second steps forever without sending anything (found by the fuzzer:
+/// `fuzz/regressions/read_session/`).
+#[test]
+fn vanishing_export_jobs_end_the_read_with_an_error() {
+    let cfg = config(json!({"export_mode": "async"}));
+    let sel = [StreamSelection::incremental("email_send")];
+    let mut session = ReadSession::open(cfg, &sel, &SessionState::new()).unwrap();
+    let (out, sent) = bounded_read(&mut session, 10_000, |req| {
+        if path(req) == "/api/export/start" {
+            (200, json!({"jobId": 7}))
+        } else {
+            (404, json!({"msg": "job not found", "code": "NotFound"}))
+        }
+    });
+    let out = out.expect("the read ends");
+    let e = out.unwrap_err();
+    assert_eq!(e.status, Some(404), "{e}");
+    let starts = sent
+        .iter()
+        .filter(|u| u.ends_with("/api/export/start"))
+        .count();
+    assert!((2..=5).contains(&starts), "{starts} jobs started: {sent:?}");
+}
+
+/// An export job truncated again and again is re-planned with half the
+/// window each time — down to the smallest window, where it used to start
+/// the same job forever; it now ends the read with a typed error (found by
+/// the fuzzer: `fuzz/regressions/read_session/`).
+#[test]
+fn an_export_truncated_at_the_smallest_window_ends_the_read() {
+    let cfg = config(json!({"export_mode": "async"}));
+    let sel = [StreamSelection::incremental("email_send")];
+    let mut session = ReadSession::open(cfg, &sel, &SessionState::new()).unwrap();
+    let (out, sent) = bounded_read(&mut session, 10_000, |req| {
+        if path(req) == "/api/export/start" {
+            (200, json!({"jobId": 7}))
+        } else {
+            (
+                200,
+                json!({"jobId": 7, "jobState": "completed", "exportTruncated": true, "files": []}),
+            )
+        }
+    });
+    let e = out.expect("the read ends").unwrap_err();
+    assert!(e.message.contains("truncated"), "{e}");
+    assert!(sent.len() < 100, "{} requests", sent.len());
+}
+
 /// A file listing that ignores `startAfter` repeats files: each file is
 /// read once, then the read stops with a typed error instead of looping.
 #[test]

@@ -41,6 +41,9 @@ const MAX_POLL_MS: i64 = 60_000;
 /// ten hours; a job still not done is given up (the window is retried by
 /// the next sync).
 const MAX_JOB_POLLS: u32 = 600;
+/// Jobs of one window that may vanish (their listing answers 404) before
+/// the read gives up with that 404, instead of starting jobs forever.
+const MAX_VANISHED_JOBS: u32 = 3;
 
 enum Phase {
     /// No job: start one for the next window.
@@ -74,6 +77,8 @@ pub(crate) struct AsyncExportReader {
     polls: u32,
     waited: bool,
     holds_slot: bool,
+    /// Jobs of the current window that vanished (404) so far.
+    vanished: u32,
     max_cursor_ms: Option<i64>,
     /// Hand files out as work units instead of downloading them.
     hand_off: bool,
@@ -111,6 +116,7 @@ impl AsyncExportReader {
             waited: false,
             holds_slot: false,
             hand_off,
+            vanished: 0,
         }
     }
 
@@ -192,6 +198,9 @@ impl Reader for AsyncExportReader {
         }
         match self.phase {
             Phase::Idle => {
+                // Idle holds no job: a slot still held is a vanished job's
+                // (`on_not_found` has no context to give it back).
+                self.release_slot(ctx);
                 let start = self.start.expect("set by begin");
                 if start >= ctx.end {
                     return Ok(Next::Done);
@@ -243,6 +252,7 @@ impl Reader for AsyncExportReader {
                     return Ok(Next::Send(self.files_request(ctx, id)));
                 }
                 // Every file handed out: the window is complete.
+                self.vanished = 0;
                 let end = self.job.take().map(|j| j.end);
                 self.start = end.or(self.start);
                 self.release_slot(ctx);
@@ -287,11 +297,33 @@ impl Reader for AsyncExportReader {
                             ),
                         ));
                     }
-                    _ => return Ok(()),
+                    _ => {
+                        // Still running, also when a listing of a resumed
+                        // (or half-listed) job says so: a status check like
+                        // any other, waited for and counted, never a listing
+                        // again at once.
+                        if matches!(self.phase, Phase::Files) {
+                            self.phase = Phase::Polling;
+                            self.waited = false;
+                        }
+                        return Ok(());
+                    }
                 }
                 if matches!(self.phase, Phase::Polling)
                     && item.get("exportTruncated").and_then(Value::as_bool) == Some(true)
                 {
+                    if self.size <= MIN_WINDOW {
+                        // Halving cannot help any more: starting the same
+                        // job again would loop for as long as the server
+                        // says so.
+                        return Err(ConnectorError::new(
+                            ErrorKind::Upstream,
+                            format!(
+                                "export job truncated even for a window of {} minutes; the next sync starts this window again (export_mode \"sync\" reads it in smaller pieces)",
+                                MIN_WINDOW.num_minutes()
+                            ),
+                        ));
+                    }
                     self.size = (self.size / 2).max(MIN_WINDOW);
                     sink.logs.push(LogMessage {
                         level: LogLevel::Warn,
@@ -404,7 +436,11 @@ impl Reader for AsyncExportReader {
 
     fn on_not_found(&mut self, sink: &mut Sink) -> bool {
         // The job of a saved state is gone (jobs expire): start the window again.
-        if matches!(self.phase, Phase::Files | Phase::Polling) && self.downloading.is_none() {
+        if matches!(self.phase, Phase::Files | Phase::Polling)
+            && self.downloading.is_none()
+            && self.vanished < MAX_VANISHED_JOBS
+        {
+            self.vanished += 1;
             self.job = None;
             self.queue.clear();
             self.listed_after = None;
