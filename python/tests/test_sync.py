@@ -479,6 +479,66 @@ def test_numbers_in_float_and_numeric_columns_settle(fresh_sim: Sim, db: DB) -> 
     assert r.writes == 0 and r.unchanged == 3, r.planned
 
 
+@pytest.mark.parametrize("initial", ["iterable_to_local", "local_to_iterable"])
+def test_first_run_one_way_modes(fresh_sim: Sim, db: DB, initial: str) -> None:
+    """The two one-way first runs: the named side is copied over the other
+    (rows only the other side has are left alone), then later runs are two-way."""
+    src = source(fresh_sim)
+    catalog, table = names(db)
+    assert src.write("catalogs", [{"name": catalog}]).all_ok
+    up(src, catalog, {"r": {"name": "Remote", "price": 1}, "both": {"name": "In Iterable"}})
+    create(db, table)
+    db.exec(f'INSERT INTO "{table}" VALUES (?, ?, ?)', "l", "Local", 2)
+    db.exec(f'INSERT INTO "{table}" VALUES (?, ?, ?)', "both", "In the table", None)
+
+    r = src.sync(
+        "catalog_items",
+        catalog=catalog,
+        con=db.sync_con,
+        table=table,
+        key="item_id",
+        initial=initial,
+    )
+    assert not r.failures and not r.conflicts, r
+    if initial == "iterable_to_local":
+        assert (r.local_upserts, r.remote_upserts) == (2, 0), r
+        assert local(db, table) == {
+            "r": {"name": "Remote", "price": 1},
+            "both": {"name": "In Iterable"},
+            "l": {"name": "Local", "price": 2},
+        }
+        assert remote(fresh_sim, catalog) == {
+            "r": {"name": "Remote", "price": 1},
+            "both": {"name": "In Iterable"},
+        }
+    else:
+        assert (r.local_upserts, r.remote_upserts) == (0, 2), r
+        assert remote(fresh_sim, catalog) == {
+            "r": {"name": "Remote", "price": 1},
+            "both": {"name": "In the table"},
+            "l": {"name": "Local", "price": 2},
+        }
+        assert local(db, table) == {
+            "l": {"name": "Local", "price": 2},
+            "both": {"name": "In the table"},
+        }
+    # The next run is two-way: what one side lacks reaches it, once.
+    again = src.sync(
+        "catalog_items", catalog=catalog, con=db.sync_con, table=table, key="item_id", state=r.state
+    )
+    assert not again.failures, again
+    assert local(db, table) == remote(fresh_sim, catalog)
+    quiet = src.sync(
+        "catalog_items",
+        catalog=catalog,
+        con=db.sync_con,
+        table=table,
+        key="item_id",
+        state=again.state,
+    )
+    assert quiet.writes == 0, quiet.planned
+
+
 # -- templates ---------------------------------------------------------------------
 
 
