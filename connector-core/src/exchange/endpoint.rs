@@ -58,6 +58,19 @@ pub(crate) const METADATA_KEYS: Endpoint = get("/api/metadata/{table}", JSON, Bu
 pub(crate) const METADATA_VALUE: Endpoint =
     get("/api/metadata/{table}/{key}", JSON, Bucket::General);
 pub(crate) const TEMPLATES: Endpoint = get("/api/templates", JSON, Bucket::General);
+/// The path segment of a template medium's endpoints (`Email` → `email`,
+/// `InApp` → `inapp`; case, `_` and `-` ignored), for [`TEMPLATE_GET`],
+/// [`TEMPLATE_UPSERT`] and [`TEMPLATE_UPDATE`].
+pub(crate) fn template_medium_path(medium: &str) -> Option<&'static str> {
+    match medium.to_ascii_lowercase().replace(['_', '-'], "").as_str() {
+        "email" => Some("email"),
+        "push" => Some("push"),
+        "sms" => Some("sms"),
+        "inapp" => Some("inapp"),
+        _ => None,
+    }
+}
+
 /// One template's full model; `{kind}` is the medium's path (`email`, `push`, `sms`, `inapp`).
 pub(crate) const TEMPLATE_GET: Endpoint = get("/api/templates/{kind}/get", JSON, Bucket::General);
 pub(crate) const JOURNEYS: Endpoint = get("/api/journeys", JSON, Bucket::General);

@@ -20,7 +20,7 @@ pub(crate) const REPORTED_PER_STREAM: u64 = 5;
 pub(crate) struct Violation {
     pub(crate) field: &'static str,
     pub(crate) expected: &'static str,
-    /// The value as JSON text, cut to 80 characters.
+    /// The value as JSON text, an echoed key redacted, cut to 80 characters.
     pub(crate) value: String,
 }
 
@@ -67,7 +67,10 @@ impl Conformance {
             };
             if !ok {
                 self.count += 1;
-                let mut value = v.map_or_else(|| "nothing".to_string(), Value::to_string);
+                // A value is server text: it may echo the request's headers.
+                let mut value = crate::exchange::redact_key_echo(
+                    &v.map_or_else(|| "nothing".to_string(), Value::to_string),
+                );
                 if value.chars().count() > 80 {
                     value = value.chars().take(77).collect::<String>() + "...";
                 }
@@ -170,5 +173,10 @@ mod tests {
             u.check(&rec(json!({"email": "a@x.io", "emailListIds": ["x"]})))
                 .is_some()
         );
+        // Text a server sent back never carries an echoed key into a log.
+        let v = c
+            .check(&rec(json!({"id": "Api-Key: sk-live-123"})))
+            .expect("text id");
+        assert!(!v.value.contains("sk-live-123"), "{}", v.value);
     }
 }

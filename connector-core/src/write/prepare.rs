@@ -532,16 +532,12 @@ fn template_medium(r: &mut Row, options: &WriteOptions) -> Result<&'static str> 
             )
         })?,
     };
-    match given.to_ascii_lowercase().replace(['_', '-'], "").as_str() {
-        "email" => Ok("email"),
-        "push" => Ok("push"),
-        "sms" => Ok("sms"),
-        "inapp" => Ok("inapp"),
-        _ => Err(ConnectorError::input(
+    crate::exchange::endpoint::template_medium_path(&given).ok_or_else(|| {
+        ConnectorError::input(
             "messageMedium",
             format!("\"{given}\" is not a template medium; use Email, Push, SMS or InApp"),
-        )),
-    }
+        )
+    })
 }
 
 /// Catalog names and item ids: letters, digits and dashes, at most 255.

@@ -225,7 +225,7 @@ pub(crate) struct PagedSpec {
 impl PagedSpec {
     /// The walk of pass `pass`, with the pushed-down parameters its pass
     /// does not set itself.
-    fn pager(&self, pass: usize, extra: &[(&'static str, String)]) -> Pager {
+    pub(crate) fn pager(&self, pass: usize, extra: &[(&'static str, String)]) -> Pager {
         let mut query: Vec<(&'static str, String)> = self.passes[pass]
             .query
             .iter()

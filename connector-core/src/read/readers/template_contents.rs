@@ -11,22 +11,10 @@ use serde_json::{Value, json};
 use crate::catalog::Pass;
 use crate::error::{ConnectorError, ErrorKind, Result};
 use crate::exchange::Record;
-use crate::exchange::endpoint::{Endpoint, TEMPLATE_GET};
+use crate::exchange::endpoint::{Endpoint, TEMPLATE_GET, template_medium_path};
 use crate::read::reader::{Ctx, Next, Reader, Sink};
 use crate::read::readers::cursor::ClientCursor;
-use crate::read::readers::paged::{Pager, select_passes};
-
-/// The path segment of a medium's template endpoints.
-pub(crate) fn medium_path(medium: &str) -> Option<&'static str> {
-    match medium {
-        "Email" => Some("email"),
-        "Push" => Some("push"),
-        "SMS" => Some("sms"),
-        "InApp" => Some("inapp"),
-        "Embedded" => Some("embedded"),
-        _ => None,
-    }
-}
+use crate::read::readers::paged::{PagedSpec, Pager, select_passes};
 
 /// One template listed, waiting for its content.
 struct Listed {
@@ -35,8 +23,8 @@ struct Listed {
 }
 
 pub(crate) struct TemplateContentsReader {
-    list: Endpoint,
-    passes: &'static [Pass],
+    /// The templates list, walked once per active pass.
+    spec: PagedSpec,
     /// Indexes of the passes walked.
     active: Vec<usize>,
     extra: Vec<(&'static str, String)>,
@@ -60,8 +48,13 @@ impl TemplateContentsReader {
     ) -> Self {
         let (active, extra) = select_passes(passes, pushed);
         TemplateContentsReader {
-            list,
-            passes,
+            spec: PagedSpec {
+                endpoint: list,
+                field: "templates",
+                page_size: 1000,
+                in_envelope: false,
+                passes,
+            },
             active,
             extra,
             pass: 0,
@@ -78,7 +71,7 @@ impl TemplateContentsReader {
     }
 
     fn pass_def(&self) -> &'static Pass {
-        let passes: &'static [Pass] = self.passes;
+        let passes: &'static [Pass] = self.spec.passes;
         &passes[self.active[self.pass]]
     }
 
@@ -91,15 +84,7 @@ impl Reader for TemplateContentsReader {
     fn next(&mut self, ctx: &Ctx) -> Result<Next> {
         while self.listing() {
             if self.pager.is_none() {
-                let mut query: Vec<(&'static str, String)> = self
-                    .pass_def()
-                    .query
-                    .iter()
-                    .map(|(k, v)| (*k, (*v).to_string()))
-                    .collect();
-                query.extend(self.extra.iter().cloned());
-                self.pager =
-                    Some(Pager::new(self.list, "templates", 1000, false).with_query(query));
+                self.pager = Some(self.spec.pager(self.active[self.pass], &self.extra));
             }
             let pager = self.pager.as_ref().expect("set above");
             if !pager.finished() {
@@ -116,7 +101,7 @@ impl Reader for TemplateContentsReader {
             .get("templateId")
             .map(|v| v.to_string())
             .unwrap_or_default();
-        let kind = medium_path(next.medium).unwrap_or("email");
+        let kind = template_medium_path(next.medium).unwrap_or("email");
         let planned = TEMPLATE_GET.plan(ctx.config, &[kind], &[("templateId", id)]);
         self.current = Some(next);
         Ok(Next::Send(planned))
