@@ -22,8 +22,10 @@ unit each, read with the key by one executor.
 
 Options (all strings, as Spark passes them):
 
-- ``api_key`` (or the ``ITERABLE_API_KEY`` environment variable on the
-  driver): never logged, never in a partition's repr, scrubbed from errors.
+- ``api_key``, or ``api_key_file`` (the path, on the driver, of a file
+  holding the key: a mounted Kubernetes/Docker/Vault secret), or the
+  ``ITERABLE_API_KEY`` environment variable on the driver: never logged,
+  never in a partition's repr, scrubbed from errors.
 - read: ``stream`` (required), ``max_partitions`` (default 64), ``state``
   (JSON of a previous ``planned_state``: read only what came after it);
   every other option is a connector config key (``start_date``,
@@ -109,7 +111,15 @@ DEFAULT_MAX_PARTITIONS = 64
 #: Rows per Arrow batch handed to Spark at most.
 BATCH_ROWS = 10_000
 _KEY_ENV = "ITERABLE_API_KEY"
-_READ_OPTIONS = {"api_key", "stream", "max_partitions", "state", "timeout", "pushdown"}
+_READ_OPTIONS = {
+    "api_key",
+    "api_key_file",
+    "stream",
+    "max_partitions",
+    "state",
+    "timeout",
+    "pushdown",
+}
 _WRITE_ONLY = {"object", "op", "failures_path"}
 _WRITE_OPTIONS = {"catalog", "list_id", "medium", "bulk", "batch_size", "merge_nested_objects"}
 
@@ -184,16 +194,52 @@ class _Settings:
         return json.dumps(self.config)
 
 
-def _settings(options: Mapping[str, str], spark_only: set[str]) -> _Settings:
-    opts = {str(k).lower(): str(v) for k, v in options.items()}
-    key = opts.get("api_key") or os.environ.get(_KEY_ENV)
-    if not key:
+def _api_key(opts: Mapping[str, str]) -> str:
+    """The key from the ``api_key`` option, the file ``api_key_file`` names
+    (a mounted secret: Kubernetes ``spark.kubernetes.driver.secrets.*``, Docker
+    or Vault agents write one), or ``ITERABLE_API_KEY``, in that order."""
+    if "api_key" in opts and "api_key_file" in opts:
         raise ConfigError(
-            "option 'api_key': is missing; pass .option(\"api_key\", ...) or set "
+            "options 'api_key' and 'api_key_file' are both set; keep one of them",
+            kind="invalid-config",
+            field="api_key_file",
+        )
+    if "api_key_file" in opts:
+        path = opts["api_key_file"]
+        try:
+            with open(path, encoding="utf-8") as f:
+                # A secret file often ends with a newline; nothing else is trimmed.
+                key = f.read().strip()
+        except (OSError, UnicodeDecodeError) as e:
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else type(e).__name__
+            raise ConfigError(
+                f"option 'api_key_file': cannot read {path!r} on the driver ({reason}); "
+                "give the path of a file holding only the API key",
+                kind="invalid-config",
+                field="api_key_file",
+            ) from None
+        if not key:
+            raise ConfigError(
+                f"option 'api_key_file': {path!r} is empty; it must hold the API key",
+                kind="invalid-config",
+                field="api_key_file",
+            )
+        return key
+    given = opts.get("api_key") or os.environ.get(_KEY_ENV)
+    if not given:
+        raise ConfigError(
+            "option 'api_key': is missing; pass .option(\"api_key\", ...), "
+            '.option("api_key_file", path) or set '
             f"{_KEY_ENV} on the driver (create a server-side key in Iterable)",
             kind="invalid-config",
             field="api_key",
         )
+    return given
+
+
+def _settings(options: Mapping[str, str], spark_only: set[str]) -> _Settings:
+    opts = {str(k).lower(): str(v) for k, v in options.items()}
+    key = _api_key(opts)
     _register_secret(key)
     config = {k: _option_value(v) for k, v in opts.items() if k not in spark_only}
     for name in ("start_date", "end_date", "base_url", "region", "email", "user_id"):

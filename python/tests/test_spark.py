@@ -241,6 +241,38 @@ def get(sim: Sim, path: str) -> Any:
         return json.loads(resp.read())
 
 
+def test_the_key_can_come_from_a_mounted_secret_file(
+    spark: SparkSession, limited_sim: tuple[Sim, Path], tmp_path: Path
+) -> None:
+    sim, _ = limited_sim
+    secret = tmp_path / "iterable-api-key"
+    secret.write_text(API_KEY + "\n")  # as Kubernetes and Docker mount secrets
+    r = (
+        spark.read.format("iterable")
+        .option("api_key_file", str(secret))
+        .option("base_url", sim.url)
+        .option("stream", "email_send")
+        .option("start_date", START)
+        .option("end_date", SIM_NOW)
+        .option("time_scale", FAST)
+        .option("max_partitions", "2")
+    )
+    df = r.load()
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        df.explain(True)
+    assert API_KEY not in buf.getvalue()
+    assert_matches_truth(sim, "email_send", rows_of(df))
+    # A path that cannot be read, an empty file, or two sources of the key.
+    with pytest.raises(Exception, match="option 'api_key_file': cannot read"):
+        r.option("api_key_file", str(tmp_path / "missing")).load()
+    (tmp_path / "empty").write_text("\n")
+    with pytest.raises(Exception, match=r"option 'api_key_file': .* is empty"):
+        r.option("api_key_file", str(tmp_path / "empty")).load()
+    with pytest.raises(Exception, match="'api_key' and 'api_key_file' are both set"):
+        r.option("api_key", API_KEY).load()
+
+
 def test_dataframe_writes_land_with_per_row_outcomes(spark: SparkSession, tmp_path: Path) -> None:
     sim = start_sim("--api-key", API_KEY, now=None)
     try:
