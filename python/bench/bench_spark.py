@@ -8,8 +8,11 @@ Python read of the same export, both through async export jobs.
 Starts `iterable-sim` (release build preferred; ITERABLE_SIM overrides; no rate
 limits, pacing sped up 10,000x), then reads the whole stream:
   - python:   IterableSource(export_mode="async").read(stream).to_arrow(), one process,
-  - spark-N:  spark.read.format("iterable") on local[N], every row materialised by
-              the `noop` sink (planning on the driver included).
+  - spark-N:  spark.read.format("iterable") on local[N], `df.count()` (planning on
+              the driver and every partition read; timed), then an untimed second
+              read that counts distinct `_key`s.
+Each mode's rows are checked against the simulator's ground truth (`/_sim/truth`
+count, and as many distinct `_key`s as rows: nothing lost, nothing duplicated).
 Prints a Markdown table. Each mode runs in its own process.
 """
 
@@ -22,6 +25,8 @@ import platform
 import subprocess
 import sys
 import time
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -52,8 +57,12 @@ def worker(mode: str, url: str, stream: str, max_partitions: int) -> None:
             export_mode="async",
         )
         t0 = time.perf_counter()
-        rows = src.read(stream).to_arrow().num_rows
+        table = src.read(stream).to_arrow()
         secs = time.perf_counter() - t0
+        rows = table.num_rows
+        import pyarrow.compute as pc
+
+        distinct = pc.count_distinct(table.column("_key")).as_py()
     else:
         cores = int(mode.split("-")[1])
         os.environ["PYSPARK_PYTHON"] = sys.executable
@@ -86,8 +95,19 @@ def worker(mode: str, url: str, stream: str, max_partitions: int) -> None:
         t0 = time.perf_counter()
         rows = df.count()  # planning on the driver + every partition read
         secs = time.perf_counter() - t0
+        from pyspark.sql import functions as F
+
+        distinct = df.agg(F.countDistinct("_key")).collect()[0][0]  # untimed check
         spark.stop()
-    print(json.dumps({"mode": mode, "rows": rows, "seconds": round(secs, 2)}))
+    out = {"mode": mode, "rows": rows, "distinct_keys": distinct, "seconds": round(secs, 2)}
+    print(json.dumps(out))
+
+
+def truth_count(url: str, stream: str) -> int:
+    """Rows the simulator holds for ``stream`` over the read's window."""
+    q = urllib.parse.urlencode({"stream": stream, "start": START, "end": NOW})
+    with urllib.request.urlopen(f"{url}/_sim/truth?{q}", timeout=300) as resp:
+        return int(json.loads(resp.read())["count"])
 
 
 def main() -> None:
@@ -115,13 +135,22 @@ def main() -> None:
     url = proc.stdout.readline().strip()
     results = []
     try:
+        expected = truth_count(url, args.stream)
         for mode in args.modes.split(","):
             cmd = [sys.executable, __file__, "--worker", mode, "--url", url]
             cmd += ["--stream", args.stream, "--max-partitions", str(args.max_partitions)]
             out = subprocess.run(cmd, capture_output=True, text=True, check=True)
             r = json.loads(out.stdout.strip().splitlines()[-1])
             results.append(r)
-            print(f"{mode:8s} {r['rows']:>9,} rows  {r['seconds']:7.2f} s", flush=True)
+            exact = r["rows"] == expected == r["distinct_keys"]
+            print(
+                f"{mode:8s} {r['rows']:>9,} rows  {r['seconds']:7.2f} s  "
+                f"(truth {expected:,}, distinct _key {r['distinct_keys']:,}: "
+                f"{'exact' if exact else 'MISMATCH'})",
+                flush=True,
+            )
+            if not exact:
+                sys.exit(f"{mode}: the read does not match the ground truth")
     finally:
         proc.stdin.close()
         proc.wait(timeout=30)
