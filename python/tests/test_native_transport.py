@@ -9,6 +9,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from conftest import API_KEY, SIM_NOW, START, Sim, source, start_sim, stop_sim
@@ -223,3 +224,40 @@ def test_native_reads_what_the_simulator_holds(sim: Sim) -> None:
     keys: Callable[[dict[str, object]], object] = lambda r: natural_key("email_send", r, events)  # noqa: E731
     assert sorted(map(keys, records)) == sorted(sim.truth("email_send", START, SIM_NOW)["keys"])  # type: ignore[type-var]
     assert t.idle_connections == 1  # the connection is kept for the next read
+
+
+def test_tls_to_a_server_without_a_public_certificate_is_a_typed_connect_error(
+    tmp_path: Path,
+) -> None:
+    """https goes through rustls with Mozilla's roots only: a self-signed
+    server fails the handshake as a `connect` error, key never shown."""
+    import shutil
+    import ssl
+    import subprocess
+
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is needed to make a self-signed certificate")
+    cert, key = f"{tmp_path}/cert.pem", f"{tmp_path}/key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+         "-out", cert, "-days", "1", "-subj", "/CN=localhost"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.seen = []  # type: ignore[attr-defined]
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"https://localhost:{server.server_address[1]}/length"
+        with pytest.raises(TransportError) as e:
+            NativeTransport().send("GET", url, [("Api-Key", API_KEY)], None, 5.0)
+        assert e.value.kind == "connect", e.value
+        assert "TLS" in str(e.value) and API_KEY not in str(e.value)
+        assert server.seen == []  # type: ignore[attr-defined]  # the request was never sent
+    finally:
+        server.shutdown()
+        server.server_close()
