@@ -2,13 +2,23 @@
 
     cargo build --release -p iterable-sim
     python python/bench/bench_read.py [--scale large] [--stream email_send] [--repeat 1]
+        [--transport native|urllib3|requests|httpx] [--modes batches,dicts,arrow_batches,arrow]
 
 Starts `iterable-sim --scale large --exit-on-stdin-eof` (release build preferred; ITERABLE_SIM
-overrides), reads one export stream over loopback HTTP three ways and prints a
-Markdown table:
-  - batches: the core's batches only (HTTP + Rust parsing; the floor),
-  - dicts:   iterating the reader as Python dicts,
-  - arrow:   Reader.to_arrow() (Arrow built in Rust, handed over via PyCapsule).
+overrides), reads one export stream over loopback HTTP in each mode (each in its own process,
+so that its peak RSS is its own) and prints a Markdown table:
+  - batches:       the core's batches only (HTTP + Rust parsing; the floor),
+  - dicts:         iterating the reader as Python dicts,
+  - arrow_batches: Reader.iter_arrow_batches() (one pyarrow.RecordBatch per core batch,
+                   dropped after counting: memory must not grow with the export),
+  - arrow:         Reader.to_arrow() (the whole table, built in Rust, via PyCapsule).
+  - convert:       (not in the default modes; use --scale medium: it holds every batch) the
+                   conversions alone: every core batch of the read kept, then timed into dicts
+                   (Batch.to_pylist) and into Arrow (ArrowBuilder), in microseconds per row.
+Ends with greppable lines for scripts/bench.sh:
+  py_arrow_rows_s: N   (arrow_batches rows/s)
+  py_dict_rows_s: N    (dicts rows/s)
+  py_peak_rss_mb: N    (arrow_batches peak RSS)
 """
 
 from __future__ import annotations
@@ -64,9 +74,11 @@ def start(binary: str, scale: str, seed: int) -> tuple[subprocess.Popen[str], st
     return proc, proc.stdout.readline().strip()
 
 
-def source(url: str, window_days: int | None) -> IterableSource:
+def source(url: str, window_days: int | None, transport: str | None) -> IterableSource:
     start_date = dt.datetime.fromisoformat(NOW.replace("Z", "+00:00")) - dt.timedelta(days=120)
     extra: dict[str, Any] = {"window_days": window_days} if window_days else {}
+    if transport is not None:
+        extra["transport"] = transport
     return IterableSource(
         api_key="bench",
         base_url=url,
@@ -82,15 +94,19 @@ def cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def run(mode: str, url: str, stream: str, window_days: int | None) -> tuple[int, float, float]:
+def run(
+    mode: str, url: str, stream: str, window_days: int | None, transport: str
+) -> tuple[int, float, float]:
     """Rows, wall seconds, and CPU seconds of this (client) process."""
-    reader = source(url, window_days).read(stream)
+    reader = source(url, window_days, transport).read(stream)
     c0 = cpu()
     t0 = time.perf_counter()
     if mode == "batches":
         n = sum(len(b) for b in reader.iter_batches())
     elif mode == "dicts":
         n = sum(1 for _ in reader)
+    elif mode == "arrow_batches":
+        n = sum(b.num_rows for _, b in reader.iter_arrow_batches())
     elif mode == "arrow":
         n = reader.to_arrow().num_rows
     else:
@@ -98,13 +114,46 @@ def run(mode: str, url: str, stream: str, window_days: int | None) -> tuple[int,
     return n, time.perf_counter() - t0, cpu() - c0
 
 
-def worker(mode: str, url: str, stream: str, window_days: int | None, repeat: int) -> None:
+def convert(url: str, stream: str, window_days: int | None, repeat: int) -> dict[str, Any]:
+    """The conversions alone, on batches read once (the package's default transport)."""
+    from iterable_connector import _native
+
+    src = source(url, window_days, None)
+    batches = list(src.read(stream).iter_batches())
+    n = sum(len(b) for b in batches)
+    schema = json.dumps(src.stream(stream).json_schema)
+    dicts = arrow = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for b in batches:
+            b.to_pylist()
+        dicts = min(dicts, time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        builder = _native.ArrowBuilder(schema)
+        for b in batches:
+            builder.append(b)
+            builder.flush_batch()
+        arrow = min(arrow, time.perf_counter() - t0)
+    return {
+        "mode": "convert",
+        "rows": n,
+        "dict_us_per_row": round(dicts / n * 1e6, 3),
+        "arrow_us_per_row": round(arrow / n * 1e6, 3),
+    }
+
+
+def worker(
+    mode: str, url: str, stream: str, window_days: int | None, repeat: int, transport: str
+) -> None:
     """One mode in its own process, so that its peak RSS is its own."""
     import pyarrow  # noqa: F401  (imported up front: not part of the timing)
 
+    if mode == "convert":
+        print(json.dumps(convert(url, stream, window_days, max(repeat, 3))))
+        return
     best: tuple[int, float, float] | None = None
     for _ in range(repeat):
-        n, secs, cpu_s = run(mode, url, stream, window_days)
+        n, secs, cpu_s = run(mode, url, stream, window_days, transport)
         if best is None or secs < best[1]:
             best = (n, secs, cpu_s)
     assert best is not None
@@ -131,14 +180,15 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--stream", default="email_send")
     ap.add_argument("--window-days", type=int, default=None)
-    ap.add_argument("--modes", default="batches,dicts,arrow")
+    ap.add_argument("--modes", default="batches,dicts,arrow_batches,arrow")
+    ap.add_argument("--transport", default="native", help="native (default), urllib3, ...")
     ap.add_argument("--repeat", type=int, default=1, help="runs per mode; the fastest is kept")
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        worker(args.worker, args.url, args.stream, args.window_days, args.repeat)
+        worker(args.worker, args.url, args.stream, args.window_days, args.repeat, args.transport)
         return
 
     binary = sim_binary()
@@ -148,10 +198,18 @@ def main() -> None:
         for mode in args.modes.split(","):
             cmd = [sys.executable, __file__, "--worker", mode, "--url", url]
             cmd += ["--stream", args.stream, "--repeat", str(args.repeat)]
+            cmd += ["--transport", args.transport]
             if args.window_days:
                 cmd += ["--window-days", str(args.window_days)]
             out = subprocess.run(cmd, capture_output=True, text=True, check=True)
             r = json.loads(out.stdout.strip().splitlines()[-1])
+            if mode == "convert":
+                print(
+                    f"convert  {r['rows']:>9,} rows  into dicts {r['dict_us_per_row']} us/row, "
+                    f"into Arrow {r['arrow_us_per_row']} us/row",
+                    flush=True,
+                )
+                continue
             results.append(r)
             print(
                 f"{mode:8s} {r['rows']:>9,} rows  {r['seconds']:7.2f} s  "
@@ -168,9 +226,13 @@ def main() -> None:
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
         "simulator": binary,
+        "transport": args.transport,
+        "load_average": os.getloadavg(),
     }
+    if not results:
+        return
     print()
-    print(f"({args.stream}, scale {args.scale})")
+    print(f"({args.stream}, scale {args.scale}, transport {args.transport})")
     print("| mode | rows | wall s | rows/s | client CPU s | rows per client CPU-s | peak RSS MB |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for r in results:
@@ -179,6 +241,14 @@ def main() -> None:
             f"| {r['client_cpu_s']} | {r['rows_per_client_cpu_s']:,} | {r['peak_rss_mb']} |"
         )
     print(json.dumps(machine))
+    by_mode = {r["mode"]: r for r in results}
+    # Greppable figures for scripts/bench.sh (only for the modes that ran).
+    if "arrow_batches" in by_mode:
+        print(f"py_arrow_rows_s: {by_mode['arrow_batches']['rows_per_s']}")
+    if "dicts" in by_mode:
+        print(f"py_dict_rows_s: {by_mode['dicts']['rows_per_s']}")
+    if "arrow_batches" in by_mode:
+        print(f"py_peak_rss_mb: {by_mode['arrow_batches']['peak_rss_mb']}")
     if args.json:
         Path(args.json).write_text(json.dumps({"results": results, "machine": machine}, indent=2))
 

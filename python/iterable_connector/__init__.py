@@ -3,7 +3,8 @@ and write to it from the same.
 
 A Rust core (``iterable_connector._native``) plans every request, paces them
 by Iterable's rate limits, parses responses and keeps per-stream state; this
-package does the HTTP through a pluggable transport (urllib3 by default).
+package does the HTTP through a pluggable transport (by default a native one in the
+extension; urllib3, requests and httpx adapters ship too).
 
 >>> from iterable_connector import IterableSource
 >>> src = IterableSource(api_key="...", start_date="2024-01-01")
@@ -35,6 +36,7 @@ from .sql import SqlExplain, SqlResult
 from .sync import SyncResult
 from .transport import (
     HttpxTransport,
+    NativeTransport,
     RequestsTransport,
     Response,
     Transport,
@@ -53,6 +55,7 @@ __all__ = [
     "IterableConnectorError",
     "IterableSource",
     "MalformedResponseError",
+    "NativeTransport",
     "ProtocolMisuseError",
     "RateLimitError",
     "Reader",

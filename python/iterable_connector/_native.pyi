@@ -1,6 +1,6 @@
 """Type stubs for the Rust extension ``iterable_connector._native``."""
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeAlias, final
 
 __version__: str
@@ -164,6 +164,36 @@ class ArrowBuilder:
     def num_rows(self) -> int: ...
     def flush_batch(self) -> ArrowBatch: ...
     def finish(self) -> ArrowTable: ...
+
+# -- the native HTTP transport --------------------------------------------------
+
+@final
+class NativeTransport:
+    """HTTP/1.1 in Rust (keep-alive, rustls + webpki roots, gzip); the GIL is
+    released while it connects, waits and reads. The default transport."""
+
+    def __new__(cls, *, chunk_size: int = ...) -> NativeTransport: ...
+    def send(
+        self,
+        method: str,
+        url: str,
+        headers: Sequence[tuple[str, str]],
+        body: bytes | None,
+        timeout: float,
+    ) -> NativeResponse: ...
+    @property
+    def idle_connections(self) -> int: ...
+
+@final
+class NativeResponse:
+    @property
+    def status(self) -> int: ...
+    @property
+    def headers(self) -> list[tuple[str, str]]: ...
+    def iter_chunks(self) -> NativeResponse: ...
+    def __iter__(self) -> NativeResponse: ...
+    def __next__(self) -> bytes: ...
+    def close(self) -> None: ...
 
 # -- two-way sync ---------------------------------------------------------------
 

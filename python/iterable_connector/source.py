@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from . import _driver, _native
 from .errors import ConfigError, _register_secret
-from .transport import DEFAULT_TIMEOUT, Transport, Urllib3Transport
+from .transport import DEFAULT_TIMEOUT, Transport, make_transport
 
 if TYPE_CHECKING:
     import pandas
@@ -103,7 +103,7 @@ class IterableSource:
         base_url: str | None = None,
         window_days: int | None = None,
         lookback_minutes: int | None = None,
-        transport: Transport | None = None,
+        transport: Transport | str | None = None,
         progress: Progress = False,
         timeout: float = DEFAULT_TIMEOUT,
         **config: Any,
@@ -137,7 +137,7 @@ class IterableSource:
         self._config_json = json.dumps(cfg)
         _native.validate_config(self._config_json)
         self._config = cfg
-        self._transport: Transport = transport if transport is not None else Urllib3Transport()
+        self._transport: Transport = make_transport(transport)
         self.progress = progress
         self.timeout = timeout
         self._streams: dict[str, StreamInfo] | None = None

@@ -7,8 +7,11 @@ reported by raising :class:`~iterable_connector.errors.TransportError`; the
 core decides whether and when to retry. Transports must not retry or follow
 redirects themselves.
 
-Shipped: :class:`Urllib3Transport` (default), :class:`RequestsTransport` and
-:class:`HttpxTransport` (their libraries are imported only when used).
+Shipped: :class:`NativeTransport` (the default: HTTP/1.1 in the Rust
+extension, the GIL released while it waits and reads), :class:`Urllib3Transport`,
+:class:`RequestsTransport` and :class:`HttpxTransport` (their libraries are
+imported only when used). :func:`make_transport` turns ``transport=`` (an
+object, a name or ``None``) into one.
 """
 
 from __future__ import annotations
@@ -17,15 +20,18 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from .errors import TransportError
+from ._native import NativeTransport
+from .errors import ConfigError, TransportError
 
 __all__ = [
     "HttpxTransport",
+    "NativeTransport",
     "RequestsTransport",
     "Response",
     "Transport",
     "TransportError",
     "Urllib3Transport",
+    "make_transport",
 ]
 
 CHUNK_SIZE = 256 * 1024
@@ -67,8 +73,10 @@ DEFAULT_TIMEOUT = 300.0
 class Response(Protocol):
     """An HTTP response whose body has not been read yet."""
 
-    status: int
-    headers: Sequence[tuple[str, str]]
+    @property
+    def status(self) -> int: ...
+    @property
+    def headers(self) -> Sequence[tuple[str, str]]: ...
 
     def iter_chunks(self) -> Iterator[bytes]:
         """The body, decoded (gzip undone), in chunks. Raises ``TransportError``."""
@@ -287,3 +295,40 @@ class HttpxTransport:
         return _SimpleResponse(
             resp.status_code, list(resp.headers.multi_items()), chunks(), resp.close
         )
+
+
+# ``transport=`` by name: the shipped transports with their default settings.
+_BY_NAME: dict[str, Any] = {
+    "native": NativeTransport,
+    "urllib3": Urllib3Transport,
+    "requests": RequestsTransport,
+    "httpx": HttpxTransport,
+}
+
+
+def make_transport(transport: Transport | str | None) -> Transport:
+    """``None`` → a :class:`NativeTransport` (the default); ``"native"``,
+    ``"urllib3"``, ``"requests"`` or ``"httpx"`` → that transport; any other
+    object with a ``send`` method is used as it is."""
+    if transport is None:
+        return NativeTransport()
+    if isinstance(transport, str):
+        factory = _BY_NAME.get(transport)
+        if factory is None:
+            raise ConfigError(
+                f"transport: unknown name {transport!r}; use one of {sorted(_BY_NAME)} "
+                "or pass a transport object",
+                kind="invalid-config",
+                field="transport",
+            )
+        made: Transport = factory()
+        return made
+    if not callable(getattr(transport, "send", None)):
+        raise ConfigError(
+            f"transport: a {type(transport).__name__} has no send() method; pass a Transport "
+            "(see iterable_connector.transport) or one of "
+            f"{sorted(_BY_NAME)}",
+            kind="invalid-config",
+            field="transport",
+        )
+    return transport

@@ -206,6 +206,15 @@ struct Builder {
     /// Fold fields outside the schema into this column (JSON object text)
     /// instead of adding a column per field: a fixed schema (Spark).
     extra: Option<usize>,
+    /// The column of the previous record's field at each position. Records
+    /// are sorted maps with mostly the same fields, so one string comparison
+    /// usually finds a field's column (a name lookup per column per row was
+    /// the largest cost of building Arrow).
+    by_position: Vec<usize>,
+    /// The row number (`stamp`) each column last got a value in; columns
+    /// without the current stamp get a null.
+    filled: Vec<u64>,
+    stamp: u64,
 }
 
 impl Builder {
@@ -218,13 +227,51 @@ impl Builder {
             i
         });
         let cols = layout.kinds.iter().map(|k| Col::new(*k)).collect();
+        let filled = vec![0; layout.names.len()];
         Builder {
             layout,
             cols,
             rows: 0,
             done: Vec::new(),
             extra,
+            by_position: Vec::new(),
+            filled,
+            stamp: 0,
         }
+    }
+
+    /// The column of field `k` at position `pos` of a record; `None` for a
+    /// field outside the layout (its column is added by the caller).
+    fn column_of(&mut self, pos: usize, k: &str) -> Option<usize> {
+        if let Some(&i) = self.by_position.get(pos)
+            && self.layout.names[i] == k
+        {
+            return Some(i);
+        }
+        let i = *self.layout.index.get(k)?;
+        if pos < self.by_position.len() {
+            self.by_position[pos] = i;
+        } else if pos == self.by_position.len() && pos < 1024 {
+            self.by_position.push(i);
+        }
+        Some(i)
+    }
+
+    /// A column for a field outside the layout, typed by its first non-null
+    /// value, null for the rows before.
+    fn add_column(&mut self, k: &str, v: &Value) -> usize {
+        let kind = kind_of_value(v);
+        let mut col = Col::new(kind);
+        for _ in 0..self.rows {
+            col.push(kind, None);
+        }
+        let i = self.layout.names.len();
+        self.layout.index.insert(k.to_string(), i);
+        self.layout.names.push(k.to_string());
+        self.layout.kinds.push(kind);
+        self.cols.push(col);
+        self.filled.push(0);
+        i
     }
 
     /// The fields of `r` outside the schema as one JSON object (`None`: none).
@@ -242,24 +289,6 @@ impl Builder {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         (!out.is_empty()).then_some(Value::Object(out))
-    }
-
-    /// Adds columns for fields of `r` outside the layout, null for earlier rows.
-    fn discover(&mut self, r: &Record) {
-        for (k, v) in r {
-            if v.is_null() || self.layout.index.contains_key(k) {
-                continue;
-            }
-            let kind = kind_of_value(v);
-            let mut col = Col::new(kind);
-            for _ in 0..self.rows {
-                col.push(kind, None);
-            }
-            self.layout.index.insert(k.clone(), self.layout.names.len());
-            self.layout.names.push(k.clone());
-            self.layout.kinds.push(kind);
-            self.cols.push(col);
-        }
     }
 
     fn append(&mut self, records: &[Record]) -> Result<(), ArrowError> {
@@ -288,25 +317,22 @@ impl Builder {
             return Ok(());
         }
         for r in records {
-            let mut present = 0;
-            for ((name, kind), col) in self
-                .layout
-                .names
-                .iter()
-                .zip(&self.layout.kinds)
-                .zip(&mut self.cols)
-            {
-                let v = r.get(name);
-                present += usize::from(v.is_some());
-                col.push(*kind, v);
+            // Each field's value goes straight to its column, in the
+            // record's own order; the columns it lacks get nulls after.
+            self.stamp += 1;
+            for (pos, (k, v)) in r.iter().enumerate() {
+                let i = match self.column_of(pos, k) {
+                    Some(i) => i,
+                    // A null field never seen before adds no column.
+                    None if v.is_null() => continue,
+                    None => self.add_column(k, v),
+                };
+                self.cols[i].push(self.layout.kinds[i], Some(v));
+                self.filled[i] = self.stamp;
             }
-            if present < r.len() {
-                // Fields never seen before: add their columns, then this row's values.
-                let known = self.cols.len();
-                self.discover(r);
-                for i in known..self.cols.len() {
-                    let kind = self.layout.kinds[i];
-                    self.cols[i].push(kind, r.get(&self.layout.names[i]));
+            for (i, col) in self.cols.iter_mut().enumerate() {
+                if self.filled[i] != self.stamp {
+                    col.push(self.layout.kinds[i], None);
                 }
             }
             self.rows += 1;

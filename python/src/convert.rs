@@ -10,9 +10,16 @@ use serde_json::{Map, Number, Value};
 
 /// Interns object keys while converting many records: records of one stream
 /// share their field names, so each name becomes one Python string.
+///
+/// Records are sorted maps with mostly the same fields, so the key at
+/// position `i` of a record is nearly always the key at position `i` of the
+/// previous one: one string comparison finds it, and the hash map (SipHash
+/// of every key, the largest per-field cost before) is the fallback.
 #[derive(Default)]
 pub(crate) struct KeyCache<'py> {
     keys: HashMap<String, Bound<'py, PyString>>,
+    /// The previous top-level record's keys by position.
+    by_position: Vec<(String, Bound<'py, PyString>)>,
 }
 
 impl<'py> KeyCache<'py> {
@@ -23,6 +30,22 @@ impl<'py> KeyCache<'py> {
         let s = PyString::intern(py, k);
         if self.keys.len() < 4096 {
             self.keys.insert(k.to_string(), s.clone());
+        }
+        s
+    }
+
+    /// The key at `pos` of a top-level record.
+    fn key_at(&mut self, py: Python<'py>, pos: usize, k: &str) -> Bound<'py, PyString> {
+        if let Some((name, s)) = self.by_position.get(pos)
+            && name == k
+        {
+            return s.clone();
+        }
+        let s = self.key(py, k);
+        if pos < self.by_position.len() {
+            self.by_position[pos] = (k.to_string(), s.clone());
+        } else if pos == self.by_position.len() && pos < 1024 {
+            self.by_position.push((k.to_string(), s.clone()));
         }
         s
     }
@@ -65,6 +88,25 @@ pub(crate) fn object_to_py<'py>(
     let dict = PyDict::new(py);
     for (k, v) in obj {
         dict.set_item(keys.key(py, k), value_to_py(py, v, keys)?)?;
+    }
+    Ok(dict)
+}
+
+/// A top-level record as a dict, its keys found by position (see [`KeyCache`]).
+pub(crate) fn record_to_py<'py>(
+    py: Python<'py>,
+    obj: &Map<String, Value>,
+    keys: &mut KeyCache<'py>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let dict = PyDict::new(py);
+    for (pos, (k, v)) in obj.iter().enumerate() {
+        let value = match v {
+            // The common scalars directly; nested values recurse.
+            Value::Null => py.None().into_bound(py),
+            Value::String(s) => PyString::new(py, s).into_any(),
+            other => value_to_py(py, other, keys)?,
+        };
+        dict.set_item(keys.key_at(py, pos, k), value)?;
     }
     Ok(dict)
 }

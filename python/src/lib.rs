@@ -1,13 +1,22 @@
 //! `iterable_connector._native`: the sans-IO core for Python.
 //!
 //! Glue only. The Python package (`python/iterable_connector/`) runs the
-//! session loop and does all HTTP; this module validates configs, describes
+//! session loop; its HTTP goes through a transport, by default this module's
+//! `http::NativeTransport` (Rust, the GIL released). This module validates configs, describes
 //! streams, turns core sessions into typed action objects (`protocol`), and builds Arrow
 //! tables from records without a JSON round trip. Parsing releases the GIL.
+
+/// mimalloc for the extension's own allocations. The core builds a map and
+/// its strings for every record and drops them soon after: with glibc's
+/// malloc, allocating and freeing took about a fifth of a read's CPU
+/// (perf, BENCHMARKS.md). Python objects keep Python's allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod arrow;
 mod convert;
 mod csv;
+mod http;
 mod protocol;
 mod session;
 mod sql;
@@ -127,5 +136,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<arrow::ArrowBuilder>()?;
     m.add_class::<arrow::ArrowBatch>()?;
     m.add_class::<arrow::ArrowTable>()?;
+    m.add_class::<http::NativeTransport>()?;
+    m.add_class::<http::NativeResponse>()?;
     Ok(())
 }

@@ -7,7 +7,7 @@ use connector_core::{Config, ReadSession, SessionState, StreamSelection, WorkUni
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
-use crate::convert::{IntoPyResult, KeyCache, object_to_py, parse_json};
+use crate::convert::{IntoPyResult, KeyCache, parse_json, record_to_py};
 use crate::protocol::action_to_py;
 
 /// Records of one stream handed out together by the core (at most 1000).
@@ -32,11 +32,12 @@ impl Batch {
     /// The records as a list of dicts.
     fn to_pylist<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let mut keys = KeyCache::default();
-        let list = PyList::empty(py);
-        for r in &self.records {
-            list.append(object_to_py(py, r, &mut keys)?)?;
-        }
-        Ok(list)
+        let dicts = self
+            .records
+            .iter()
+            .map(|r| record_to_py(py, r, &mut keys))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, dicts)
     }
 
     fn __repr__(&self) -> String {

@@ -7,7 +7,13 @@ from collections.abc import Iterator, Sequence
 import pytest
 from conftest import SIM_NOW, START, Sim, event_stream_names, natural_key, source
 
-from iterable_connector import HttpxTransport, RequestsTransport, Transport, TransportError
+from iterable_connector import (
+    HttpxTransport,
+    NativeTransport,
+    RequestsTransport,
+    Transport,
+    TransportError,
+)
 from iterable_connector.transport import Response, Urllib3Transport
 
 EVENTS = event_stream_names()
@@ -90,7 +96,9 @@ def test_custom_transport_exceptions_become_retries_then_errors(sim: Sim) -> Non
         list(source(sim, transport=Refusing(), max_retries=1).read("channels"))
 
 
-@pytest.mark.parametrize("factory", [Urllib3Transport, RequestsTransport, HttpxTransport])
+@pytest.mark.parametrize(
+    "factory", [NativeTransport, Urllib3Transport, RequestsTransport, HttpxTransport]
+)
 def test_a_trickling_body_ends_in_a_typed_error_in_bounded_time(
     monkeypatch: pytest.MonkeyPatch, factory: type
 ) -> None:
