@@ -28,6 +28,10 @@ use crate::session::Batch;
 
 /// Rows per Arrow record batch at most.
 const ROWS_PER_BATCH: usize = 64 * 1024;
+/// Without an extra column, values that contradict their column's type
+/// (the schema check reported them) go here as a JSON object by field name,
+/// so the typed column's null does not lose them.
+const REJECTED_COLUMN: &str = "_rejected";
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Kind {
@@ -78,6 +82,15 @@ enum Col {
     Timestamp(TimestampMillisecondBuilder),
 }
 
+/// Appends `v` (or a null) to a primitive builder; `true` when it was a value.
+fn append<T: arrow_array::types::ArrowPrimitiveType>(
+    b: &mut arrow_array::builder::PrimitiveBuilder<T>,
+    v: Option<T::Native>,
+) -> bool {
+    b.append_option(v);
+    v.is_some()
+}
+
 impl Col {
     fn new(kind: Kind) -> Col {
         match kind {
@@ -91,37 +104,57 @@ impl Col {
         }
     }
 
-    fn push(&mut self, kind: Kind, v: Option<&Value>) {
+    /// Appends `v` converted to the column's type, or a null. `false` when a
+    /// value was there but contradicts the type (text in an integer column):
+    /// the caller keeps it elsewhere, as text, rather than lose it.
+    fn push(&mut self, kind: Kind, v: Option<&Value>) -> bool {
         let v = v.filter(|v| !v.is_null());
-        match self {
-            Col::Str(b) => match v {
-                None => b.append_null(),
-                Some(Value::String(s)) if kind == Kind::Str => b.append_value(s),
-                Some(other) => b.append_value(other.to_string()),
-            },
-            Col::Int(b) => b.append_option(v.and_then(|v| match v {
-                Value::Number(n) => n.as_i64().or_else(|| {
-                    n.as_f64()
-                        .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e18)
-                        .map(|f| f as i64)
-                }),
-                Value::String(s) => s.trim().parse().ok(),
-                _ => None,
-            })),
-            Col::Float(b) => b.append_option(v.and_then(|v| match v {
-                Value::Number(n) => n.as_f64(),
-                Value::String(s) => s.trim().parse().ok(),
-                _ => None,
-            })),
-            Col::Bool(b) => b.append_option(v.and_then(Value::as_bool)),
-            Col::Timestamp(b) => b.append_option(v.and_then(|v| match v {
-                Value::String(s) => {
-                    connector_core::parse_timestamp_str(s).map(|t| t.timestamp_millis())
+        let converted = match self {
+            Col::Str(b) => {
+                match v {
+                    None => b.append_null(),
+                    Some(Value::String(s)) if kind == Kind::Str => b.append_value(s),
+                    Some(other) => b.append_value(other.to_string()),
                 }
-                Value::Number(n) => n.as_i64(),
-                _ => None,
-            })),
-        }
+                return true;
+            }
+            Col::Int(b) => append(
+                b,
+                v.and_then(|v| match v {
+                    Value::Number(n) => n.as_i64().or_else(|| {
+                        n.as_f64()
+                            .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e18)
+                            .map(|f| f as i64)
+                    }),
+                    Value::String(s) => s.trim().parse().ok(),
+                    _ => None,
+                }),
+            ),
+            Col::Float(b) => append(
+                b,
+                v.and_then(|v| match v {
+                    Value::Number(n) => n.as_f64(),
+                    Value::String(s) => s.trim().parse().ok(),
+                    _ => None,
+                }),
+            ),
+            Col::Bool(b) => {
+                let flag = v.and_then(Value::as_bool);
+                b.append_option(flag);
+                flag.is_some()
+            }
+            Col::Timestamp(b) => append(
+                b,
+                v.and_then(|v| match v {
+                    Value::String(s) => {
+                        connector_core::parse_timestamp_str(s).map(|t| t.timestamp_millis())
+                    }
+                    Value::Number(n) => n.as_i64(),
+                    _ => None,
+                }),
+            ),
+        };
+        converted || v.is_none()
     }
 
     fn finish(&mut self) -> ArrayRef {
@@ -294,7 +327,7 @@ impl Builder {
     fn append(&mut self, records: &[Record]) -> Result<(), ArrowError> {
         if let Some(extra) = self.extra {
             for r in records {
-                let folded = self.folded(r, extra);
+                let mut folded = self.folded(r, extra);
                 for (i, ((name, kind), col)) in self
                     .layout
                     .names
@@ -303,12 +336,16 @@ impl Builder {
                     .zip(&mut self.cols)
                     .enumerate()
                 {
-                    if i == extra {
-                        col.push(*kind, folded.as_ref());
-                    } else {
-                        col.push(*kind, r.get(name));
+                    if i != extra && !col.push(*kind, r.get(name)) {
+                        // The column holds a null: the value goes to the
+                        // extra column instead, under its own name.
+                        let kept = folded.get_or_insert_with(|| Value::Object(Default::default()));
+                        if let (Value::Object(m), Some(v)) = (kept, r.get(name)) {
+                            m.insert(name.clone(), v.clone());
+                        }
                     }
                 }
+                self.cols[extra].push(self.layout.kinds[extra], folded.as_ref());
                 self.rows += 1;
                 if self.rows >= ROWS_PER_BATCH {
                     self.flush()?;
@@ -316,6 +353,7 @@ impl Builder {
             }
             return Ok(());
         }
+        let mut rejected = serde_json::Map::new();
         for r in records {
             // Each field's value goes straight to its column, in the
             // record's own order; the columns it lacks get nulls after.
@@ -327,7 +365,18 @@ impl Builder {
                     None if v.is_null() => continue,
                     None => self.add_column(k, v),
                 };
-                self.cols[i].push(self.layout.kinds[i], Some(v));
+                if !self.cols[i].push(self.layout.kinds[i], Some(v)) {
+                    rejected.insert(k.clone(), v.clone());
+                }
+                self.filled[i] = self.stamp;
+            }
+            if !rejected.is_empty() {
+                let text = Value::Object(std::mem::take(&mut rejected));
+                let i = match self.layout.index.get(REJECTED_COLUMN) {
+                    Some(&i) => i,
+                    None => self.add_column(REJECTED_COLUMN, &text),
+                };
+                self.cols[i].push(self.layout.kinds[i], Some(&text));
                 self.filled[i] = self.stamp;
             }
             for (i, col) in self.cols.iter_mut().enumerate() {

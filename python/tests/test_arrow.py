@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import http.server
 import json
 import math
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from conftest import Sim, source
+
+from iterable_connector import IterableSource, _native
 
 pa = pytest.importorskip("pyarrow")
 
@@ -181,3 +186,52 @@ def test_empty_stream_has_the_schema(sim: Sim) -> None:
     table = src.read("email_send").to_arrow()
     assert table.num_rows == 0
     assert table.schema.field("createdAt").type == pa.timestamp("ms", tz="UTC")
+
+
+class _TextIds(http.server.BaseHTTPRequestHandler):
+    """Iterable answering `lists/` with one id as text (#14.5): a value the
+    schema check reports and every output must keep."""
+
+    def do_GET(self) -> None:
+        body = json.dumps(
+            {"lists": [{"id": 1, "name": "one"}, {"id": "six", "name": "text id"}]}
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def text_ids_url() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _TextIds)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_value_contradicting_its_column_is_kept_as_text(text_ids_url: str) -> None:
+    src = IterableSource(api_key="k", base_url=text_ids_url)
+    # Dicts keep the value as Iterable sent it.
+    assert [r["id"] for r in src.read("lists")] == [1, "six"]
+    # Arrow: the int64 column holds a null, the value goes to `_rejected`.
+    table = src.read("lists").to_arrow()
+    assert table.schema.field("id").type == pa.int64()
+    assert table.column("id").to_pylist() == [1, None]
+    assert table.column("_rejected").to_pylist() == [None, '{"id":"six"}']
+    # With an extra column (Spark's fixed schema) it joins the extra fields.
+    schema = json.dumps(src.stream("lists").json_schema)
+    builder = _native.ArrowBuilder(schema, "_extra")
+    for batch in src.read("lists").iter_batches():
+        builder.append(batch)
+    got = pa.table(builder.finish())
+    assert got.column("id").to_pylist() == [1, None]
+    assert [json.loads(x) if x else x for x in got.column("_extra").to_pylist()] == [
+        None,
+        {"id": "six"},
+    ]
