@@ -32,6 +32,24 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// and would hold a read forever.
 pub const THROUGHPUT_WINDOW: Duration = Duration::from_secs(120);
 pub const MIN_BYTES_PER_WINDOW: u64 = 1024;
+/// Test knob: `ITERABLE_CONNECTOR_STALL_SECS=N` (a positive number of
+/// seconds) caps every timeout above and the throughput window at N, so a
+/// fault-matrix test of a trickling or silent server ends in seconds, not
+/// minutes. Unset (the default) or not a positive number: no cap.
+pub const STALL_ENV: &str = "ITERABLE_CONNECTOR_STALL_SECS";
+
+/// `d`, capped by [`STALL_ENV`] when it is set.
+fn capped(d: Duration) -> Duration {
+    static CAP: OnceLock<Option<Duration>> = OnceLock::new();
+    let cap = CAP.get_or_init(|| {
+        std::env::var(STALL_ENV)
+            .ok()
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .map(Duration::from_secs_f64)
+    });
+    cap.map_or(d, |c| d.min(c))
+}
 
 /// What happens to one request, in order: `Head`, `Body`*, then `End` or
 /// `Failed` (or just `Failed`).
@@ -178,7 +196,7 @@ impl Throughput {
 
     /// `false` once a whole window went by with too few bytes.
     fn keeps_up(&mut self, now: tokio::time::Instant) -> bool {
-        if now.duration_since(self.since) < THROUGHPUT_WINDOW {
+        if now.duration_since(self.since) < capped(THROUGHPUT_WINDOW) {
             return true;
         }
         let ok = self.bytes >= MIN_BYTES_PER_WINDOW;
@@ -190,7 +208,7 @@ impl Throughput {
 /// Opens a connection (TCP, then TLS for `https`) and its HTTP/1.1 session.
 async fn connect(host: &str, port: u16, https: bool) -> Result<Sender, TransportErrorKind> {
     use TransportErrorKind as K;
-    let tcp = timeout(CONNECT_TIMEOUT, TcpStream::connect((host, port)))
+    let tcp = timeout(capped(CONNECT_TIMEOUT), TcpStream::connect((host, port)))
         .await
         .map_err(|_| K::Timeout)?
         .map_err(|_| K::Connect)?;
@@ -198,10 +216,13 @@ async fn connect(host: &str, port: u16, https: bool) -> Result<Sender, Transport
     let io: Box<dyn Io> = if https {
         let name =
             rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|_| K::Connect)?;
-        let stream = timeout(CONNECT_TIMEOUT, tls().ok_or(K::Connect)?.connect(name, tcp))
-            .await
-            .map_err(|_| K::Timeout)?
-            .map_err(|_| K::Connect)?;
+        let stream = timeout(
+            capped(CONNECT_TIMEOUT),
+            tls().ok_or(K::Connect)?.connect(name, tcp),
+        )
+        .await
+        .map_err(|_| K::Timeout)?
+        .map_err(|_| K::Connect)?;
         Box::new(stream)
     } else {
         Box::new(tcp)
@@ -277,7 +298,7 @@ where
     }
     let body = Full::new(Bytes::from(req.body.unwrap_or_default()));
     let request = builder.body(body).map_err(|_| K::Other)?;
-    let response = timeout(HEAD_TIMEOUT, sender.send_request(request))
+    let response = timeout(capped(HEAD_TIMEOUT), sender.send_request(request))
         .await
         .map_err(|_| K::Timeout)?
         .map_err(|_| K::Other)?;
@@ -301,7 +322,7 @@ where
         if !pace.keeps_up(tokio::time::Instant::now()) {
             return Err(K::Timeout);
         }
-        match timeout(IDLE_TIMEOUT, body.frame()).await {
+        match timeout(capped(IDLE_TIMEOUT), body.frame()).await {
             Err(_) => return Err(K::Timeout),
             Ok(None) => {
                 // Read to the end: the connection can serve the next request.

@@ -3,34 +3,23 @@
 //! cut inside the key (a prefix). Checked for `check`, `read` (Airbyte
 //! TRACE and LOG), `write` result lines and `query`, on stdout and stderr.
 
+use iterable_sim::{Hostile, HostileOptions, RunningSim, SimOptions};
+use serde_json::json;
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::Arc;
-
-use iterable_sim::types::{ApiRequest, ApiResponse};
-use iterable_sim::{RunningSim, SimOptions};
-use serde_json::json;
 
 const KEY: &str = "5ecretKey-0123456789abcdef-XYZ";
 
-/// Answers every request with a plain-text error that repeats the key it
-/// was sent: in a header echo, as a bare token, and cut after 9 characters.
+/// Answers every API request with a plain-text error that repeats the key
+/// it was sent: in a header echo, as a bare token, and cut after 9
+/// characters (the simulator's hostile echo modes).
 fn echoing_server(status: u16) -> RunningSim {
-    let handler = move |req: &ApiRequest| {
-        let key = req
-            .headers
-            .iter()
-            .find(|(k, _)| k == "api-key")
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default();
-        let cut: String = key.chars().take(9).collect();
-        let body = format!(
-            "upstream said no. GET {} HTTP/1.1\r\nApi-Key: {key}\r\ntoken={key} session {cut}",
-            req.path
-        );
-        ApiResponse::text(status, "text/plain", body)
+    let mode = if status == 500 {
+        Hostile::Echo500
+    } else {
+        Hostile::Echo4xx
     };
-    iterable_sim::spawn_with_handler(SimOptions::default(), Arc::new(handler))
+    iterable_sim::spawn_hostile(SimOptions::default(), mode, HostileOptions::default())
 }
 
 fn config(sim: &RunningSim, name: &str) -> PathBuf {

@@ -7,6 +7,8 @@ chunk (the core parses without the GIL). Sleeps exactly as the core says.
 from __future__ import annotations
 
 import logging
+import math
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -33,6 +35,24 @@ DRAIN_BYTES = 256 * 1024
 # per-read timeout and would hold a read forever (as in the host).
 THROUGHPUT_WINDOW_S = 120.0
 MIN_BYTES_PER_WINDOW = 1024
+# Test knob, shared with the host: ITERABLE_CONNECTOR_STALL_SECS=N (a positive
+# number of seconds) caps the throughput window and every request's timeout
+# at N, so a fault-matrix test of a trickling or silent server ends in
+# seconds. Unset or not a positive number: no cap.
+STALL_ENV = "ITERABLE_CONNECTOR_STALL_SECS"
+
+
+def _stall_cap() -> float | None:
+    try:
+        cap = float(os.environ.get(STALL_ENV, ""))
+    except ValueError:
+        return None
+    return cap if math.isfinite(cap) and cap > 0 else None
+
+
+def _capped(seconds: float) -> float:
+    cap = _stall_cap()
+    return seconds if cap is None else min(seconds, cap)
 
 
 class _Throughput:
@@ -46,7 +66,7 @@ class _Throughput:
         """Counts ``n`` bytes; ``False`` once a whole window brought too few."""
         self.bytes += n
         now = time.monotonic()
-        if now - self.since < THROUGHPUT_WINDOW_S:
+        if now - self.since < _capped(THROUGHPUT_WINDOW_S):
             return True
         ok = self.bytes >= MIN_BYTES_PER_WINDOW
         self.since, self.bytes = now, 0
@@ -58,7 +78,7 @@ def _trickle(rid: int) -> TransportError:
         "request %d: the body brought under %d bytes in %.0f s; dropped as stalled",
         rid,
         MIN_BYTES_PER_WINDOW,
-        THROUGHPUT_WINDOW_S,
+        _capped(THROUGHPUT_WINDOW_S),
     )
     return TransportError("timeout", "body trickled below the minimum throughput")
 
@@ -102,7 +122,7 @@ def _headers(req: Request, key: Secret | None) -> list[tuple[str, str]]:
 def _send(transport: Transport, req: Request, key: Secret | None, timeout: float) -> Any:
     logger.debug("%s %s%s", req.method, req.url, f" [{req.stream}]" if req.stream else "")
     try:
-        return transport.send(req.method, req.url, _headers(req, key), req.body, timeout)
+        return transport.send(req.method, req.url, _headers(req, key), req.body, _capped(timeout))
     except TransportError:
         raise
     except Exception as e:  # a custom transport failed in its own way

@@ -4,7 +4,8 @@
 //! HTTP/1.1 server on 127.0.0.1 that authenticates like Iterable, validates
 //! every request against Iterable's published OpenAPI document ([`spec`]),
 //! enforces the documented rate limits, injects faults on request
-//! ([`faults`], reads and writes) and logs every request ([`reqlog`]). The
+//! ([`faults`], reads and writes) and logs every request ([`reqlog`]);
+//! [`hostile`] puts the world behind a server that misbehaves on purpose. The
 //! data behind it is the deterministic, seeded world of the `world` and
 //! `api` modules; it counts how often each write was applied
 //! ([`world::applied`]), served on `GET /_sim/applied` and by
@@ -13,6 +14,7 @@
 pub mod auth;
 mod backend;
 pub mod faults;
+pub mod hostile;
 pub mod ratelimit;
 pub mod reqlog;
 mod run;
@@ -26,6 +28,7 @@ pub mod truth;
 pub mod world;
 
 pub use faults::FaultOptions;
+pub use hostile::{Hostile, HostileOptions, hostile_handler, spawn_hostile, start_hostile};
 pub use reqlog::LogEntry;
 pub use run::{
     AppliedCounts, RunningSim, SimOptions, now_seconds, spawn, spawn_with_handler, start,

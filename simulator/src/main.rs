@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use iterable_sim::types::Scale;
-use iterable_sim::{FaultOptions, SimOptions};
+use iterable_sim::{FaultOptions, Hostile, HostileOptions, SimOptions};
 
 /// A faithful Iterable API simulator on 127.0.0.1.
 #[derive(Parser, Debug)]
@@ -92,6 +92,15 @@ struct Cli {
     /// simulator goes too. Default: run until SIGTERM or SIGINT.
     #[arg(long)]
     exit_on_stdin_eof: bool,
+    /// Misbehave on purpose (issue #14's fault matrix): html-200,
+    /// wrong-shape, invalid-utf8, echo-4xx, echo-500, trickle, never-answer,
+    /// retry-after-huge, retry-after-negative, endless-pages,
+    /// ignore-start-after or never-complete. See `iterable_sim::hostile`.
+    #[arg(long, value_name = "MODE", value_parser = parse_hostile)]
+    hostile: Option<Hostile>,
+    /// With `--hostile trickle`: milliseconds between two body bytes.
+    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    trickle_ms: u64,
     /// Accepted and ignored (older scripts): running on when stdin closes is
     /// now the default.
     #[arg(long = "ignore-stdin", hide = true)]
@@ -100,6 +109,13 @@ struct Cli {
 
 fn parse_scale(s: &str) -> Result<Scale, String> {
     Scale::parse(s).ok_or_else(|| format!("unknown scale {s:?} (tiny|small|medium|large)"))
+}
+
+fn parse_hostile(s: &str) -> Result<Hostile, String> {
+    Hostile::parse(s).ok_or_else(|| {
+        let names: Vec<&str> = Hostile::ALL.iter().map(|h| h.name()).collect();
+        format!("unknown hostile mode {s:?} ({})", names.join("|"))
+    })
 }
 
 fn parse_now(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
@@ -187,7 +203,18 @@ fn main() -> ExitCode {
         }
     };
     let code = rt.block_on(async {
-        let mut sim = match iterable_sim::start(cli.options()).await {
+        let started = match cli.hostile {
+            None => iterable_sim::start(cli.options()).await,
+            Some(mode) => {
+                let opts = cli.options();
+                let hostile = HostileOptions {
+                    trickle: std::time::Duration::from_millis(cli.trickle_ms),
+                    ..HostileOptions::default()
+                };
+                iterable_sim::start_hostile(opts, mode, hostile).await
+            }
+        };
+        let mut sim = match started {
             Ok(sim) => sim,
             Err(e) => {
                 eprintln!("iterable-sim: cannot start: {e}");

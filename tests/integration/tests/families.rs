@@ -555,6 +555,30 @@ fn an_export_job_that_never_completes_is_given_up() {
     assert!(sent.len() < 700, "bounded: {} requests", sent.len());
 }
 
+/// Against a simulator whose clock runs `time_scale` times faster, the
+/// waits between status checks shrink alike and the job is given up after
+/// ten hours of the server's time: seconds, not hours (the fault matrix's
+/// never-completing job; before, 600 checks at least a second apart).
+#[test]
+fn a_never_completing_job_is_given_up_in_server_time() {
+    let cfg = config(json!({"export_mode": "async", "time_scale": 10_000}));
+    let mut clock = VirtualClock(NOW);
+    let sel = [StreamSelection::incremental("email_send")];
+    let mut session = ReadSession::open(cfg, &sel, &SessionState::new()).unwrap();
+    let mut t = MockTransport::new(|req: &HttpRequest| {
+        if path(req) == "/api/export/start" {
+            json_body(json!({"jobId": 7}))
+        } else {
+            json_body(json!({"jobId": 7, "jobState": "running", "files": []}))
+        }
+    });
+    let e = driver::run(&mut session, &mut t, &mut clock, None).unwrap_err();
+    assert!(e.message.contains("status checks"), "{e}");
+    let elapsed_ms = clock.0 - NOW;
+    // Ten hours at 10,000x is 3.6 s; pacing may add a check's spacing.
+    assert!(elapsed_ms < 10_000, "polled for {elapsed_ms} ms");
+}
+
 /// Resumed mid-job (the state names the job and its last file), a listing
 /// that says the job is still running is a status check like any other: the
 /// read waits between checks and gives up after the same bound, instead of

@@ -41,9 +41,22 @@ const MAX_POLL_MS: i64 = 60_000;
 /// ten hours; a job still not done is given up (the window is retried by
 /// the next sync).
 const MAX_JOB_POLLS: u32 = 600;
+/// How long one job is polled at most, on the server's clock (real time
+/// divided by `time_scale`): the same ten hours as a time, so a server
+/// whose clock runs fast (a simulator) gives a job up as soon, in its own
+/// time, even when pacing spaces the checks wider than the waits.
+const MAX_JOB_WAIT_MS: i64 = 10 * 60 * 60 * 1000;
 /// Jobs of one window that may vanish (their listing answers 404) before
 /// the read gives up with that 404, instead of starting jobs forever.
 const MAX_VANISHED_JOBS: u32 = 3;
+
+/// A wait between status checks. Against a simulator whose clock runs
+/// `time_scale` times faster (a test setting, 1 for Iterable) the waits
+/// shrink alike, so a job that never completes reaches [`MAX_JOB_POLLS`]
+/// in seconds instead of hours.
+fn poll_wait(ctx: &Ctx, ms: i64) -> i64 {
+    ((ms as f64) / ctx.config.time_scale.max(1.0)).ceil() as i64
+}
 
 enum Phase {
     /// No job: start one for the next window.
@@ -75,6 +88,8 @@ pub(crate) struct AsyncExportReader {
     poll_ms: i64,
     /// Status polls of the current job.
     polls: u32,
+    /// When the current job's first status check was answered (epoch ms).
+    polling_since: Option<i64>,
     waited: bool,
     holds_slot: bool,
     /// Jobs of the current window that vanished (404) so far.
@@ -113,6 +128,7 @@ impl AsyncExportReader {
             downloading: None,
             poll_ms: FIRST_POLL_MS,
             polls: 0,
+            polling_since: None,
             waited: false,
             holds_slot: false,
             hand_off,
@@ -146,6 +162,13 @@ impl AsyncExportReader {
             window_start: time::to_rfc3339(&start),
             window_end: time::to_rfc3339(&end),
         }
+    }
+
+    /// How long the current job has been polled, on the server's clock
+    /// (the first call starts the count).
+    fn server_ms_polling(&mut self, ctx: &Ctx) -> i64 {
+        let since = *self.polling_since.get_or_insert(ctx.now);
+        ((ctx.now - since).max(0) as f64 * ctx.config.time_scale.max(1.0)) as i64
     }
 
     fn files_request(&self, ctx: &Ctx, job: i64) -> Planned {
@@ -206,7 +229,7 @@ impl Reader for AsyncExportReader {
                     return Ok(Next::Done);
                 }
                 if ctx.jobs_running.get() >= MAX_JOBS {
-                    return Ok(Next::Wait(FIRST_POLL_MS));
+                    return Ok(Next::Wait(poll_wait(ctx, FIRST_POLL_MS)));
                 }
                 ctx.jobs_running.set(ctx.jobs_running.get() + 1);
                 self.holds_slot = true;
@@ -236,7 +259,7 @@ impl Reader for AsyncExportReader {
             Phase::Polling => {
                 if !self.waited {
                     self.waited = true;
-                    return Ok(Next::Wait(self.poll_ms));
+                    return Ok(Next::Wait(poll_wait(ctx, self.poll_ms)));
                 }
                 let id = self.job.as_ref().map(|j| j.id).unwrap_or_default();
                 Ok(Next::Send(self.files_request(ctx, id)))
@@ -289,11 +312,14 @@ impl Reader for AsyncExportReader {
                     }
                     "completed" => {}
                     // enqueued / running: keep polling, within a bound
-                    _ if self.polls >= MAX_JOB_POLLS => {
+                    _ if self.polls >= MAX_JOB_POLLS
+                        || self.server_ms_polling(ctx) >= MAX_JOB_WAIT_MS =>
+                    {
+                        let (polls, minutes) = (self.polls, self.server_ms_polling(ctx) / 60_000);
                         return Err(ConnectorError::new(
                             ErrorKind::Upstream,
                             format!(
-                                "export job still {state} after {MAX_JOB_POLLS} status checks; the next sync starts this window again"
+                                "export job still {state} after {polls} status checks over {minutes} minutes (server time); the next sync starts this window again"
                             ),
                         ));
                     }
@@ -388,6 +414,7 @@ impl Reader for AsyncExportReader {
                 self.waited = false;
                 self.poll_ms = FIRST_POLL_MS;
                 self.polls = 0;
+                self.polling_since = None;
             }
             Phase::Polling => {
                 if self.job.is_none() {

@@ -18,7 +18,22 @@ pub(crate) fn records_in(
     field: &str,
     in_envelope: bool,
 ) -> Result<(Vec<Value>, bool)> {
+    // A body that is not an object (an array, a bare string) is the wrong
+    // document, not an empty one: reading it as "no records" would end the
+    // stream as a success with nothing in it.
+    let not_an_object = |what: &Value| {
+        ConnectorError::malformed(format!(
+            "expected a JSON object with \"{field}\", got {}",
+            json_kind(what)
+        ))
+    };
+    if !doc.is_object() {
+        return Err(not_an_object(doc));
+    }
     let body = if in_envelope { &doc["params"] } else { doc };
+    if !(body.is_object() || body.is_null()) {
+        return Err(not_an_object(body));
+    }
     let items = match body.get(field) {
         Some(Value::Array(items)) => items.clone(),
         None | Some(Value::Null) => Vec::new(),
@@ -33,6 +48,18 @@ pub(crate) fn records_in(
         .and_then(Value::as_str)
         .is_some_and(|u| !u.is_empty());
     Ok((items, more))
+}
+
+/// The JSON type of `v`, for error messages (never its content).
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
 /// Pages a paged walk takes at most (the largest Iterable project has a few
@@ -366,6 +393,31 @@ impl Reader for PagedReader {
 mod tests {
     use super::*;
     use crate::catalog::Literal;
+
+    /// The wrong document is an error, not an empty page (the fault
+    /// matrix's wrong-shape server: a 200 with an array read as "0 records").
+    #[test]
+    fn a_body_that_is_not_an_object_is_malformed_not_empty() {
+        for doc in [
+            json!([1, 2, {"unexpected": true}]),
+            json!("lists"),
+            json!(7),
+        ] {
+            let e = records_in(&doc, "lists", false).unwrap_err();
+            assert_eq!(e.kind, crate::error::ErrorKind::MalformedResponse);
+            assert!(e.message.contains("expected a JSON object"), "{e}");
+        }
+        let e = records_in(&json!({"params": [1]}), "items", true).unwrap_err();
+        assert!(e.message.contains("got an array"), "{e}");
+        // An object without the field, or an envelope without params, is empty.
+        assert!(records_in(&json!({}), "lists", false).unwrap().0.is_empty());
+        assert!(
+            records_in(&json!({"msg": "ok"}), "items", true)
+                .unwrap()
+                .0
+                .is_empty()
+        );
+    }
 
     const PASSES: &[Pass] = &[
         Pass {
