@@ -29,7 +29,6 @@ import datetime as dt
 import json
 import os
 import re
-import resource
 import subprocess
 import sys
 import tempfile
@@ -109,20 +108,27 @@ def sync(work: Path, url: str, mode: str, time_scale: float) -> dict[str, Any]:
     ]
     cat = work / "catalog.json"
     cat.write_text(json.dumps({"streams": streams}))
-    t0 = time.perf_counter()
-    out = host(["-v", "read", "--config", str(cfg), "--catalog", str(cat)])
-    secs = time.perf_counter() - t0
-    records = sum(
-        1 for line in out.stdout.splitlines() if line.startswith('{"type":"RECORD"')
-    )
-    m = re.search(r"(\d+) requests over (\d+) connections", out.stderr)
+    cmd = [binary("ITERABLE_CONNECTOR", "iterable-connector"), "-v", "read"]
+    cmd += ["--config", str(cfg), "--catalog", str(cat)]
+    stdout, stderr = work / f"out-{mode}.jsonl", work / f"err-{mode}.txt"
+    with stdout.open("w") as o, stderr.open("w") as e:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=o, stderr=e)
+        # wait4: the host's own peak RSS (RUSAGE_CHILDREN would mix in the simulators').
+        _, status, usage = os.wait4(proc.pid, 0)
+        secs = time.perf_counter() - t0
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"the host failed ({mode}): {stderr.read_text()[-2000:]}")
+    with stdout.open() as f:
+        records = sum(1 for line in f if line.startswith('{"type":"RECORD"'))
+    m = re.search(r"(\d+) requests over (\d+) connections", stderr.read_text())
     return {
         "seconds": secs,
         "records": records,
         "streams": len(streams),
         "host_requests": int(m.group(1)) if m else None,
         "connections": int(m.group(2)) if m else None,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "peak_rss_mb": usage.ru_maxrss / 1024,
     }
 
 
