@@ -87,6 +87,11 @@ pub enum ExportMode {
     Sync,
     /// Async export jobs (`export/start` → files → download).
     Async,
+    /// Both at once: each export stream takes an async job when one of the
+    /// 4 job slots is free, else a `data.json` window when that budget is
+    /// free, so jobs and windows run side by side, each within its own
+    /// rate budget.
+    Auto,
 }
 
 /// What a record that contradicts its stream's schema does.
@@ -219,10 +224,11 @@ impl Config {
         let export_mode = match opt_str(obj, "export_mode")? {
             None | Some("sync") => ExportMode::Sync,
             Some("async") => ExportMode::Async,
+            Some("auto") => ExportMode::Auto,
             Some(_) => {
                 return Err(ConnectorError::config(
                     "export_mode",
-                    "must be \"sync\" (export/data.json windows) or \"async\" (export jobs)",
+                    "must be \"sync\" (export/data.json windows), \"async\" (export jobs) or \"auto\" (both at once, each within its own budget)",
                 ));
             }
         };
@@ -530,6 +536,17 @@ mod tests {
         assert_eq!(c.user_key, UserKey::Email);
         assert_eq!(c.window_days, None);
         assert_eq!(c.export_mode, ExportMode::Sync);
+    }
+
+    #[test]
+    fn export_mode_auto_parses_and_a_typo_names_every_mode() {
+        let c = Config::from_json(&json!({"export_mode": "auto"})).unwrap();
+        assert_eq!(c.export_mode, ExportMode::Auto);
+        let e = Config::from_json(&json!({"export_mode": "both"})).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("export_mode"));
+        for mode in ["sync", "async", "auto"] {
+            assert!(e.message.contains(mode), "{}", e.message);
+        }
     }
 
     #[test]

@@ -124,8 +124,8 @@ pub(crate) const SETTINGS: &[Setting] = &[
     with_default(
         setting(
             "export_mode",
-            Kind::Choice(&["sync", "async"]),
-            "sync: export/data.json windows; async: export jobs (export/start), for very long histories.",
+            Kind::Choice(&["sync", "async", "auto"]),
+            "sync: export/data.json windows; async: export jobs (export/start), for very long histories; auto: both at once, each stream taking whichever budget is free (fastest under the rate limits).",
         ),
         "\"sync\"",
     ),

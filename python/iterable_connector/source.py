@@ -87,7 +87,8 @@ class IterableSource:
     >>> src = IterableSource(api_key="...", region="US", start_date="2024-01-01")
     >>> df = src.read("email_send").to_pandas()
 
-    Other config keys (``user_key``, ``export_mode``, ``email``, ``user_id``,
+    Other config keys (``user_key``, ``export_mode`` — ``"sync"``, ``"async"`` or
+    ``"auto"``, async export jobs beside ``data.json`` windows —, ``email``, ``user_id``,
     ``list_ids``, ``catalog_names``, ``max_concurrency``, ``max_retries``,
     ``skip_malformed_lines``, ...) are passed as keyword arguments. The API key
     never appears in a repr, log line or exception.

@@ -30,8 +30,8 @@ use crate::catalog::{self, EVENT_KEY_FIELD, StreamDef};
 use crate::config::{Config, SchemaPolicy};
 use crate::error::{ConnectorError, ErrorKind, Result, SCHEMA_VIOLATION};
 use crate::exchange::{
-    Action, Checkpoint, Ended, Exchange, Failure, HttpRequest, LogLevel, LogMessage, Planned,
-    RecordBatch, RequestId, StreamSummary, Summary, TransportErrorKind, Verdict, path_of,
+    Action, Bucket, Checkpoint, Ended, Exchange, Failure, HttpRequest, LogLevel, LogMessage,
+    Planned, RecordBatch, RequestId, StreamSummary, Summary, TransportErrorKind, Verdict, path_of,
 };
 use crate::plan::WorkUnit;
 use crate::record::{Shaper, key_fingerprint, repeat_key};
@@ -119,6 +119,8 @@ pub struct ReadSession {
     failed: Option<ConnectorError>,
     done: bool,
     jobs_running: std::cell::Cell<u32>,
+    /// Set only while a reader plans its next request (see `Ctx`).
+    sync_export_free: bool,
     /// Work handed out by a coordinator session, not yet taken.
     units: Vec<WorkUnit>,
 }
@@ -297,6 +299,7 @@ impl ReadSession {
             failed: None,
             done: false,
             jobs_running: std::cell::Cell::new(0),
+            sync_export_free: false,
             units,
         })
     }
@@ -438,7 +441,10 @@ impl ReadSession {
             }
         }
         if self.tasks[i].pending.is_none() {
-            let next = self.with_reader(i, |r, ctx| r.next(ctx))?;
+            self.sync_export_free = self.sync_export_free(now);
+            let next = self.with_reader(i, |r, ctx| r.next(ctx));
+            self.sync_export_free = false;
+            let next = next?;
             match next {
                 Next::Send(p) => self.tasks[i].pending = Some(p),
                 Next::Wait(ms) => {
@@ -483,6 +489,20 @@ impl ReadSession {
         Ok(Some(self.exchange.send(i, planned, t.def.name, now)))
     }
 
+    /// Whether an `export/data.json` request could be sent now without
+    /// taking the turn of a stream already waiting for that budget.
+    fn sync_export_free(&mut self, now: i64) -> bool {
+        if self.config.export_mode != crate::config::ExportMode::Auto {
+            return false;
+        }
+        let waiting = self.tasks.iter().any(|t| {
+            t.pending
+                .as_ref()
+                .is_some_and(|p| p.bucket == Bucket::Export)
+        });
+        !waiting && self.exchange.ready_at(Bucket::Export, now).is_none()
+    }
+
     /// Runs `f` with task `i`'s reader and a context (disjoint borrows).
     fn with_reader<T>(
         &mut self,
@@ -499,6 +519,7 @@ impl ReadSession {
             incremental: task.incremental,
             last_sent_at: task.last_sent_at,
             jobs_running: &self.jobs_running,
+            sync_export_free: self.sync_export_free,
             shaper: &task.shaper,
         };
         f(task.reader.as_mut(), &ctx)

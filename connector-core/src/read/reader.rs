@@ -40,6 +40,10 @@ pub(crate) struct Ctx<'a> {
     pub(crate) last_sent_at: i64,
     /// Async export jobs running in this session (Iterable allows 4 at once).
     pub(crate) jobs_running: &'a std::cell::Cell<u32>,
+    /// At planning time: an `export/data.json` request could go out now (its
+    /// budget is free and no other stream's is waiting for it). Read by
+    /// `export_mode: auto` to pick a stream's path; `false` elsewhere.
+    pub(crate) sync_export_free: bool,
     /// Shapes this stream's rows as its schema says.
     pub(crate) shaper: &'a Shaper,
 }

@@ -145,6 +145,25 @@ impl AsyncExportReader {
         .to_json()
     }
 
+    /// The state once every file of the current job was handed out: the
+    /// window is complete, so the state holds no job. Without it, the last
+    /// commit of a sync would name a job that expires before the next sync
+    /// (whose 404 would start the window again and repeat its rows).
+    fn window_done_state(&self) -> Option<Value> {
+        let job = self.job.as_ref()?;
+        if !self.queue.is_empty() || self.more_files || self.hand_off {
+            return None;
+        }
+        Some(
+            StreamState {
+                cursor: self.max_cursor_ms.and_then(time::from_epoch_ms),
+                next_start: Some(job.end),
+                job: None,
+            }
+            .to_json(),
+        )
+    }
+
     /// File `name` of the current job as a work unit for a worker.
     fn unit(&self, name: &str, url: &str, after: Option<String>) -> WorkUnit {
         let (job_id, end) = self
@@ -433,7 +452,10 @@ impl Reader for AsyncExportReader {
                     if let Some(j) = self.job.as_mut() {
                         j.after = Some(name);
                     }
-                    sink.commit = Some(self.state());
+                    sink.commit = Some(self.window_done_state().unwrap_or_else(|| self.state()));
+                } else if !self.hand_off {
+                    // A listing that completes the window (an empty job).
+                    sink.commit = self.window_done_state();
                 }
             }
             Phase::Idle => {}

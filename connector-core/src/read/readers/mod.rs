@@ -2,6 +2,7 @@
 //! stream's requests, one at a time, from the stream's catalog row.
 
 mod async_export;
+mod auto_export;
 mod by_key;
 mod catalog_items;
 mod cursor;
@@ -99,6 +100,9 @@ pub(crate) fn reader_for(
                     false,
                 )),
                 ExportMode::Sync => Box::new(export::ExportReader::new(spec, state.clone())),
+                ExportMode::Auto => {
+                    Box::new(auto_export::AutoExportReader::new(spec, state.clone()))
+                }
             }
         }
         Family::TemplateContents { list, passes } => {
