@@ -88,9 +88,8 @@ impl Shaper {
             for v in obj.values_mut() {
                 if let Value::String(s) = v
                     && is_export_timestamp(s)
-                    && let Some(n) = time::normalize_timestamp(v)
                 {
-                    *v = n;
+                    time::normalize_timestamp_in_place(v);
                 }
             }
         }
@@ -141,10 +140,8 @@ fn is_export_timestamp(s: &str) -> bool {
 
 fn normalize_fields(obj: &mut Record, fields: &[&str]) {
     for field in fields {
-        if let Some(v) = obj.get_mut(*field)
-            && let Some(n) = time::normalize_timestamp(v)
-        {
-            *v = n;
+        if let Some(v) = obj.get_mut(*field) {
+            time::normalize_timestamp_in_place(v);
         }
     }
 }
@@ -176,6 +173,9 @@ fn parse_number(s: &str) -> Option<Value> {
         .map(Value::from)
 }
 
+/// The canonical text of a key field, as the key recipes define it (the
+/// hot paths hash it without building it: [`hash_canonical`]).
+#[cfg(test)]
 fn canonical(v: Option<&Value>) -> String {
     match v {
         None | Some(Value::Null) => String::new(),
@@ -184,18 +184,92 @@ fn canonical(v: Option<&Value>) -> String {
     }
 }
 
+/// Feeds what [`canonical`] would give into the hash, without building it.
+fn hash_canonical(h: &mut Sha256, v: Option<&Value>) {
+    match v {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) => h.update(s.as_bytes()),
+        // `Value`'s Display is serde_json's compact writer: the same bytes.
+        Some(other) => {
+            let _ = serde_json::to_writer(HashWriter(h), other);
+        }
+    }
+}
+
+/// Lets serde_json write straight into a hash.
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Position of `name` in [`EVENT_IDENTITY_FIELDS`] (a `match` so one pass
+/// over a record finds all of them; a unit test keeps it in step).
+fn identity_index(name: &str) -> Option<usize> {
+    Some(match name {
+        "_type" => 0,
+        "createdAt" => 1,
+        "email" => 2,
+        "userId" => 3,
+        "itblUserId" => 4,
+        "messageId" => 5,
+        "campaignId" => 6,
+        "templateId" => 7,
+        "eventName" => 8,
+        "id" => 9,
+        "url" => 10,
+        "clickedUrl" => 11,
+        "hrefIndex" => 12,
+        "fromPhoneNumber" => 13,
+        "toPhoneNumber" => 14,
+        "smsMessage" => 15,
+        "reason" => 16,
+        _ => return None,
+    })
+}
+
+/// The first 16 bytes of a digest as 32 lowercase hex digits.
+fn hex16(digest: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(32);
+    for b in &digest[..16] {
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    s
+}
+
 /// Stable synthetic key of an event: a hash of the stream and the fields that
 /// identify the event (never of fields Iterable rewrites, like documentUpdatedAt),
 /// so a re-read of the same event gives the same key and dedupes downstream.
+///
+/// The recipe is fixed (users store these keys): SHA-256 of the stream name,
+/// then for each of [`EVENT_IDENTITY_FIELDS`] in order a 0x1f byte and the
+/// field's canonical text (nothing when absent or null, a string's text,
+/// else its compact JSON); the first 16 bytes in hex.
 pub(crate) fn event_key(stream: &str, obj: &Map<String, Value>) -> String {
+    // One pass over the record instead of a lookup per identity field.
+    let mut found: [Option<&Value>; EVENT_IDENTITY_FIELDS.len()] =
+        [None; EVENT_IDENTITY_FIELDS.len()];
+    for (k, v) in obj {
+        if let Some(i) = identity_index(k) {
+            found[i] = Some(v);
+        }
+    }
     let mut h = Sha256::new();
     h.update(stream.as_bytes());
-    for field in EVENT_IDENTITY_FIELDS {
+    for v in found {
         h.update([0x1f]);
-        h.update(canonical(obj.get(*field)).as_bytes());
+        hash_canonical(&mut h, v);
     }
-    let digest = h.finalize();
-    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    hex16(&h.finalize())
 }
 
 /// Gives the `n`-th repeat (n ≥ 1) of an event key within a read unit its
@@ -210,9 +284,7 @@ pub(crate) fn repeat_key(obj: &mut Map<String, Value>, n: u32) {
     h.update(base.as_bytes());
     h.update([0x1e]);
     h.update(n.to_string().as_bytes());
-    let digest = h.finalize();
-    let key: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    obj.insert(EVENT_KEY_FIELD.into(), Value::String(key));
+    obj.insert(EVENT_KEY_FIELD.into(), Value::String(hex16(&h.finalize())));
 }
 
 /// A 128-bit fingerprint of a record's primary key, for de-duplication of rows
@@ -228,7 +300,7 @@ pub(crate) fn key_fingerprint(obj: &Map<String, Value>, key_fields: &[&str]) -> 
     let mut h = Sha256::new();
     for field in key_fields {
         h.update([0x1f]);
-        h.update(canonical(obj.get(*field)).as_bytes());
+        hash_canonical(&mut h, obj.get(*field));
     }
     let digest = h.finalize();
     let mut bytes = [0u8; 16];
@@ -238,9 +310,7 @@ pub(crate) fn key_fingerprint(obj: &Map<String, Value>, key_fields: &[&str]) -> 
 
 /// The value of a timestamp field as epoch ms, for cursor comparisons.
 pub(crate) fn timestamp_ms(obj: &Map<String, Value>, field: &str) -> Option<i64> {
-    obj.get(field)
-        .and_then(time::parse_wire_timestamp)
-        .map(|dt| time::to_epoch_ms(&dt))
+    obj.get(field).and_then(time::wire_timestamp_ms)
 }
 
 #[cfg(test)]
@@ -319,5 +389,56 @@ mod tests {
         assert_eq!(r["id"], 2220229);
         assert_eq!(r["Revenue"], 12.5);
         assert_eq!(r["x"], Value::Null);
+    }
+
+    /// The key recipe as first written (a lookup and a `String` per field,
+    /// `format!` per hex byte): the fast `event_key` must give the same keys.
+    fn reference_key(stream: &str, obj: &Map<String, Value>) -> String {
+        let mut h = Sha256::new();
+        h.update(stream.as_bytes());
+        for field in EVENT_IDENTITY_FIELDS {
+            h.update([0x1f]);
+            h.update(canonical(obj.get(*field)).as_bytes());
+        }
+        let digest = h.finalize();
+        digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn identity_index_follows_the_field_list() {
+        for (i, f) in EVENT_IDENTITY_FIELDS.iter().enumerate() {
+            assert_eq!(identity_index(f), Some(i), "{f}");
+        }
+        assert_eq!(identity_index("documentUpdatedAt"), None);
+        assert_eq!(identity_index("Email"), None);
+    }
+
+    #[test]
+    fn event_keys_and_fingerprints_follow_the_original_recipe() {
+        let rows = [
+            json!({}),
+            json!({"email": "a@x.io", "createdAt": "2024-01-01T00:00:00Z", "campaignId": 5,
+                   "templateId": -7, "hrefIndex": 1.5, "id": true, "reason": null,
+                   "url": {"b": [1, "x"], "a": "é\n"}, "smsMessage": ["a", null],
+                   "userId": "u\u{0}", "unrelated": 1}),
+            json!({"eventName": "e", "messageId": 18_446_744_073_709_551_615u64,
+                   "itblUserId": 1e300, "toPhoneNumber": "+1", "fromPhoneNumber": "",
+                   "clickedUrl": "https://x/?a=b&c", "_type": "customEvent"}),
+        ];
+        for row in rows {
+            let row = obj(row);
+            assert_eq!(
+                event_key("custom_event", &row),
+                reference_key("custom_event", &row)
+            );
+            let fields = ["email", "campaignId", "url", "missing"];
+            let mut h = Sha256::new();
+            for f in fields {
+                h.update([0x1f]);
+                h.update(canonical(row.get(f)).as_bytes());
+            }
+            let want = u128::from_be_bytes(h.finalize()[..16].try_into().expect("16 bytes"));
+            assert_eq!(key_fingerprint(&row, &fields), want, "{row:?}");
+        }
     }
 }

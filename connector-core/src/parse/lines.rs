@@ -55,7 +55,7 @@ impl LineSplitter {
         let chunk_offset = self.next_offset;
         self.next_offset += chunk.len() as u64;
         let mut start = 0;
-        while let Some(i) = chunk[start..].iter().position(|&b| b == b'\n') {
+        while let Some(i) = memchr::memchr(b'\n', &chunk[start..]) {
             let end = start + i;
             if self.discarding {
                 self.discarding = false;

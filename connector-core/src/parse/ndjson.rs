@@ -38,16 +38,21 @@ pub(crate) fn on_line(event: LineEvent<'_>, out: &mut Output) -> Result<(), Pars
 }
 
 fn decode(bytes: &[u8]) -> Result<Value, String> {
-    // Checked first so invalid UTF-8 gets its own message instead of a syntax error.
-    if let Err(e) = std::str::from_utf8(bytes) {
-        return Err(format!("invalid UTF-8 at byte {}", e.valid_up_to()));
-    }
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
-        let full = e.to_string();
-        // serde_json appends "at line 1 column N"; within one line only the column matters.
-        let reason = full.rfind(" at line ").map_or(&full[..], |i| &full[..i]);
-        format!("invalid JSON ({reason}) at column {}", e.column())
-    })?;
+    let value: Value = match serde_json::from_slice(bytes) {
+        Ok(v) => v,
+        Err(e) => {
+            // serde_json rejects invalid UTF-8 anywhere, so a line it accepts
+            // is valid and only a failing one is checked again: invalid UTF-8
+            // gets its own message instead of a syntax error.
+            if let Err(u) = std::str::from_utf8(bytes) {
+                return Err(format!("invalid UTF-8 at byte {}", u.valid_up_to()));
+            }
+            let full = e.to_string();
+            // serde_json appends "at line 1 column N"; within one line only the column matters.
+            let reason = full.rfind(" at line ").map_or(&full[..], |i| &full[..i]);
+            return Err(format!("invalid JSON ({reason}) at column {}", e.column()));
+        }
+    };
     let found = match value {
         Value::Object(_) => return Ok(value),
         Value::Array(_) => "an array",

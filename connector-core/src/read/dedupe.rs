@@ -12,7 +12,34 @@
 //! a re-read after a failure numbers the same rows the same way, because
 //! the numbers handed out by the failed request are taken back.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// Hashes a key fingerprint by folding it: fingerprints are already SHA-256
+/// output, uniformly spread, so hashing them again would be wasted work.
+/// Deterministic (no random seed): the map's order is never observed, and
+/// the core stays free of randomness.
+#[derive(Default)]
+struct FoldHasher(u64);
+
+impl Hasher for FoldHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        // Only reached by types other than `u128`; FNV-1a keeps it correct.
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn write_u128(&mut self, v: u128) {
+        self.0 ^= (v as u64) ^ ((v >> 64) as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type Counts = HashMap<u128, u32, BuildHasherDefault<FoldHasher>>;
 
 #[derive(Default)]
 pub(crate) struct Dedupe {
@@ -21,7 +48,7 @@ pub(crate) struct Dedupe {
     sorted: usize,
     filtering: bool,
     /// Rows of the unit so far, per key fingerprint.
-    occurrences: BTreeMap<u128, u32>,
+    occurrences: Counts,
     /// Fingerprints counted by the request in flight (undone if it fails).
     counted: Vec<u128>,
 }

@@ -682,7 +682,8 @@ impl ReadSession {
                 _ => {
                     self.queue.push_back(Action::Emit(RecordBatch {
                         stream: stream.to_string(),
-                        records: Vec::new(),
+                        // Sized once: a batch never grows past MAX_BATCH.
+                        records: Vec::with_capacity(records.len().min(MAX_BATCH)),
                     }));
                     MAX_BATCH
                 }

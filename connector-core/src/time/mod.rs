@@ -17,6 +17,8 @@
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Timelike, Utc};
 use serde_json::Value;
 
+mod fast;
+
 /// Epoch strings with more digits than this are milliseconds, shorter ones seconds.
 /// Ten digits of seconds reach the year 2286; eleven digits of milliseconds start
 /// in 1973, so the two ranges do not collide for any plausible Iterable data.
@@ -104,6 +106,37 @@ pub fn to_rfc3339(dt: &DateTime<Utc>) -> String {
 /// or `None` when the value is not a timestamp (callers then keep the original).
 pub(crate) fn normalize_timestamp(v: &Value) -> Option<Value> {
     parse_wire_timestamp(v).map(|dt| Value::String(to_rfc3339(&dt)))
+}
+
+/// Normalises a timestamp value in place, as `*v = normalize_timestamp(v)`
+/// would; `false` (and `v` untouched) when it is not a timestamp. The
+/// export shapes take an allocation-free path ([`fast`]).
+pub(crate) fn normalize_timestamp_in_place(v: &mut Value) -> bool {
+    if let Value::String(s) = v
+        && let Some(t) = fast::Utc::parse(s.as_bytes())
+    {
+        t.write_rfc3339(s);
+        return true;
+    }
+    match normalize_timestamp(v) {
+        Some(n) => {
+            *v = n;
+            true
+        }
+        None => false,
+    }
+}
+
+/// A JSON timestamp value as epoch milliseconds: what
+/// `parse_wire_timestamp(v).map(|t| to_epoch_ms(&t))` gives, without
+/// chrono for the export shapes.
+pub(crate) fn wire_timestamp_ms(v: &Value) -> Option<i64> {
+    if let Value::String(s) = v
+        && let Some(t) = fast::Utc::parse(s.as_bytes())
+    {
+        return Some(t.epoch_ms());
+    }
+    parse_wire_timestamp(v).map(|dt| to_epoch_ms(&dt))
 }
 
 /// Formats for export request parameters (`startDateTime`, `endDateTime`):
