@@ -33,19 +33,16 @@ log "core_throughput (parser, read session)"
 cargo bench -q -p integration-tests --bench core_throughput > "$OUT/core_throughput.txt" 2>&1 \
     || log "core_throughput failed (see $OUT/core_throughput.txt)"
 
-# The wasm/native ratio bench, when it exists (another change adds it).
-: > "$OUT/wasm_native.txt"
-if grep -q 'name = "wasm_native' tests/integration/Cargo.toml 2>/dev/null; then
-    BENCH=$(grep -o 'name = "wasm_native[a-z_]*"' tests/integration/Cargo.toml | head -1 | cut -d'"' -f2)
-    log "$BENCH"
-    cargo bench -q -p integration-tests --bench "$BENCH" > "$OUT/wasm_native.txt" 2>&1 || log "$BENCH failed"
-fi
+# The same read natively and through the component in wasmtime (release host).
+log "wasm_ratio (host/benches/wasm_ratio.rs)"
+cargo bench -q -p iterable-connector-host --bench wasm_ratio > "$OUT/wasm_native.txt" 2>&1 \
+    || log "wasm_ratio failed (see $OUT/wasm_native.txt)"
 
 log "python: rows/s into dicts and Arrow (python/bench/bench_read.py)"
 PY_SCALE=large
 [ "$QUICK" = 1 ] && PY_SCALE=medium
 rm -f "$OUT/py_read.json"
-"$PY" python/bench/bench_read.py --scale "$PY_SCALE" --modes dicts,arrow --json "$OUT/py_read.json" \
+"$PY" python/bench/bench_read.py --scale "$PY_SCALE" --modes dicts,arrow_batches --json "$OUT/py_read.json" \
     > "$OUT/py_read.txt" 2>&1 || log "bench_read.py failed (is iterable_connector installed for $PY?)"
 
 log "all-stream sync under rate limits (scripts/bench_rate_limited.py)"
@@ -85,10 +82,10 @@ except Exception:
 
 core_mb_s() { num_after 'core_mb_s' "$OUT/core_throughput.txt" || num_after 'read session \(all\) +' "$OUT/core_throughput.txt"; }
 parser_mb_s() { num_after 'parser_mb_s' "$OUT/core_throughput.txt" || num_after 'parser only +' "$OUT/core_throughput.txt"; }
-wasm_native_ratio() { cat "$OUT/core_throughput.txt" "$OUT/wasm_native.txt" > "$OUT/.ratio.txt" 2>/dev/null; num_after 'wasm_native_ratio' "$OUT/.ratio.txt"; }
-py_arrow_rows_s() { py_mode arrow rows_per_s; }
+wasm_native_ratio() { num_after 'wasm_native_ratio' "$OUT/wasm_native.txt"; }
+py_arrow_rows_s() { py_mode arrow_batches rows_per_s; }
 py_dict_rows_s() { py_mode dicts rows_per_s; }
-py_peak_rss_mb() { py_mode arrow peak_rss_mb; }
+py_peak_rss_mb() { py_mode arrow_batches peak_rss_mb; }
 rate_limited_sync_s() { json_field "$OUT/rate_limited.json" rate_limited_sync_s; }
 rate_limited_floor_s() { json_field "$OUT/rate_limited.json" rate_limited_floor_s; }
 requests() { json_field "$OUT/rate_limited.json" requests; }

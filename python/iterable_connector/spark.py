@@ -68,7 +68,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _driver, _native
 from .errors import ConfigError, WriteError, _register_secret
-from .transport import DEFAULT_TIMEOUT, Urllib3Transport
+from .transport import DEFAULT_TIMEOUT, NativeTransport
 
 try:
     from pyspark.sql.datasource import (
@@ -451,7 +451,7 @@ def _plan(
     """The coordinator session on the driver: work units (JSON text) and the
     state to keep once all of them were read."""
     session = _native.Session.plan(json.dumps(dict(config)), [(stream, True)], state_json)
-    for _ in _driver.drive(session, Urllib3Transport(), s.key.secret(), timeout=s.timeout):
+    for _ in _driver.drive(session, NativeTransport(), s.key.secret(), timeout=s.timeout):
         pass  # a coordinator emits no rows; Done ends the loop
     return session.take_units(), json.loads(session.planned_state())
 
@@ -488,7 +488,7 @@ def _read_units(
     target = _arrow_schema(schema)
     names = target.names
     schema_json = json.dumps(info["json_schema"])
-    transport = Urllib3Transport()
+    transport = NativeTransport()
 
     props = info["json_schema"].get("properties") or {}
     # Fields outside the schema are folded into one JSON column in Rust.

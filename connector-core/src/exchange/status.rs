@@ -6,8 +6,10 @@ use crate::error::{ConnectorError, ErrorKind, envelope};
 /// Characters of Iterable's own message kept in an error: enough for the
 /// reason, never a whole echoed body.
 const MAX_REASON_CHARS: usize = 300;
-/// Bytes of a body without Iterable's envelope quoted in an error.
-const MAX_RAW_EXCERPT: usize = 200;
+/// Bytes of a body without Iterable's envelope looked at for a reason.
+const MAX_RAW_EXCERPT: usize = 2048;
+/// Characters of that reason kept: a status line or a page title.
+const MAX_RAW_REASON_CHARS: usize = 120;
 
 /// What a status means: the error kind, a hint naming the fix, and whether
 /// trying again later can help.
@@ -45,9 +47,7 @@ pub(crate) fn is_transient(status: u16) -> bool {
 /// the hint, and Iterable's own reason when its envelope carries one.
 pub(crate) fn status_error(status: u16, body: &[u8], path: &str) -> ConnectorError {
     let (code, msg) = envelope(body);
-    let msg = msg.unwrap_or_else(|| {
-        String::from_utf8_lossy(&body[..body.len().min(MAX_RAW_EXCERPT)]).into_owned()
-    });
+    let msg = msg.unwrap_or_else(|| raw_reason(&body[..body.len().min(MAX_RAW_EXCERPT)]));
     let msg: String = msg.chars().take(MAX_REASON_CHARS).collect();
     let msg = redact_key_echo(&msg);
     let (kind, hint, retryable) = classify(status);
@@ -61,6 +61,32 @@ pub(crate) fn status_error(status: u16, body: &[u8], path: &str) -> ConnectorErr
         .with_code(code);
     e.retryable = retryable;
     e
+}
+
+/// The reason in a body that is not Iterable's JSON envelope (a gateway's
+/// HTML page, a proxy's plain text): its first line with any text once HTML
+/// tags are dropped, whitespace collapsed, cut to [`MAX_RAW_REASON_CHARS`].
+/// A gateway that echoes the request puts the headers after that line, so
+/// they (and an echoed key) stay out of the error.
+fn raw_reason(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut in_tag = false;
+    for line in text.lines() {
+        let mut visible = String::new();
+        for c in line.chars() {
+            match c {
+                '<' => in_tag = true,
+                '>' if in_tag => in_tag = false,
+                _ if !in_tag => visible.push(c),
+                _ => {}
+            }
+        }
+        let words: Vec<&str> = visible.split_whitespace().collect();
+        if !words.is_empty() {
+            return words.join(" ").chars().take(MAX_RAW_REASON_CHARS).collect();
+        }
+    }
+    String::new()
 }
 
 /// `text` with the value after any `Api-Key` (also `api_key`, `apikey`,
@@ -126,7 +152,11 @@ mod tests {
             b"400 Bad Request\nHost: api.iterable.com\nApi-Key: 0123456789abcdef0123\nAccept: */*";
         let e = status_error(400, body, "/api/lists");
         assert!(!e.message.contains("0123456789"), "{}", e.message);
-        assert!(e.message.contains("Api-Key: ***"), "{}", e.message);
+        // Only the status line: the echoed headers are not the reason.
+        assert!(e.message.ends_with(": 400 Bad Request"), "{}", e.message);
+        // A key on the first line itself is still scrubbed.
+        let e = status_error(400, b"denied Api-Key: 0123456789abcdef", "/api/lists");
+        assert!(e.message.ends_with("denied Api-Key: ***"), "{}", e.message);
         assert_eq!(
             redact_key_echo(
                 r#"{"headers": {"api_key": "s3cr3t-value", "x-api-key":"abc.def"}} apiary"#
@@ -162,7 +192,13 @@ mod tests {
     fn long_bodies_are_cut_to_the_reason() {
         let body = "x".repeat(10_000);
         let e = status_error(500, body.as_bytes(), "/a");
-        assert!(e.message.len() < 400, "{}", e.message.len());
+        assert!(e.message.len() < 200, "{}", e.message.len());
+        let page = b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n</body></html>";
+        let e = status_error(502, page, "/api/export/data.json");
+        assert_eq!(
+            e.message,
+            "Iterable failed (/api/export/data.json): 502 Bad Gateway"
+        );
         assert_eq!(path_of("https://h:1/api/a/b?email=x"), "/api/a/b");
         assert_eq!(path_of("https://h"), "/");
     }
