@@ -12,34 +12,66 @@
 //! a re-read after a failure numbers the same rows the same way, because
 //! the numbers handed out by the failed request are taken back.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-
-/// Hashes a key fingerprint by folding it: fingerprints are already SHA-256
-/// output, uniformly spread, so hashing them again would be wasted work.
-/// Deterministic (no random seed): the map's order is never observed, and
-/// the core stays free of randomness.
+/// Row counts per key fingerprint: a small open-addressing table. The
+/// fingerprints are already SHA-256 output, uniformly spread, so their low
+/// bits index the table directly — no hasher, no random seed (the core stays
+/// deterministic and free of `std`'s randomly seeded maps), and one probe
+/// per row where a `BTreeMap` took a dozen comparisons.
 #[derive(Default)]
-struct FoldHasher(u64);
+struct Counts {
+    /// `None` = empty; the length is zero or a power of two.
+    slots: Vec<Option<(u128, u32)>>,
+    len: usize,
+}
 
-impl Hasher for FoldHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        // Only reached by types other than `u128`; FNV-1a keeps it correct.
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+impl Counts {
+    fn slot_of(&self, fingerprint: u128) -> usize {
+        let mask = self.slots.len() - 1;
+        let mut i = ((fingerprint as u64) ^ ((fingerprint >> 64) as u64)) as usize & mask;
+        // Linear probing; the table is at most half full, so a free slot exists.
+        while let Some((k, _)) = self.slots[i] {
+            if k == fingerprint {
+                break;
+            }
+            i = (i + 1) & mask;
+        }
+        i
+    }
+
+    /// The count of `fingerprint`, inserted as 0 when absent.
+    fn entry(&mut self, fingerprint: u128) -> &mut u32 {
+        if (self.len + 1) * 2 > self.slots.len() {
+            self.grow();
+        }
+        let i = self.slot_of(fingerprint);
+        if self.slots[i].is_none() {
+            self.len += 1;
+        }
+        &mut self.slots[i].get_or_insert((fingerprint, 0)).1
+    }
+
+    fn get_mut(&mut self, fingerprint: u128) -> Option<&mut u32> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let i = self.slot_of(fingerprint);
+        self.slots[i].as_mut().map(|(_, n)| n)
+    }
+
+    fn grow(&mut self) {
+        let size = (self.slots.len() * 2).max(64);
+        let old = std::mem::replace(&mut self.slots, vec![None; size]);
+        for (k, n) in old.into_iter().flatten() {
+            let i = self.slot_of(k);
+            self.slots[i] = Some((k, n));
         }
     }
 
-    fn write_u128(&mut self, v: u128) {
-        self.0 ^= (v as u64) ^ ((v >> 64) as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
+    fn clear(&mut self) {
+        self.slots.clear();
+        self.len = 0;
     }
 }
-
-type Counts = HashMap<u128, u32, BuildHasherDefault<FoldHasher>>;
 
 #[derive(Default)]
 pub(crate) struct Dedupe {
@@ -66,7 +98,7 @@ impl Dedupe {
     /// How many rows with this key fingerprint came before in the unit
     /// (0 for the first), counting this one.
     pub(crate) fn occurrence(&mut self, fingerprint: u128) -> u32 {
-        let n = self.occurrences.entry(fingerprint).or_insert(0);
+        let n = self.occurrences.entry(fingerprint);
         let before = *n;
         *n += 1;
         self.counted.push(fingerprint);
@@ -82,7 +114,7 @@ impl Dedupe {
     pub(crate) fn on_retry(&mut self) {
         // The request is sent again from its start: its rows are numbered again.
         for fp in self.counted.drain(..) {
-            if let Some(n) = self.occurrences.get_mut(&fp) {
+            if let Some(n) = self.occurrences.get_mut(fp) {
                 *n = n.saturating_sub(1);
             }
         }
@@ -122,6 +154,29 @@ mod tests {
         assert!(!d.admit(3));
         d.reset();
         assert!(d.admit(1));
+    }
+
+    /// Keys whose low bits collide, enough of them to grow the table
+    /// several times: every count stays its own.
+    #[test]
+    fn counts_survive_collisions_and_growth() {
+        let mut c = Counts::default();
+        // `i << 64 | i` folds to 0: every key starts at the same slot.
+        let keys: Vec<u128> = (0..1000u128).map(|i| (i << 64) | i).collect();
+        for round in 0..3 {
+            for (i, k) in keys.iter().enumerate() {
+                if i % 3 >= round {
+                    *c.entry(*k) += 1;
+                }
+            }
+        }
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(c.get_mut(*k).copied(), Some((i % 3 + 1) as u32), "key {i}");
+        }
+        assert_eq!(c.get_mut(7), None);
+        assert_eq!(c.len, keys.len());
+        c.clear();
+        assert_eq!(c.get_mut(keys[0]), None);
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub(crate) fn records_in(
     let not_an_object = |what: &Value| {
         ConnectorError::malformed(format!(
             "expected a JSON object with \"{field}\", got {}",
-            json_kind(what)
+            type_name(what)
         ))
     };
     if !doc.is_object() {
@@ -48,18 +48,6 @@ pub(crate) fn records_in(
         .and_then(Value::as_str)
         .is_some_and(|u| !u.is_empty());
     Ok((items, more))
-}
-
-/// The JSON type of `v`, for error messages (never its content).
-fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// Pages a paged walk takes at most (the largest Iterable project has a few
@@ -97,6 +85,7 @@ pub(crate) fn as_record(item: Value) -> Result<Record> {
     }
 }
 
+/// The JSON type of `v`, for error messages (never its content).
 fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
