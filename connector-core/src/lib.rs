@@ -42,7 +42,7 @@
 //!             session.on_response_body(now, request.id, body)?;
 //!             session.on_response_end(now, request.id)?;
 //!         }
-//!         Action::Emit(batch) => records.extend(batch.records),
+//!         Action::Emit(batch) => records.extend(batch.records()),
 //!         Action::Commit(checkpoint) => { /* persist checkpoint.state */ }
 //!         Action::SleepUntil(t) => now = now.max(t),
 //!         Action::AwaitResponse | Action::Log(_) => {}
@@ -99,7 +99,7 @@ pub use exchange::{
     Action, Bucket, Checkpoint, HttpRequest, LogLevel, LogMessage, Method, Record, RecordBatch,
     RequestId, RetryClass, StreamSummary, Summary, TransportErrorKind,
 };
-pub use parse::{BodyFormat, BodyParser, ParseError, ParseOptions};
+pub use parse::{BodyFormat, BodyParser, ParseError, ParseOptions, Row, RowBuf};
 pub use plan::WorkUnit;
 pub use probe::{check_request, check_response, user_fields_request, user_fields_response};
 pub use read::{MAX_BATCH, ReadSession, StreamSelection};

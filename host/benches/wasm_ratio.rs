@@ -5,8 +5,8 @@
 //!
 //! Both sides read 200,000 `emailSend` export rows fed from memory in 64 KiB
 //! chunks and produce what a host receives: NDJSON batches. Natively that is
-//! `ReadSession` plus the NDJSON encoding the component applies to each
-//! batch (`wasm-component/src/lib.rs`), so the ratio is the cost of running
+//! `ReadSession` handing out its batches (NDJSON already, as the component
+//! passes them on), so the ratio is the cost of running
 //! the same work as wasm plus crossing the component boundary. Runs
 //! alternate native / wasm so machine noise hits both alike; medians are
 //! printed, with greppable `wasm_native_ratio:`, `component_load_ms:` and
@@ -14,15 +14,14 @@
 
 use std::time::Instant;
 
-use connector_core::{Action, Config, ReadSession, SessionState, StreamSelection};
-use integration_tests::bench_data::{BENCH_CONFIG, email_send_ndjson};
+use integration_tests::bench_data::{
+    BENCH_CONFIG, BENCH_NOW as NOW, email_send_ndjson, read_natively,
+};
 use iterable_connector_host::runtime::{self, Action as WAction, Connector, Instance};
 
 const ROWS: usize = 200_000;
 const CHUNK: usize = 64 * 1024;
 const RUNS: usize = 5;
-/// Any instant after the export window: the session reads it at once.
-const NOW: i64 = 1_706_900_000_000;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -38,40 +37,7 @@ fn json_stream_head() -> [(String, String); 1] {
 
 /// One native read; returns the rows and payload bytes handed out.
 fn native(body: &[u8]) -> (usize, usize) {
-    let config = Config::from_json(&serde_json::from_str(BENCH_CONFIG).expect("json"))
-        .expect("bench config");
-    let mut s = ReadSession::open(
-        config,
-        &[StreamSelection::incremental("email_send")],
-        &SessionState::new(),
-    )
-    .expect("open");
-    let (mut rows, mut bytes) = (0, 0);
-    loop {
-        match s.poll(NOW).expect("poll") {
-            Action::Fetch(req) => {
-                s.on_response_head(NOW, req.id, 200, &json_stream_head())
-                    .expect("head");
-                for c in body.chunks(CHUNK) {
-                    s.on_response_body(NOW, req.id, c).expect("body");
-                }
-                s.on_response_end(NOW, req.id).expect("end");
-            }
-            Action::Emit(b) => {
-                // What the component does to every batch before handing it out.
-                let mut payload = Vec::with_capacity(b.records.len() * 256);
-                for r in &b.records {
-                    serde_json::to_writer(&mut payload, r).expect("encode");
-                    payload.push(b'\n');
-                }
-                rows += b.records.len();
-                bytes += payload.len();
-            }
-            Action::Done(_) => return (rows, bytes),
-            Action::Commit(_) | Action::Log(_) | Action::SleepUntil(_) => {}
-            Action::AwaitResponse => panic!("nothing in flight"),
-        }
-    }
+    read_natively(body, CHUNK)
 }
 
 /// The same read through the component's `read-session`.

@@ -471,7 +471,7 @@ impl ArrowBuilder {
     /// Appends a batch's records (without the GIL).
     fn append(&self, py: Python<'_>, batch: &Bound<'_, Batch>) -> PyResult<()> {
         let b: &Batch = batch.get();
-        py.detach(|| self.lock().append(&b.records))
+        py.detach(|| self.lock().append(&b.batch.records()))
             .map_err(arrow_err)
     }
 

@@ -100,7 +100,9 @@ impl CsvEncoder {
 
     /// CSV rows of a batch's records (no JSON round trip).
     fn encode(&self, py: Python<'_>, batch: &Batch) -> PyResult<Py<PyBytes>> {
-        self.run(py, |enc, out| enc.encode_objects(&batch.records, out))
+        self.run(py, |enc, out| {
+            enc.encode_objects(&batch.batch.records(), out)
+        })
     }
 
     /// CSV rows of NDJSON (one object per line; blank lines skipped).

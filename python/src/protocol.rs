@@ -193,8 +193,8 @@ pub(crate) fn action_to_py(py: Python<'_>, action: Action) -> PyResult<Py<PyAny>
             let batch = Py::new(
                 py,
                 Batch {
-                    stream: batch.stream,
-                    records: batch.records,
+                    stream: batch.stream.clone(),
+                    batch,
                 },
             )?;
             Py::new(py, Emit { batch })?.into_any()

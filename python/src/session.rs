@@ -2,7 +2,7 @@
 
 use std::sync::{Mutex, MutexGuard};
 
-use connector_core::Record;
+use connector_core::RecordBatch;
 use connector_core::{Config, ReadSession, SessionState, StreamSelection, WorkUnit};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
@@ -15,7 +15,8 @@ use crate::protocol::action_to_py;
 #[pyclass(frozen, module = "iterable_connector._native")]
 pub(crate) struct Batch {
     pub(crate) stream: String,
-    pub(crate) records: Vec<Record>,
+    /// The records, as the core hands them out (NDJSON).
+    pub(crate) batch: RecordBatch,
 }
 
 #[pymethods]
@@ -26,14 +27,15 @@ impl Batch {
     }
 
     fn __len__(&self) -> usize {
-        self.records.len()
+        self.batch.len()
     }
 
     /// The records as a list of dicts.
     fn to_pylist<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let mut keys = KeyCache::default();
         let dicts = self
-            .records
+            .batch
+            .records()
             .iter()
             .map(|r| record_to_py(py, r, &mut keys))
             .collect::<PyResult<Vec<_>>>()?;
@@ -44,7 +46,7 @@ impl Batch {
         format!(
             "Batch(stream={:?}, records={})",
             self.stream,
-            self.records.len()
+            self.batch.len()
         )
     }
 }

@@ -92,21 +92,14 @@ pub(crate) fn request(r: HttpRequest) -> wit::HttpRequest {
 }
 
 /// Records as NDJSON bytes: one object per line, each line ending in `\n`.
-fn batch(b: RecordBatch) -> Result<wit::RecordBatch, ConnectorError> {
-    let mut payload = Vec::with_capacity(b.records.len() * 256);
-    for record in &b.records {
-        serde_json::to_writer(&mut payload, record).map_err(|e| {
-            ConnectorError::new(ErrorKind::Internal, format!("encoding a record: {e}"))
-                .with_stream(b.stream.clone())
-        })?;
-        payload.push(b'\n');
-    }
-    Ok(wit::RecordBatch {
-        rows: u32::try_from(b.records.len()).unwrap_or(u32::MAX),
-        stream: b.stream,
+fn batch(b: RecordBatch) -> wit::RecordBatch {
+    // The core's batches already are NDJSON: handed over as they are.
+    wit::RecordBatch {
+        rows: u32::try_from(b.len()).unwrap_or(u32::MAX),
+        stream: b.stream.clone(),
         encoding: wit::BatchEncoding::Ndjson,
-        payload,
-    })
+        payload: b.into_ndjson().into_bytes(),
+    }
 }
 
 fn checkpoint(c: Checkpoint) -> wit::Checkpoint {
@@ -161,7 +154,7 @@ fn summary(s: Summary) -> wit::Summary {
 pub(crate) fn action(a: Action) -> Result<wit::Action, ConnectorError> {
     Ok(match a {
         Action::Fetch(r) => wit::Action::Fetch(request(r)),
-        Action::Emit(b) => wit::Action::Emit(batch(b)?),
+        Action::Emit(b) => wit::Action::Emit(batch(b)),
         Action::Commit(c) => wit::Action::Commit(checkpoint(c)),
         Action::SleepUntil(t) => wit::Action::SleepUntil(t),
         Action::AwaitResponse => wit::Action::AwaitResponse,
@@ -415,7 +408,7 @@ impl runner::Guest for Component {
         loop {
             match session.poll(clock::now_ms()).map_err(error)? {
                 Action::Fetch(req) => fetch(&mut session, req, key.as_deref()).map_err(error)?,
-                Action::Emit(b) => sink::emit(&batch(b).map_err(error)?),
+                Action::Emit(b) => sink::emit(&batch(b)),
                 Action::Commit(c) => sink::commit(&checkpoint(c)),
                 Action::SleepUntil(t) => clock::sleep_until(t),
                 Action::AwaitResponse => {

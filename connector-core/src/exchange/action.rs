@@ -7,13 +7,87 @@ use super::http::HttpRequest;
 /// A record as handed out: one JSON object, typed as the stream's schema says.
 pub type Record = Map<String, Value>;
 
-/// Records of one stream, handed out together (never one call per record).
-#[derive(Debug, Clone, PartialEq)]
+/// Records of one stream, handed out together (never one call per record),
+/// as NDJSON: each record one line of compact JSON, keys sorted, ending in
+/// `\n` (what the WIT interface carries and what most sinks write), so a
+/// record is never built as a `Map` unless a consumer asks for one.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct RecordBatch {
     /// The stream the records belong to.
     pub stream: String,
-    /// The records, in the order read.
-    pub records: Vec<Record>,
+    ndjson: String,
+    len: usize,
+}
+
+impl RecordBatch {
+    /// An empty batch of `stream`.
+    pub fn new(stream: impl Into<String>) -> Self {
+        RecordBatch {
+            stream: stream.into(),
+            ..RecordBatch::default()
+        }
+    }
+
+    /// A batch of these records, in order.
+    pub fn from_records<'a>(
+        stream: impl Into<String>,
+        records: impl IntoIterator<Item = &'a Record>,
+    ) -> Self {
+        let mut b = RecordBatch::new(stream);
+        for r in records {
+            b.push(r);
+        }
+        b
+    }
+
+    /// Appends a record.
+    pub fn push(&mut self, record: &Record) {
+        // A `Map` of JSON values always serialises (string keys only).
+        if let Ok(json) = serde_json::to_string(record) {
+            self.push_json(&json);
+        }
+    }
+
+    /// Appends a record given as its compact JSON (one line, no `\n`).
+    pub(crate) fn push_json(&mut self, json: &str) {
+        self.ndjson.push_str(json);
+        self.ndjson.push('\n');
+        self.len += 1;
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the batch holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The records as NDJSON text.
+    pub fn ndjson(&self) -> &str {
+        &self.ndjson
+    }
+
+    /// The NDJSON text, taken.
+    pub fn into_ndjson(self) -> String {
+        self.ndjson
+    }
+
+    /// Each record's JSON text, in order.
+    pub fn lines(&self) -> impl Iterator<Item = &str> + '_ {
+        self.ndjson.lines()
+    }
+
+    /// The records decoded, in order.
+    pub fn records(&self) -> Vec<Record> {
+        // Every line was written from a record by serde_json (or the read
+        // path's fast writer, which writes the same bytes): it decodes.
+        self.lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
 }
 
 /// The state of one stream covering every record emitted before it.

@@ -8,10 +8,8 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
-
 use crate::error::{ConnectorError, ErrorKind, Result};
-use crate::parse::{BodyFormat, BodyParser, ParseOptions};
+use crate::parse::{BodyFormat, BodyParser, ParseOptions, Parsed};
 
 use super::endpoint::Planned;
 use super::http::{HttpRequest, RequestId, TransportErrorKind};
@@ -99,7 +97,7 @@ pub(crate) enum Ended {
     /// 2xx: the last items of the body and how many malformed lines were skipped.
     Complete {
         owner: usize,
-        items: Result<Vec<Value>>,
+        items: Result<Parsed>,
         skipped_lines: u64,
     },
     /// Anything else.
@@ -241,7 +239,7 @@ impl Exchange {
         &mut self,
         id: RequestId,
         chunk: &[u8],
-    ) -> Result<Option<(usize, Result<Vec<Value>>)>> {
+    ) -> Result<Option<(usize, Result<Parsed>)>> {
         let f = self.get(id)?;
         if f.status.is_none() {
             return Err(ConnectorError::misuse(format!(
@@ -251,7 +249,7 @@ impl Exchange {
         match f.parser.as_mut() {
             Some(parser) => {
                 let items = match parser.push(chunk) {
-                    Ok(()) => Ok(parser.take()),
+                    Ok(()) => Ok(parser.take_parsed()),
                     Err(e) => Err(ConnectorError::from(e)),
                 };
                 Ok(Some((f.owner, items)))
@@ -279,7 +277,7 @@ impl Exchange {
                 let finished = parser.finish();
                 let skipped_lines = parser.skipped();
                 let items = match finished {
-                    Ok(()) => Ok(parser.take()),
+                    Ok(()) => Ok(parser.take_parsed()),
                     Err(e) => Err(ConnectorError::from(e)),
                 };
                 Ended::Complete {

@@ -21,7 +21,11 @@ mod csv;
 mod json;
 mod lines;
 mod ndjson;
+mod rows;
+pub(crate) mod tape;
 mod text;
+
+pub use rows::{Row, RowBuf};
 
 use std::fmt;
 
@@ -130,6 +134,8 @@ pub(crate) fn excerpt(bytes: &[u8]) -> String {
 #[derive(Debug)]
 pub(crate) struct Output {
     items: Vec<Value>,
+    /// NDJSON rows, kept as text (with their tapes) until a consumer asks.
+    rows: RowBuf,
     skipped: u64,
     skip_malformed: bool,
 }
@@ -146,6 +152,25 @@ impl Output {
             Ok(())
         } else {
             Err(e)
+        }
+    }
+}
+
+/// What a parser hands out.
+#[derive(Debug)]
+pub(crate) enum Parsed {
+    /// JSON documents, CSV rows, text lines.
+    Values(Vec<Value>),
+    /// NDJSON rows as text.
+    Rows(RowBuf),
+}
+
+impl Parsed {
+    /// The items as JSON values, whatever their form.
+    pub(crate) fn into_values(self) -> Vec<Value> {
+        match self {
+            Parsed::Values(v) => v,
+            Parsed::Rows(r) => r.values(),
         }
     }
 }
@@ -183,6 +208,7 @@ impl BodyParser {
             decoder,
             out: Output {
                 items: Vec::new(),
+                rows: RowBuf::default(),
                 skipped: 0,
                 skip_malformed: options.skip_malformed,
             },
@@ -236,14 +262,33 @@ impl BodyParser {
         result.or_else(|e| self.fail(e))
     }
 
-    /// Drains the items parsed so far.
+    /// Drains the items parsed so far, as JSON values (NDJSON rows are
+    /// decoded here; [`take_rows`](Self::take_rows) hands them out as text).
     pub fn take(&mut self) -> Vec<Value> {
-        std::mem::take(&mut self.out.items)
+        let mut items = std::mem::take(&mut self.out.items);
+        items.extend(std::mem::take(&mut self.out.rows).values());
+        items
+    }
+
+    /// Drains the NDJSON rows parsed so far, as validated text with their
+    /// top-level fields indexed: no JSON value is built.
+    pub fn take_rows(&mut self) -> RowBuf {
+        std::mem::take(&mut self.out.rows)
+    }
+
+    /// Drains what was parsed in the form the format gives: rows for
+    /// NDJSON, values for the rest.
+    pub(crate) fn take_parsed(&mut self) -> Parsed {
+        if matches!(self.decoder, Decoder::Ndjson(_)) {
+            Parsed::Rows(self.take_rows())
+        } else {
+            Parsed::Values(std::mem::take(&mut self.out.items))
+        }
     }
 
     /// Number of parsed items not yet taken.
     pub fn pending(&self) -> usize {
-        self.out.items.len()
+        self.out.items.len() + self.out.rows.len()
     }
 
     /// Malformed items skipped so far (only with `skip_malformed`).

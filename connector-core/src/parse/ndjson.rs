@@ -25,9 +25,18 @@ pub(crate) fn on_line(event: LineEvent<'_>, out: &mut Output) -> Result<(), Pars
     if trimmed.is_empty() {
         return Ok(());
     }
+    // The usual row: valid UTF-8 the scanner tapes, no value built.
+    if let Ok(text) = std::str::from_utf8(trimmed)
+        && out.rows.push_scanned(text)
+    {
+        return Ok(());
+    }
     match decode(trimmed) {
-        Ok(object) => {
-            out.emit(object);
+        Ok(_) => {
+            // serde_json accepted it: valid UTF-8, so the text is kept.
+            if let Ok(text) = std::str::from_utf8(trimmed) {
+                out.rows.push_untaped(text);
+            }
             Ok(())
         }
         Err(reason) => {

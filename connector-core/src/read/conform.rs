@@ -70,14 +70,20 @@ impl Conformance {
     /// keys (a `Map` iterates sorted by key) with the sorted table, instead
     /// of a map lookup per declared field.
     fn all_fit(&self, rec: &Map<String, Value>) -> bool {
-        let mut entries = rec.iter().peekable();
+        self.all_fit_sorted(rec.iter().map(|(k, v)| (k.as_str(), Shape::of(v))))
+    }
+
+    /// Whether every declared field fits, given a record's fields as
+    /// (name, shape) sorted by name (names distinct).
+    pub(crate) fn all_fit_sorted<'k>(
+        &self,
+        fields: impl Iterator<Item = (&'k str, Shape)>,
+    ) -> bool {
+        let mut entries = fields.peekable();
         for (name, ty, key) in &self.by_name {
-            while entries.next_if(|(k, _)| k.as_str() < *name).is_some() {}
-            let v = entries
-                .peek()
-                .filter(|(k, _)| k.as_str() == *name)
-                .map(|(_, v)| *v);
-            if !field_ok(*ty, *key, v) {
+            while entries.next_if(|(k, _)| *k < *name).is_some() {}
+            let v = entries.peek().filter(|(k, _)| *k == *name).map(|(_, v)| *v);
+            if !shape_ok(*ty, *key, v) {
                 return false;
             }
         }
@@ -115,10 +121,57 @@ impl Conformance {
     }
 }
 
+/// What the schema check needs to know of a value: its JSON type, whether
+/// a number is integral, and what an array holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shape {
+    Null,
+    Bool,
+    /// A number: integral (`7`, `7.0`) or not (`7.5`).
+    Number {
+        integral: bool,
+    },
+    Str,
+    Object,
+    /// An array; each flag says every element is that type or null.
+    Array {
+        ints: bool,
+        strs: bool,
+        objects: bool,
+    },
+}
+
+impl Shape {
+    /// The shape of a JSON value.
+    pub(crate) fn of(v: &Value) -> Shape {
+        match v {
+            Value::Null => Shape::Null,
+            Value::Bool(_) => Shape::Bool,
+            Value::Number(_) => Shape::Number {
+                integral: is_int(v),
+            },
+            Value::String(_) => Shape::Str,
+            Value::Object(_) => Shape::Object,
+            Value::Array(a) => {
+                let all = |pred: fn(&Value) -> bool| a.iter().all(|x| x.is_null() || pred(x));
+                Shape::Array {
+                    ints: all(is_int),
+                    strs: all(Value::is_string),
+                    objects: all(Value::is_object),
+                }
+            }
+        }
+    }
+}
+
 /// Whether a field's value (or its absence) is what the schema allows.
 fn field_ok(ty: FieldType, key: bool, v: Option<&Value>) -> bool {
+    shape_ok(ty, key, v.map(Shape::of))
+}
+
+fn shape_ok(ty: FieldType, key: bool, v: Option<Shape>) -> bool {
     match v {
-        None | Some(Value::Null) => !key,
+        None | Some(Shape::Null) => !key,
         Some(v) => fits(ty, v),
     }
 }
@@ -133,19 +186,19 @@ fn is_int(v: &Value) -> bool {
 }
 
 /// Whether a non-null value has the declared type.
-fn fits(ty: FieldType, v: &Value) -> bool {
-    let all = |pred: fn(&Value) -> bool| v.as_array().is_some_and(|a| a.iter().all(pred));
+fn fits(ty: FieldType, v: Shape) -> bool {
+    use Shape::{Array, Number, Object, Str};
     match ty {
-        FieldType::String | FieldType::Timestamp | FieldType::SyntheticKey => v.is_string(),
-        FieldType::Integer => is_int(v),
-        FieldType::Number => v.is_number(),
-        FieldType::Boolean => v.is_boolean(),
-        FieldType::IntegerArray => all(|x| is_int(x) || x.is_null()),
-        FieldType::StringArray => all(|x| x.is_string() || x.is_null()),
-        FieldType::ObjectArray => all(|x| x.is_object() || x.is_null()),
-        FieldType::Object | FieldType::Nested(_) => v.is_object(),
-        FieldType::StringOrArray => v.is_string() || v.is_array(),
-        FieldType::ObjectOrArray => v.is_object() || v.is_array(),
+        FieldType::String | FieldType::Timestamp | FieldType::SyntheticKey => v == Str,
+        FieldType::Integer => v == Number { integral: true },
+        FieldType::Number => matches!(v, Number { .. }),
+        FieldType::Boolean => v == Shape::Bool,
+        FieldType::IntegerArray => matches!(v, Array { ints: true, .. }),
+        FieldType::StringArray => matches!(v, Array { strs: true, .. }),
+        FieldType::ObjectArray => matches!(v, Array { objects: true, .. }),
+        FieldType::Object | FieldType::Nested(_) => v == Object,
+        FieldType::StringOrArray => matches!(v, Str | Array { .. }),
+        FieldType::ObjectOrArray => matches!(v, Object | Array { .. }),
         FieldType::Any => true,
     }
 }

@@ -16,7 +16,7 @@
 //! parsing of bodies as they arrive and the retry decision are the shared
 //! exchange engine's (`crate::exchange`).
 
-mod conform;
+pub(crate) mod conform;
 mod dedupe;
 mod reader;
 mod readers;
@@ -29,17 +29,19 @@ use serde_json::Value;
 use crate::catalog::{self, EVENT_KEY_FIELD, StreamDef};
 use crate::config::{Config, SchemaPolicy};
 use crate::error::{ConnectorError, ErrorKind, Result, SCHEMA_VIOLATION};
+use crate::exchange::Record;
 use crate::exchange::{
     Action, Bucket, Checkpoint, Ended, Exchange, Failure, HttpRequest, LogLevel, LogMessage,
     Planned, RecordBatch, RequestId, StreamSummary, Summary, TransportErrorKind, Verdict, path_of,
 };
+use crate::parse::Parsed;
 use crate::plan::WorkUnit;
 use crate::record::{Shaper, key_fingerprint, repeat_key};
 use crate::state::{SessionState, StreamState};
 use crate::time;
 use conform::{Conformance, REPORTED_PER_STREAM};
 use dedupe::Dedupe;
-use reader::{Ctx, Next, Reader, Sink};
+use reader::{Ctx, Next, Reader, Shaped, Sink};
 
 /// Records per `Emit` at most: big enough to amortise the boundary crossing,
 /// small enough to keep memory flat.
@@ -521,6 +523,8 @@ impl ReadSession {
             jobs_running: &self.jobs_running,
             sync_export_free: self.sync_export_free,
             shaper: &task.shaper,
+            conform: &task.conform,
+            key_fields: &task.key_fields,
         };
         f(task.reader.as_mut(), &ctx)
     }
@@ -601,11 +605,20 @@ impl ReadSession {
     }
 
     /// Hands parsed items to the reader and queues what comes out.
-    fn deliver(&mut self, task: usize, items: Vec<Value>, complete: bool) -> Result<()> {
+    fn deliver(&mut self, task: usize, items: Parsed, complete: bool) -> Result<()> {
         let mut sink = Sink::default();
         let result = self.with_reader(task, |r, ctx| {
-            for item in items {
-                r.on_item(item, ctx, &mut sink)?;
+            match items {
+                Parsed::Values(values) => {
+                    for item in values {
+                        r.on_item(item, ctx, &mut sink)?;
+                    }
+                }
+                Parsed::Rows(rows) => {
+                    for row in rows.iter() {
+                        r.on_row(row, ctx, &mut sink)?;
+                    }
+                }
             }
             if complete {
                 r.on_complete(ctx, &mut sink)?;
@@ -631,78 +644,132 @@ impl ReadSession {
     /// Queues a reader's output: records (checked against the schema,
     /// de-duplicated, batched), logs, commit.
     fn flush(&mut self, task: usize, sink: Sink) -> Result<()> {
-        let policy = self.config.schema_policy;
-        let t = &mut self.tasks[task];
-        let stream = t.def.name;
-        let mut admitted = Vec::with_capacity(sink.records.len());
-        let synthetic = t.key_fields == [EVENT_KEY_FIELD];
-        for mut rec in sink.records {
-            if let Some(v) = t.conform.check(&rec) {
-                if policy == SchemaPolicy::Fail {
-                    let mut e = ConnectorError::malformed(format!(
-                        "a record contradicts the schema: {}; set schema_policy to \"report\" to keep such records",
-                        v.describe(stream)
-                    ));
-                    e.code = Some(SCHEMA_VIOLATION.into());
-                    e.field = Some(v.field.to_string());
-                    return Err(self.fail(e.with_stream(stream)));
+        let Sink {
+            records,
+            shaped,
+            commit,
+            logs,
+            units,
+        } = sink;
+        let mut fast_start = 0;
+        let mut warnings = Vec::new();
+        let items = records.into_iter().map(Shaped::Record).chain(shaped.items);
+        for item in items {
+            match item {
+                Shaped::Record(rec) => self.admit_record(task, rec, &mut warnings)?,
+                Shaped::Fast { end, fingerprint } => {
+                    let json = &shaped.text[fast_start..end];
+                    fast_start = end;
+                    self.admit_fast(task, json, fingerprint);
                 }
-                if t.conform.count <= REPORTED_PER_STREAM {
-                    self.queue.push_back(Action::Log(LogMessage {
-                        level: LogLevel::Warn,
-                        message: format!(
-                            "a record contradicts the schema (kept): {}",
-                            v.describe(stream)
-                        ),
-                        stream: Some(stream.to_string()),
-                    }));
-                }
-            }
-            let mut fingerprint = key_fingerprint(&rec, &t.key_fields);
-            if synthetic {
-                // Events alike in every identifying field (twins): the first
-                // keeps its key, each repeat gets its own.
-                let n = t.dedupe.occurrence(fingerprint);
-                if n > 0 {
-                    repeat_key(&mut rec, n);
-                    fingerprint = key_fingerprint(&rec, &t.key_fields);
-                }
-            }
-            if t.dedupe.admit(fingerprint) {
-                admitted.push(rec);
             }
         }
-        t.summary.records += admitted.len() as u64;
-        let mut records = admitted.into_iter().peekable();
-        while records.peek().is_some() {
-            let room = match self.queue.back() {
-                Some(Action::Emit(b)) if b.stream == stream && b.records.len() < MAX_BATCH => {
-                    MAX_BATCH - b.records.len()
-                }
-                _ => {
-                    self.queue.push_back(Action::Emit(RecordBatch {
-                        stream: stream.to_string(),
-                        // Sized once: a batch never grows past MAX_BATCH.
-                        records: Vec::with_capacity(records.len().min(MAX_BATCH)),
-                    }));
-                    MAX_BATCH
-                }
-            };
-            if let Some(Action::Emit(b)) = self.queue.back_mut() {
-                b.records.extend(records.by_ref().take(room));
-            }
-        }
-        for log in sink.logs {
+        let stream = self.tasks[task].def.name;
+        for log in warnings.into_iter().chain(logs) {
             self.queue.push_back(Action::Log(log));
         }
-        self.units.extend(sink.units);
-        if let Some(state) = sink.commit {
+        self.units.extend(units);
+        if let Some(state) = commit {
             self.queue.push_back(Action::Commit(Checkpoint {
                 stream: stream.to_string(),
                 state,
             }));
         }
         Ok(())
+    }
+
+    /// A record of the general path: checked against the schema, keyed
+    /// (twins get their own key), de-duplicated, queued.
+    fn admit_record(
+        &mut self,
+        task: usize,
+        mut rec: Record,
+        warnings: &mut Vec<LogMessage>,
+    ) -> Result<()> {
+        let policy = self.config.schema_policy;
+        let t = &mut self.tasks[task];
+        let stream = t.def.name;
+        if let Some(v) = t.conform.check(&rec) {
+            if policy == SchemaPolicy::Fail {
+                let mut e = ConnectorError::malformed(format!(
+                    "a record contradicts the schema: {}; set schema_policy to \"report\" to keep such records",
+                    v.describe(stream)
+                ));
+                e.code = Some(SCHEMA_VIOLATION.into());
+                e.field = Some(v.field.to_string());
+                return Err(self.fail(e.with_stream(stream)));
+            }
+            if t.conform.count <= REPORTED_PER_STREAM {
+                warnings.push(LogMessage {
+                    level: LogLevel::Warn,
+                    message: format!(
+                        "a record contradicts the schema (kept): {}",
+                        v.describe(stream)
+                    ),
+                    stream: Some(stream.to_string()),
+                });
+            }
+        }
+        let mut fingerprint = key_fingerprint(&rec, &t.key_fields);
+        if t.key_fields == [EVENT_KEY_FIELD] {
+            // Events alike in every identifying field (twins): the first
+            // keeps its key, each repeat gets its own.
+            let n = t.dedupe.occurrence(fingerprint);
+            if n > 0 {
+                repeat_key(&mut rec, n);
+                fingerprint = key_fingerprint(&rec, &t.key_fields);
+            }
+        }
+        if t.dedupe.admit(fingerprint) {
+            t.summary.records += 1;
+            let json = serde_json::to_string(&rec).map_err(|e| {
+                ConnectorError::new(ErrorKind::Internal, format!("encoding a record: {e}"))
+            })?;
+            self.queue_row(stream, &json);
+        }
+        Ok(())
+    }
+
+    /// A row the fast path wrote (already checked against the schema).
+    fn admit_fast(&mut self, task: usize, json: &str, fingerprint: u128) {
+        let t = &mut self.tasks[task];
+        let stream = t.def.name;
+        if t.key_fields == [EVENT_KEY_FIELD] {
+            let n = t.dedupe.occurrence(fingerprint);
+            if n > 0 {
+                // A twin (rare): re-keyed through the record it stands for.
+                if let Ok(mut rec) = serde_json::from_str::<Record>(json) {
+                    repeat_key(&mut rec, n);
+                    let fingerprint = key_fingerprint(&rec, &t.key_fields);
+                    if t.dedupe.admit(fingerprint)
+                        && let Ok(json) = serde_json::to_string(&rec)
+                    {
+                        t.summary.records += 1;
+                        self.queue_row(stream, &json);
+                    }
+                }
+                return;
+            }
+        }
+        if t.dedupe.admit(fingerprint) {
+            t.summary.records += 1;
+            self.queue_row(stream, json);
+        }
+    }
+
+    /// Appends a record's JSON to the stream's open batch at the back of the
+    /// queue, or to a new one.
+    fn queue_row(&mut self, stream: &'static str, json: &str) {
+        if let Some(Action::Emit(b)) = self.queue.back_mut()
+            && b.stream == stream
+            && b.len() < MAX_BATCH
+        {
+            b.push_json(json);
+            return;
+        }
+        let mut b = RecordBatch::new(stream);
+        b.push_json(json);
+        self.queue.push_back(Action::Emit(b));
     }
 
     /// A failed request: the reader may re-plan (a cut export window, a

@@ -7,11 +7,15 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use crate::catalog::RowShape;
 use crate::config::Config;
 use crate::error::Result;
 use crate::exchange::{LogMessage, Planned, Record};
+use crate::parse::Row;
 use crate::plan::WorkUnit;
-use crate::record::Shaper;
+use crate::read::conform::Conformance;
+use crate::read::readers::paged::as_record;
+use crate::record::{RowScratch, RowSpec, Shaper, timestamp_ms};
 
 /// What a reader wants next.
 pub(crate) enum Next {
@@ -46,16 +50,76 @@ pub(crate) struct Ctx<'a> {
     pub(crate) sync_export_free: bool,
     /// Shapes this stream's rows as its schema says.
     pub(crate) shaper: &'a Shaper,
+    /// The stream's schema checks (the fast path checks rows as it writes them).
+    pub(crate) conform: &'a Conformance,
+    /// The stream's primary key fields.
+    pub(crate) key_fields: &'a [&'static str],
 }
 
 /// Where readers put their output for the current response.
 #[derive(Default)]
 pub(crate) struct Sink {
+    /// Records of readers that build them (handed out before `shaped`).
     pub(crate) records: Vec<Record>,
+    /// Export rows, shaped by [`Sink::shape_row`].
+    pub(crate) shaped: ShapedRows,
     pub(crate) commit: Option<Value>,
     pub(crate) logs: Vec<LogMessage>,
     /// Work handed out for other workers (coordinator sessions only).
     pub(crate) units: Vec<WorkUnit>,
+}
+
+/// Export rows as shaped: most already written as JSON by the fast path,
+/// the rest as records, in the order read.
+#[derive(Default)]
+pub(crate) struct ShapedRows {
+    /// The fast path's rows, back to back.
+    pub(crate) text: String,
+    pub(crate) items: Vec<Shaped>,
+    scratch: RowScratch,
+}
+
+/// One shaped export row.
+pub(crate) enum Shaped {
+    /// Written to [`ShapedRows::text`], ending at `end` (starting where the
+    /// previous fast row ended), already checked against the schema.
+    Fast { end: usize, fingerprint: u128 },
+    /// Shaped by the general path (not yet checked).
+    Record(Record),
+}
+
+impl Sink {
+    /// Shapes an export row (the fast path first) and returns its cursor
+    /// field's value as epoch ms, if it has one.
+    pub(crate) fn shape_row(
+        &mut self,
+        ctx: &Ctx,
+        rows: RowShape,
+        cursor_field: &str,
+        row: Row<'_>,
+    ) -> Result<Option<i64>> {
+        let spec = RowSpec {
+            rows,
+            conform: ctx.conform,
+            key_fields: ctx.key_fields,
+            cursor_field,
+        };
+        let out = &mut self.shaped;
+        if let Some(fast) = ctx
+            .shaper
+            .shape_row(&spec, row, &mut out.text, &mut out.scratch)
+        {
+            out.items.push(Shaped::Fast {
+                end: out.text.len(),
+                fingerprint: fast.fingerprint,
+            });
+            return Ok(fast.cursor_ms);
+        }
+        let rec = ctx.shaper.shape(rows, as_record(row.value())?);
+        let ms = timestamp_ms(&rec, cursor_field);
+        out.items.push(Shaped::Record(rec));
+        Ok(ms)
+    }
 }
 
 pub(crate) trait Reader: Send {
@@ -63,6 +127,11 @@ pub(crate) trait Reader: Send {
     fn next(&mut self, ctx: &Ctx) -> Result<Next>;
     /// One parsed item of the current (successful) response body.
     fn on_item(&mut self, item: Value, ctx: &Ctx, sink: &mut Sink) -> Result<()>;
+    /// One row of an NDJSON body: by default decoded and handed to `on_item`;
+    /// export readers shape it from its text.
+    fn on_row(&mut self, row: Row<'_>, ctx: &Ctx, sink: &mut Sink) -> Result<()> {
+        self.on_item(row.value(), ctx, sink)
+    }
     /// The current response completed successfully.
     fn on_complete(&mut self, ctx: &Ctx, sink: &mut Sink) -> Result<()>;
     /// The body was cut off. `true` = the reader re-planned (e.g. halved its

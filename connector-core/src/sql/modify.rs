@@ -203,7 +203,7 @@ impl ModifySession {
             match &mut self.phase {
                 Phase::Read(q) => match q.poll(now)? {
                     Action::Fetch(r) => return Ok(WriteAction::Fetch(r)),
-                    Action::Emit(b) => self.records.extend(b.records),
+                    Action::Emit(b) => self.records.extend(b.records()),
                     Action::Commit(_) => {}
                     Action::SleepUntil(t) => return Ok(WriteAction::SleepUntil(t)),
                     Action::AwaitResponse => return Ok(WriteAction::AwaitResponse),

@@ -111,7 +111,7 @@ impl QuerySession {
     /// Filters a batch; returns the rows to hand out now, if any.
     fn take(&mut self, batch: RecordBatch) -> Option<Action> {
         let mut rows = Vec::new();
-        for record in batch.records {
+        for record in batch.records() {
             if let Some(f) = &self.plan.residual
                 && !f.matches(&record)
             {
@@ -138,12 +138,8 @@ impl QuerySession {
                 break;
             }
         }
-        (!rows.is_empty()).then(|| {
-            Action::Emit(RecordBatch {
-                stream: self.plan.stream.clone(),
-                records: rows,
-            })
-        })
+        (!rows.is_empty())
+            .then(|| Action::Emit(RecordBatch::from_records(&self.plan.stream, &rows)))
     }
 
     /// Sorts what a sorting query kept and queues it in batches.
@@ -183,10 +179,7 @@ impl QuerySession {
     }
 
     fn emit(&self, records: Vec<Record>) -> Action {
-        Action::Emit(RecordBatch {
-            stream: self.plan.stream.clone(),
-            records,
-        })
+        Action::Emit(RecordBatch::from_records(&self.plan.stream, &records))
     }
 
     /// The status line and headers of a response (as for reads).

@@ -408,7 +408,7 @@ impl SyncSession {
                 Phase::ReadRemote(read) => match read.poll(now)? {
                     Action::Fetch(r) => return Ok(SyncAction::Fetch(r)),
                     Action::Emit(batch) => {
-                        for rec in batch.records {
+                        for rec in batch.records() {
                             match self.object {
                                 SyncObject::CatalogItems => add_remote(&mut self.remote, rec),
                                 SyncObject::Templates => self.add_remote_template(rec),

@@ -103,6 +103,12 @@ impl Utc {
     /// of no fraction, milliseconds, microseconds, nanoseconds) into `out`,
     /// replacing its contents and reusing its allocation.
     pub(crate) fn write_rfc3339(&self, out: &mut String) {
+        out.clear();
+        self.append_rfc3339(out);
+    }
+
+    /// Appends what [`Self::write_rfc3339`] writes to `out`.
+    pub(crate) fn append_rfc3339(&self, out: &mut String) {
         let mut w = Writer {
             buf: [0u8; MAX_RFC3339],
             n: 0,
@@ -129,7 +135,6 @@ impl Utc {
             }
         }
         w.byte(b'Z');
-        out.clear();
         // Only ASCII digits and separators were written.
         out.extend(w.buf[..w.n].iter().map(|&b| char::from(b)));
     }

@@ -17,7 +17,7 @@
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Timelike, Utc};
 use serde_json::Value;
 
-mod fast;
+pub(crate) mod fast;
 
 /// Epoch strings with more digits than this are milliseconds, shorter ones seconds.
 /// Ten digits of seconds reach the year 2286; eleven digits of milliseconds start

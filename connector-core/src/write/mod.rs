@@ -577,7 +577,7 @@ impl WriteSession {
         match self.exchange.on_end(id)? {
             Ended::Complete { owner, items, .. } => {
                 if let Some(check) = self.inflight_checks.remove(&owner) {
-                    let body = items.ok().and_then(|mut v| v.pop());
+                    let body = items.ok().and_then(|p| p.into_values().pop());
                     self.on_check(now, check, 200, body.as_ref());
                     return Ok(());
                 }
@@ -587,7 +587,7 @@ impl WriteSession {
                         "a response for a batch the session does not know",
                     )));
                 };
-                let body = items.ok().and_then(|mut v| v.pop());
+                let body = items.ok().and_then(|p| p.into_values().pop());
                 let results = outcome::on_success(
                     self.def.answer,
                     outgoing.batch.bulk,

@@ -407,7 +407,7 @@ impl Run {
                         "records of an unselected stream {}",
                         batch.stream
                     );
-                    self.records += batch.records.len() as u64;
+                    self.records += batch.len() as u64;
                     assert!(
                         self.records <= self.bytes_fed,
                         "{} records from {} body bytes",

@@ -23,3 +23,45 @@ pub fn email_send_ndjson(rows: usize) -> Vec<u8> {
 
 /// The config of the benchmark reads: one export window holding every row.
 pub const BENCH_CONFIG: &str = r#"{"base_url": "http://bench.test", "start_date": "2024-02-01", "end_date": "2024-02-02", "window_days": 1}"#;
+
+/// Any instant after the bench window: a session reads it at once.
+pub const BENCH_NOW: i64 = 1_706_900_000_000;
+
+/// One native read of `body` (one export response, fed in `chunk`-byte
+/// pieces) as a host drives it, keeping nothing: returns the rows and the
+/// NDJSON bytes the session handed out.
+pub fn read_natively(body: &[u8], chunk: usize) -> (usize, usize) {
+    use connector_core::{Action, Config, ReadSession, SessionState, StreamSelection};
+    let config = Config::from_json(&serde_json::from_str(BENCH_CONFIG).expect("json"))
+        .expect("bench config");
+    let mut s = ReadSession::open(
+        config,
+        &[StreamSelection::incremental("email_send")],
+        &SessionState::new(),
+    )
+    .expect("open");
+    let head = [(
+        "content-type".to_string(),
+        "application/x-json-stream".to_string(),
+    )];
+    let (mut rows, mut bytes) = (0, 0);
+    loop {
+        match s.poll(BENCH_NOW).expect("poll") {
+            Action::Fetch(req) => {
+                s.on_response_head(BENCH_NOW, req.id, 200, &head)
+                    .expect("head");
+                for c in body.chunks(chunk) {
+                    s.on_response_body(BENCH_NOW, req.id, c).expect("body");
+                }
+                s.on_response_end(BENCH_NOW, req.id).expect("end");
+            }
+            Action::Emit(b) => {
+                rows += b.len();
+                bytes += b.into_ndjson().len();
+            }
+            Action::Done(_) => return (rows, bytes),
+            Action::Commit(_) | Action::Log(_) | Action::SleepUntil(_) => {}
+            Action::AwaitResponse => panic!("nothing in flight"),
+        }
+    }
+}

@@ -216,9 +216,9 @@ pub fn run(
             Action::Emit(batch) => {
                 out.batches += 1;
                 out.records
-                    .entry(batch.stream)
+                    .entry(batch.stream.clone())
                     .or_default()
-                    .extend(batch.records);
+                    .extend(batch.records());
             }
             Action::Commit(cp) => {
                 let covered = out.records.get(&cp.stream).map_or(0, Vec::len);

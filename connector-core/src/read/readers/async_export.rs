@@ -22,9 +22,10 @@ use crate::error::{ConnectorError, ErrorKind, Result};
 use crate::exchange::endpoint::{EXPORT_FILES, EXPORT_START};
 use crate::exchange::{LogLevel, LogMessage, Planned};
 use crate::parse::BodyFormat;
+use crate::parse::Row;
 use crate::plan::WorkUnit;
 use crate::read::reader::{Ctx, Next, Reader, Sink};
-use crate::read::readers::export::{ExportSpec, track_cursor};
+use crate::read::readers::export::{ExportSpec, raise_cursor, track_cursor};
 use crate::read::readers::paged::as_record;
 use crate::state::{JobState, StreamState};
 use crate::time;
@@ -423,6 +424,21 @@ impl Reader for AsyncExportReader {
                 sink.records.push(rec);
             }
         }
+        Ok(())
+    }
+
+    fn on_row(&mut self, row: Row<'_>, ctx: &Ctx, sink: &mut Sink) -> Result<()> {
+        // NDJSON bodies are export files; the job's other answers are JSON.
+        let job_answer = match self.phase {
+            Phase::Starting => true,
+            Phase::Polling | Phase::Files => self.downloading.is_none(),
+            _ => false,
+        };
+        if job_answer {
+            return self.on_item(row.value(), ctx, sink);
+        }
+        let ms = sink.shape_row(ctx, self.rows, self.cursor_field, row)?;
+        raise_cursor(&mut self.max_cursor_ms, ms);
         Ok(())
     }
 

@@ -16,6 +16,7 @@
 use serde_json::Value;
 
 use crate::error::Result;
+use crate::parse::Row;
 use crate::read::reader::{Ctx, Next, Reader, Sink};
 use crate::read::readers::async_export::{AsyncExportReader, MAX_JOBS};
 use crate::read::readers::export::{ExportReader, ExportSpec};
@@ -86,6 +87,13 @@ impl Reader for AutoExportReader {
     fn on_item(&mut self, item: Value, ctx: &Ctx, sink: &mut Sink) -> Result<()> {
         match self.reader() {
             Some(r) => r.on_item(item, ctx, sink),
+            None => Ok(()),
+        }
+    }
+
+    fn on_row(&mut self, row: Row<'_>, ctx: &Ctx, sink: &mut Sink) -> Result<()> {
+        match self.reader() {
+            Some(r) => r.on_row(row, ctx, sink),
             None => Ok(()),
         }
     }
@@ -192,7 +200,7 @@ mod tests {
                     sent.push((now, req.url.clone(), req.stream.clone()));
                     in_flight.push(req);
                 }
-                Action::Emit(b) => *records.entry(b.stream).or_default() += b.records.len(),
+                Action::Emit(b) => *records.entry(b.stream).or_default() += b.len(),
                 Action::Commit(c) => {
                     commits.insert(c.stream, c.state);
                 }

@@ -15,6 +15,7 @@ use crate::catalog::RowShape;
 use crate::error::{ConnectorError, ErrorKind, Result};
 use crate::exchange::endpoint::EXPORT_DATA;
 use crate::exchange::{LogLevel, LogMessage, Record};
+use crate::parse::Row;
 use crate::read::reader::{Ctx, Next, Reader, Sink};
 use crate::read::readers::paged::as_record;
 use crate::record::timestamp_ms;
@@ -43,7 +44,12 @@ pub(crate) struct ExportSpec {
 
 /// Raises `max_ms` to the record's cursor value (cursors come from records).
 pub(crate) fn track_cursor(max_ms: &mut Option<i64>, rec: &Record, cursor_field: &str) {
-    if let Some(t) = timestamp_ms(rec, cursor_field) {
+    raise_cursor(max_ms, timestamp_ms(rec, cursor_field));
+}
+
+/// Raises `max_ms` to a record's cursor value, if it has one.
+pub(crate) fn raise_cursor(max_ms: &mut Option<i64>, value_ms: Option<i64>) {
+    if let Some(t) = value_ms {
         *max_ms = Some(max_ms.map_or(t, |m| m.max(t)));
     }
 }
@@ -153,6 +159,13 @@ impl Reader for ExportReader {
         track_cursor(&mut self.max_cursor_ms, &rec, self.cursor_field);
         self.rows += 1;
         sink.records.push(rec);
+        Ok(())
+    }
+
+    fn on_row(&mut self, row: Row<'_>, ctx: &Ctx, sink: &mut Sink) -> Result<()> {
+        let ms = sink.shape_row(ctx, self.shape, self.cursor_field, row)?;
+        raise_cursor(&mut self.max_cursor_ms, ms);
+        self.rows += 1;
         Ok(())
     }
 

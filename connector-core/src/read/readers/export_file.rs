@@ -13,6 +13,7 @@ use crate::error::{ConnectorError, ErrorKind, Result};
 use crate::exchange::endpoint::EXPORT_FILES;
 use crate::exchange::{LogLevel, LogMessage, Planned};
 use crate::parse::BodyFormat;
+use crate::parse::Row;
 use crate::read::reader::{Ctx, Next, Reader, Sink};
 use crate::read::readers::paged::as_record;
 
@@ -105,6 +106,15 @@ impl Reader for ExportFileReader {
         }
         sink.records
             .push(ctx.shaper.shape(self.rows, as_record(item)?));
+        Ok(())
+    }
+
+    fn on_row(&mut self, row: Row<'_>, ctx: &Ctx, sink: &mut Sink) -> Result<()> {
+        if let Step::Listing = self.step {
+            return self.on_item(row.value(), ctx, sink);
+        }
+        // A unit's rows carry no cursor: the coordinator commits the state.
+        sink.shape_row(ctx, self.rows, "", row)?;
         Ok(())
     }
 

@@ -13,7 +13,7 @@ pub(crate) use export_file::FileSource;
 mod list_users;
 mod metadata;
 mod metrics;
-mod paged;
+pub(crate) mod paged;
 mod template_contents;
 
 use crate::catalog::{Family, StreamDef};

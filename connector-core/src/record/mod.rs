@@ -9,6 +9,10 @@ use crate::catalog::{EVENT_KEY_FIELD, RowShape, StreamDef, TimestampPaths};
 use crate::exchange::Record;
 use crate::time;
 
+mod fast;
+
+pub(crate) use fast::{RowScratch, RowSpec};
+
 /// Fields that identify an event; hashed into the synthetic key.
 pub(crate) const EVENT_IDENTITY_FIELDS: &[&str] = &[
     "_type",
@@ -61,45 +65,65 @@ impl Shaper {
 
     /// An API object (campaign, list, template, user …).
     pub(crate) fn object(&self, mut obj: Record) -> Record {
-        self.normalize(&mut obj);
+        for (k, v) in obj.iter_mut() {
+            self.shape_value(RowShape::Object, k, v);
+        }
         obj
     }
 
     /// An export / event row, with its synthetic key.
     pub(crate) fn event(&self, mut obj: Record) -> Record {
-        self.normalize(&mut obj);
-        if let Some(Value::String(raw)) = obj.get("transactionalData") {
-            // Iterable sends transactionalData as a JSON-encoded string.
-            if let Ok(decoded @ Value::Object(_)) = serde_json::from_str::<Value>(raw) {
-                obj.insert("transactionalData".into(), decoded);
-            }
+        for (k, v) in obj.iter_mut() {
+            self.shape_value(RowShape::Event, k, v);
         }
         let key = event_key(self.stream, &obj);
         obj.insert(EVENT_KEY_FIELD.into(), Value::String(key));
         obj
     }
 
-    fn normalize(&self, obj: &mut Record) {
-        normalize_fields(obj, &self.timestamps.top);
-        if self.user_fields {
-            // Custom `date` fields (declared date-time by discovery) come in
-            // the export's own format: any top-level value in exactly that
-            // format is a date, and becomes RFC 3339 like the declared ones.
-            for v in obj.values_mut() {
-                if let Value::String(s) = v
-                    && is_export_timestamp(s)
-                {
-                    time::normalize_timestamp_in_place(v);
-                }
-            }
+    /// Shapes one top-level field's value. Each rule looks at this field
+    /// only, so shaping field by field is shaping the record; the fast path
+    /// ([`fast`]) takes the same rules, and this function where it cannot.
+    pub(crate) fn shape_value(&self, rows: RowShape, key: &str, v: &mut Value) {
+        if self.timestamps.top.contains(&key) {
+            time::normalize_timestamp_in_place(v);
         }
-        for (nested, fields) in &self.timestamps.nested {
-            if let Some(Value::Object(inner)) = obj.get_mut(*nested) {
-                normalize_fields(inner, fields);
-            }
+        // Custom `date` fields (declared date-time by discovery) come in the
+        // export's own format: any top-level value in exactly that format is
+        // a date, and becomes RFC 3339 like the declared ones.
+        if self.user_fields
+            && let Value::String(s) = v
+            && is_export_timestamp(s)
+        {
+            time::normalize_timestamp_in_place(v);
+        }
+        if let Some(fields) = self.nested_timestamps(key)
+            && let Value::Object(inner) = v
+        {
+            normalize_fields(inner, fields);
+        }
+        if rows == RowShape::Event
+            && key == TRANSACTIONAL_DATA
+            && let Value::String(raw) = v
+            // Iterable sends transactionalData as a JSON-encoded string.
+            && let Ok(decoded @ Value::Object(_)) = serde_json::from_str::<Value>(raw)
+        {
+            *v = decoded;
         }
     }
+
+    /// The timestamp fields declared inside the object field `key`, if any.
+    fn nested_timestamps(&self, key: &str) -> Option<&[&'static str]> {
+        self.timestamps
+            .nested
+            .iter()
+            .find(|(name, _)| *name == key)
+            .map(|(_, fields)| fields.as_slice())
+    }
 }
+
+/// The event field Iterable sends as a JSON-encoded string.
+const TRANSACTIONAL_DATA: &str = "transactionalData";
 
 /// `YYYY-MM-DD HH:MM:SS +00:00` (optionally with `.fff`): the timestamp
 /// format of Iterable's exports, and of nothing a person types by chance.

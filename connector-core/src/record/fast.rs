@@ -1,0 +1,608 @@
+//! Export rows shaped straight from their text and tape (see
+//! [`crate::parse::RowBuf`]) into the NDJSON a batch carries: the same bytes
+//! `serde_json` would write for the record [`Shaper::event`] or
+//! [`Shaper::object`] builds, and the same key, without building a
+//! `serde_json::Map`. Keys are written sorted (a `Map` iterates sorted),
+//! strings without escapes and short integers are copied as they are, and the
+//! shaping rules take the allocation-free timestamp path.
+//!
+//! Whatever this path does not handle exactly (duplicate keys, a value a
+//! rule must rewrite in an unusual shape is fine: it goes through a `Value`;
+//! but a record that contradicts its schema) makes [`Shaper::shape_row`]
+//! return `None`, and the caller takes the general path, which also reports
+//! the violation. `tests/integration/tests/golden_output.rs` and the tests
+//! below compare both paths byte for byte.
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::{Shaper, TRANSACTIONAL_DATA, hex16, identity_index, is_export_timestamp};
+use crate::catalog::{EVENT_KEY_FIELD, RowShape};
+use crate::parse::Row;
+use crate::parse::tape::{Node, NodeKind};
+use crate::read::conform::{Conformance, Shape};
+use crate::time::{self, fast::Utc};
+
+/// What the fast path needs beyond the shaper: how the stream's rows are
+/// checked, keyed and tracked.
+pub(crate) struct RowSpec<'a> {
+    pub(crate) rows: RowShape,
+    pub(crate) conform: &'a Conformance,
+    pub(crate) key_fields: &'a [&'static str],
+    pub(crate) cursor_field: &'a str,
+}
+
+/// A row written by the fast path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FastRow {
+    /// The record's key fingerprint (`key_fingerprint` of the record).
+    pub(crate) fingerprint: u128,
+    /// The cursor field's value as epoch ms, if it is a timestamp.
+    pub(crate) cursor_ms: Option<i64>,
+}
+
+/// Buffers reused from row to row.
+#[derive(Debug, Default)]
+pub(crate) struct RowScratch {
+    /// Tape indices being ordered: a stack on which each object sorts its
+    /// members' slice.
+    order: Vec<u32>,
+    /// The top-level fields as written, in order.
+    written: Vec<Written>,
+    /// The previous row's top-level keys in document order, each ended by a
+    /// NUL (which no taped key contains), and the order that sorts them:
+    /// rows of one export share their layout, so most rows skip the sort.
+    layout_keys: String,
+    layout_order: Vec<u32>,
+    /// Room to apply `layout_order`.
+    reorder: Vec<u32>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Written {
+    /// Its tape index, or [`SYNTHETIC_KEY`].
+    node: u32,
+    shape: Shape,
+    /// Its value's span in the output.
+    start: usize,
+    end: usize,
+}
+
+/// The synthetic key's place among a row's members (it is not on the tape).
+const SYNTHETIC_KEY: u32 = u32::MAX;
+
+/// Written where the synthetic key goes, and replaced once it is known.
+const KEY_PLACEHOLDER: &str = "00000000000000000000000000000000";
+
+/// Nothing fast to do here: the general path takes the row.
+struct Slow;
+
+type Fast<T> = Result<T, Slow>;
+
+impl Shaper {
+    /// Appends the shaped record of `row` to `out` as JSON, or returns
+    /// `None` (and `out` unchanged) when the general path must take it.
+    pub(crate) fn shape_row(
+        &self,
+        spec: &RowSpec<'_>,
+        row: Row<'_>,
+        out: &mut String,
+        scratch: &mut RowScratch,
+    ) -> Option<FastRow> {
+        let tape = row.tape?;
+        let start = out.len();
+        let mut w = Writer {
+            shaper: self,
+            spec,
+            text: row.text,
+            tape,
+            out,
+            scratch,
+        };
+        match w.row() {
+            Ok(done) => Some(done),
+            Err(Slow) => {
+                w.scratch.order.clear();
+                out.truncate(start);
+                None
+            }
+        }
+    }
+}
+
+struct Writer<'a, 'o> {
+    shaper: &'a Shaper,
+    spec: &'a RowSpec<'a>,
+    text: &'a str,
+    tape: &'a [Node],
+    out: &'o mut String,
+    scratch: &'o mut RowScratch,
+}
+
+fn member_key<'a>(tape: &[Node], text: &'a str, i: u32) -> &'a str {
+    if i == SYNTHETIC_KEY {
+        EVENT_KEY_FIELD
+    } else {
+        tape[i as usize].key(text)
+    }
+}
+
+impl Writer<'_, '_> {
+    fn row(&mut self) -> Fast<FastRow> {
+        let event = self.spec.rows == RowShape::Event;
+        let (tape, text) = (self.tape, self.text);
+        let base = self.sorted_members(0, event)?;
+        let end = self.scratch.order.len();
+        self.scratch.written.clear();
+        self.out.push('{');
+        let mut key_at = None;
+        let mut cursor_ms = None;
+        for j in base..end {
+            let node = self.scratch.order[j];
+            let key = member_key(tape, text, node);
+            if j > base {
+                self.out.push(',');
+            }
+            self.push_key(key);
+            let start = self.out.len();
+            let shape = if node == SYNTHETIC_KEY {
+                key_at = Some(start + 1);
+                self.out.push('"');
+                self.out.push_str(KEY_PLACEHOLDER);
+                self.out.push('"');
+                Shape::Str
+            } else {
+                let (shape, ms) = self.field(key, node as usize)?;
+                if key == self.spec.cursor_field {
+                    cursor_ms = ms.or_else(|| written_ms(&self.out[start..]));
+                }
+                shape
+            };
+            self.scratch.written.push(Written {
+                node,
+                shape,
+                start,
+                end: self.out.len(),
+            });
+        }
+        self.out.push('}');
+        self.scratch.order.truncate(base);
+        let fits = self.spec.conform.all_fit_sorted(
+            self.scratch
+                .written
+                .iter()
+                .map(|w| (member_key(tape, text, w.node), w.shape)),
+        );
+        if !fits {
+            return Err(Slow);
+        }
+        let mut fingerprint = None;
+        if let Some(at) = key_at {
+            let digest = self.event_key();
+            self.out.replace_range(at..at + 32, &hex16(&digest));
+            fingerprint = Some(u128::from_be_bytes(first16(&digest)));
+        }
+        let fingerprint = match (self.spec.key_fields, fingerprint) {
+            ([EVENT_KEY_FIELD], Some(fp)) => fp,
+            _ => self.fields_fingerprint(),
+        };
+        Ok(FastRow {
+            fingerprint,
+            cursor_ms,
+        })
+    }
+
+    /// Pushes the members of the object at tape index `at` onto the order
+    /// stack, sorted by key (plus the synthetic key's slot, replacing any
+    /// `_key` the row has, when `synthetic`); returns where they start.
+    fn sorted_members(&mut self, at: usize, synthetic: bool) -> Fast<usize> {
+        let (tape, text) = (self.tape, self.text);
+        let order = &mut self.scratch.order;
+        let base = order.len();
+        let mut c = at + 1;
+        while c < tape[at].next as usize {
+            if !(synthetic && tape[c].key(text) == EVENT_KEY_FIELD) {
+                order.push(c as u32);
+            }
+            c = tape[c].next as usize;
+        }
+        if synthetic {
+            order.push(SYNTHETIC_KEY);
+        }
+        if at == 0 && self.reuse_layout(base) {
+            return Ok(base);
+        }
+        let members = &mut self.scratch.order[base..];
+        // Fields of one object usually come sorted already, or nearly,
+        // which insertion sort handles in about one pass.
+        for i in 1..members.len() {
+            let mut j = i;
+            while j > 0
+                && member_key(tape, text, members[j - 1]) > member_key(tape, text, members[j])
+            {
+                members.swap(j - 1, j);
+                j -= 1;
+            }
+        }
+        // Duplicate keys: serde_json keeps the last; the general path does that.
+        if members
+            .windows(2)
+            .any(|w| member_key(tape, text, w[0]) == member_key(tape, text, w[1]))
+        {
+            return Err(Slow);
+        }
+        if at == 0 {
+            self.remember_layout(base);
+        }
+        Ok(base)
+    }
+
+    /// Sorts the top-level members at `base..` (document order) the way
+    /// the previous row's were sorted, if they have the same keys in the
+    /// same order.
+    fn reuse_layout(&mut self, base: usize) -> bool {
+        let (tape, text) = (self.tape, self.text);
+        let scratch = &mut *self.scratch;
+        let members = &scratch.order[base..];
+        if members.len() != scratch.layout_order.len() {
+            return false;
+        }
+        let mut rest = scratch.layout_keys.as_str();
+        for &m in members {
+            let key = member_key(tape, text, m);
+            match rest.strip_prefix(key).and_then(|r| r.strip_prefix('\0')) {
+                Some(r) => rest = r,
+                None => return false,
+            }
+        }
+        scratch.reorder.clear();
+        scratch.reorder.extend_from_slice(members);
+        for (slot, &from) in scratch.layout_order.iter().enumerate() {
+            scratch.order[base + slot] = scratch.reorder[from as usize];
+        }
+        true
+    }
+
+    /// Records the layout of the sorted top-level members at `base..`.
+    fn remember_layout(&mut self, base: usize) {
+        let (tape, text) = (self.tape, self.text);
+        let scratch = &mut *self.scratch;
+        let sorted = &scratch.order[base..];
+        // Document order is tape order (the synthetic key's slot, last).
+        scratch.reorder.clear();
+        scratch.reorder.extend_from_slice(sorted);
+        scratch.reorder.sort_unstable();
+        scratch.layout_keys.clear();
+        for &m in &scratch.reorder {
+            scratch.layout_keys.push_str(member_key(tape, text, m));
+            scratch.layout_keys.push('\0');
+        }
+        scratch.layout_order.clear();
+        for m in sorted {
+            let from = scratch.reorder.binary_search(m).unwrap_or_default();
+            scratch.layout_order.push(from as u32);
+        }
+    }
+
+    fn push_key(&mut self, key: &str) {
+        // Keys on the tape have no escapes (the scanner leaves those to
+        // serde_json) and no control characters: they are written as they are.
+        self.out.push('"');
+        self.out.push_str(key);
+        self.out.push_str("\":");
+    }
+
+    /// Writes a top-level member's value as the shaping rules say.
+    fn field(&mut self, key: &str, at: usize) -> Fast<(Shape, Option<i64>)> {
+        let node = self.tape[at];
+        let shaper = self.shaper;
+        let declared = shaper.timestamps.top.contains(&key);
+        let nested = shaper.nested_timestamps(key);
+        let decoded = self.spec.rows == RowShape::Event && key == TRANSACTIONAL_DATA;
+        let custom_dates = shaper.user_fields && nested.is_none() && !decoded;
+        match node.kind {
+            NodeKind::Str if declared || custom_dates => {
+                let s = node.str_value(self.text);
+                if !declared && !is_export_timestamp(s) {
+                    self.out.push_str(node.text(self.text));
+                    return Ok((Shape::Str, None));
+                }
+                if let Some(t) = Utc::parse(s.as_bytes()) {
+                    return Ok((Shape::Str, Some(self.push_timestamp(t))));
+                }
+            }
+            NodeKind::Object if nested.is_some() && !declared => {
+                let shape = self.canonical(at, nested.unwrap_or_default())?;
+                return Ok((shape, None));
+            }
+            NodeKind::EscStr if custom_dates => {}
+            _ if !declared && nested.is_none() && !decoded => {
+                return Ok((self.canonical(at, &[])?, None));
+            }
+            _ => {}
+        }
+        // The rules in their general form, through a value.
+        let mut v: Value = serde_json::from_str(node.text(self.text)).map_err(|_| Slow)?;
+        shaper.shape_value(self.spec.rows, key, &mut v);
+        self.push_value(&v)?;
+        Ok((Shape::of(&v), None))
+    }
+
+    fn push_timestamp(&mut self, t: Utc) -> i64 {
+        self.out.push('"');
+        t.append_rfc3339(self.out);
+        self.out.push('"');
+        t.epoch_ms()
+    }
+
+    fn push_value(&mut self, v: &Value) -> Fast<()> {
+        let text = serde_json::to_string(v).map_err(|_| Slow)?;
+        self.out.push_str(&text);
+        Ok(())
+    }
+
+    /// Writes the value at tape index `at` as serde_json writes its `Value`
+    /// (members sorted, compact); members named in `timestamps` are
+    /// normalised as timestamps.
+    fn canonical(&mut self, at: usize, timestamps: &[&str]) -> Fast<Shape> {
+        let node = self.tape[at];
+        let text = self.text;
+        Ok(match node.kind {
+            NodeKind::Str => {
+                self.out.push_str(node.text(text));
+                Shape::Str
+            }
+            NodeKind::Int => {
+                self.out.push_str(node.text(text));
+                Shape::Number { integral: true }
+            }
+            NodeKind::True | NodeKind::False => {
+                self.out.push_str(node.text(text));
+                Shape::Bool
+            }
+            NodeKind::Null => {
+                self.out.push_str("null");
+                Shape::Null
+            }
+            NodeKind::EscStr | NodeKind::Num => {
+                let v: Value = serde_json::from_str(node.text(text)).map_err(|_| Slow)?;
+                self.push_value(&v)?;
+                Shape::of(&v)
+            }
+            NodeKind::Array => {
+                self.out.push('[');
+                let (mut ints, mut strs, mut objects) = (true, true, true);
+                let mut c = at + 1;
+                while c < node.next as usize {
+                    if c > at + 1 {
+                        self.out.push(',');
+                    }
+                    let shape = self.canonical(c, &[])?;
+                    ints &= matches!(shape, Shape::Null | Shape::Number { integral: true });
+                    strs &= matches!(shape, Shape::Null | Shape::Str);
+                    objects &= matches!(shape, Shape::Null | Shape::Object);
+                    c = self.tape[c].next as usize;
+                }
+                self.out.push(']');
+                Shape::Array {
+                    ints,
+                    strs,
+                    objects,
+                }
+            }
+            NodeKind::Object => {
+                let base = self.sorted_members(at, false)?;
+                let end = self.scratch.order.len();
+                self.out.push('{');
+                for j in base..end {
+                    let c = self.scratch.order[j] as usize;
+                    let key = self.tape[c].key(text);
+                    if j > base {
+                        self.out.push(',');
+                    }
+                    self.push_key(key);
+                    if timestamps.contains(&key) {
+                        self.timestamp(c)?;
+                    } else {
+                        self.canonical(c, &[])?;
+                    }
+                }
+                self.out.push('}');
+                self.scratch.order.truncate(base);
+                Shape::Object
+            }
+        })
+    }
+
+    /// A nested timestamp member, as `normalize_timestamp_in_place` leaves it.
+    fn timestamp(&mut self, at: usize) -> Fast<()> {
+        let node = self.tape[at];
+        if node.kind == NodeKind::Str
+            && let Some(t) = Utc::parse(node.str_value(self.text).as_bytes())
+        {
+            self.push_timestamp(t);
+            return Ok(());
+        }
+        let mut v: Value = serde_json::from_str(node.text(self.text)).map_err(|_| Slow)?;
+        time::normalize_timestamp_in_place(&mut v);
+        self.push_value(&v)
+    }
+
+    /// The synthetic key's digest, from the identity fields as written
+    /// (the recipe of `event_key`).
+    fn event_key(&self) -> [u8; 32] {
+        let mut found: [Option<(usize, usize)>; super::EVENT_IDENTITY_FIELDS.len()] =
+            [None; super::EVENT_IDENTITY_FIELDS.len()];
+        for w in &self.scratch.written {
+            if w.node != SYNTHETIC_KEY
+                && let Some(i) = identity_index(self.tape[w.node as usize].key(self.text))
+            {
+                found[i] = Some((w.start, w.end));
+            }
+        }
+        let mut h = Sha256::new();
+        h.update(self.shaper.stream.as_bytes());
+        for span in found {
+            h.update([0x1f]);
+            if let Some((start, end)) = span {
+                hash_written(&mut h, &self.out[start..end]);
+            }
+        }
+        h.finalize().into()
+    }
+
+    /// `key_fingerprint` of the record, from its fields as written.
+    fn fields_fingerprint(&self) -> u128 {
+        let mut h = Sha256::new();
+        for field in self.spec.key_fields {
+            h.update([0x1f]);
+            let written = self
+                .scratch
+                .written
+                .iter()
+                .find(|w| member_key(self.tape, self.text, w.node) == *field);
+            if let Some(w) = written {
+                hash_written(&mut h, &self.out[w.start..w.end]);
+            }
+        }
+        u128::from_be_bytes(first16(&h.finalize()))
+    }
+}
+
+fn first16(digest: &[u8]) -> [u8; 16] {
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    bytes
+}
+
+/// Feeds a written value's canonical text (as `hash_canonical` defines it)
+/// into the hash: a string's text, nothing for null, else the JSON.
+fn hash_written(h: &mut Sha256, json: &str) {
+    if json == "null" {
+        return;
+    }
+    match json.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
+        Some(inner) if !inner.contains('\\') => h.update(inner.as_bytes()),
+        Some(_) => {
+            if let Ok(s) = serde_json::from_str::<String>(json) {
+                h.update(s.as_bytes());
+            }
+        }
+        None => h.update(json.as_bytes()),
+    }
+}
+
+/// A written value's epoch ms, if it is a timestamp.
+fn written_ms(json: &str) -> Option<i64> {
+    let v: Value = serde_json::from_str(json).ok()?;
+    time::wire_timestamp_ms(&v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog;
+    use crate::config::Config;
+    use crate::parse::{BodyFormat, BodyParser, ParseOptions};
+    use crate::record::{key_fingerprint, timestamp_ms};
+
+    /// Both paths over every row of `body`: the fast path must write what
+    /// serde_json writes for the general path's record, with the same key
+    /// fingerprint and cursor. Returns how many rows the fast path took.
+    fn compare(stream: &str, body: &str) -> usize {
+        let def = catalog::find(stream).expect("a stream");
+        let config = Config::from_json(&serde_json::json!({})).expect("config");
+        let shaper = Shaper::new(&def);
+        let conform = Conformance::new(&def, &config);
+        let key_fields = def.key_fields(&config);
+        let rows_of = match def.family {
+            catalog::Family::Export { rows, .. } => rows,
+            _ => RowShape::Object,
+        };
+        let spec = RowSpec {
+            rows: rows_of,
+            conform: &conform,
+            key_fields: &key_fields,
+            cursor_field: "createdAt",
+        };
+        let mut parser = BodyParser::new(BodyFormat::Ndjson, ParseOptions::default());
+        parser.push(body.as_bytes()).expect("valid rows");
+        parser.finish().expect("valid rows");
+        let rows = parser.take_rows();
+        let mut scratch = RowScratch::default();
+        let mut fast = 0;
+        for row in rows.iter() {
+            let general = shaper.shape(rows_of, row.value().as_object().cloned().expect("obj"));
+            let mut out = String::from("prefix");
+            let Some(done) = shaper.shape_row(&spec, row, &mut out, &mut scratch) else {
+                assert_eq!(
+                    out, "prefix",
+                    "a row left to the general path writes nothing"
+                );
+                continue;
+            };
+            fast += 1;
+            let want = serde_json::to_string(&general).expect("serialises");
+            assert_eq!(&out["prefix".len()..], want, "row {}", row.text);
+            assert_eq!(done.fingerprint, key_fingerprint(&general, &key_fields));
+            assert_eq!(done.cursor_ms, timestamp_ms(&general, "createdAt"));
+        }
+        fast
+    }
+
+    #[test]
+    fn export_rows_are_written_as_the_general_path_writes_them() {
+        let rows = [
+            // The usual shape, fields in the export's order.
+            r#"{"email":"a@x.io","messageTypeId":47258,"templateId":3043605,"messageId":"m1","createdAt":"2024-02-01 10:11:12 +00:00","campaignId":2220229,"itblInternal":{"documentCreatedAt":"2024-02-01 10:11:12 +00:00","documentUpdatedAt":"2024-02-01 10:11:13.250 +00:00"}}"#,
+            // The same layout again (the sort is reused), then reordered.
+            r#"{"email":"b@x.io","messageTypeId":1,"templateId":2,"messageId":"m2","createdAt":"2024-02-01 10:11:13 +00:00","campaignId":3,"itblInternal":{"documentUpdatedAt":"2024-02-01 10:11:13 +00:00"}}"#,
+            r#"{"messageTypeId":1,"email":"b@x.io","templateId":2,"messageId":"m2","createdAt":"2024-02-01 10:11:13 +00:00","campaignId":3,"itblInternal":{}}"#,
+            r#"{"messageTypeId":1,"email":"b@x.io","templateId":2,"messageId":"m2","createdAt":"2024-02-01 10:11:13 +00:00","campaignId":3,"itblInternal":{}}"#,
+            // Sorted already, RFC 3339 input, fractions, nulls, a `_key` of its own.
+            r#"{"_key":"theirs","campaignId":null,"createdAt":"2024-02-01T10:11:12.5Z","email":"b@x.io","templateId":7}"#,
+            // Escapes, unicode, floats, -0, nested arrays and objects unsorted.
+            r#"{"email":"c\u0040x.io","createdAt":"2024-02-01 10:11:12 +00:00","name":"Zoë \"Z\"\n","price":12.50,"zero":-0,"tags":["b","a",null],"nested":{"z":1,"a":{"y":[1.0,2],"b":"x\/y"}},"ok":true,"no":false}"#,
+            // Other timestamp shapes (chrono's path), a numeric createdAt.
+            r#"{"email":"d@x.io","createdAt":"2024-02-01 10:11:12 +02:00","campaignId":1}"#,
+            r#"{"email":"e@x.io","createdAt":1706782272000,"campaignId":1}"#,
+            r#"{"email":"f@x.io","createdAt":"not a time","campaignId":1}"#,
+            // itblInternal that is not an object; transactionalData as text.
+            r#"{"email":"g@x.io","createdAt":"2024-02-01 10:11:12 +00:00","itblInternal":null,"transactionalData":"{\"sku\":\"A-1\",\"price\":20,\"at\":\"x\"}"}"#,
+            r#"{"email":"h@x.io","createdAt":"2024-02-01 10:11:12 +00:00","transactionalData":"[1,2]"}"#,
+            r#"{"email":"i@x.io","createdAt":"2024-02-01 10:11:12 +00:00","transactionalData":{"already":"an object"}}"#,
+            // Keys that sort around `_key` and each other by bytes.
+            r#"{"Z":1,"_":2,"_key2":3,"a":4,"é":5,"email":"j@x.io","createdAt":"2024-02-01 10:11:12 +00:00"}"#,
+            r#"{}"#,
+        ];
+        let body = rows.join("\n");
+        let fast = compare("email_send", &body);
+        assert!(
+            fast >= rows.len() - 1,
+            "only {fast} rows took the fast path"
+        );
+        compare("custom_event", &body);
+        compare("purchase", &body);
+    }
+
+    #[test]
+    fn custom_dates_of_users_and_unusual_rows() {
+        let rows = [
+            r#"{"email":"a@x.io","userId":"u1","signupDate":"2024-08-23 22:10:54 +00:00","note":"2024-08-23 22:10:54 maybe","profileUpdatedAt":"2024-08-23 22:10:54.250 +00:00","dataFields":{"x":"2024-08-23 22:10:54 +00:00"}}"#,
+            r#"{"email":"b@x.io","odd":"2024-08-23 22:10:54 +05:30","esc":"2024-08-23 22:10:54 \u002b00:00"}"#,
+            // A duplicate key (serde_json keeps the last): the general path's.
+            r#"{"email":"c@x.io","email":"d@x.io"}"#,
+            // A schema violation (text where an integer is declared).
+            r#"{"email":"e@x.io","emailListIds":["x"]}"#,
+        ];
+        let body = rows.join("\n");
+        assert!(compare("users", &body) >= 2);
+        let violation =
+            r#"{"email":"a@x.io","createdAt":"2024-02-01 10:11:12 +00:00","templateId":"seven"}"#;
+        assert_eq!(
+            compare("email_send", violation),
+            0,
+            "violations go the general way"
+        );
+    }
+}
