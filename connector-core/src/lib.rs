@@ -99,7 +99,9 @@ pub use exchange::{
     Action, Bucket, Checkpoint, HttpRequest, LogLevel, LogMessage, Method, Record, RecordBatch,
     RequestId, RetryClass, StreamSummary, Summary, TransportErrorKind,
 };
-pub use parse::{BodyFormat, BodyParser, ParseError, ParseOptions, Row, RowBuf};
+pub use parse::{
+    BodyFormat, BodyParser, FieldReader, FieldValue, ParseError, ParseOptions, Row, RowBuf,
+};
 pub use plan::WorkUnit;
 pub use probe::{check_request, check_response, user_fields_request, user_fields_response};
 pub use read::{MAX_BATCH, ReadSession, StreamSelection};

@@ -25,7 +25,7 @@ mod rows;
 pub(crate) mod tape;
 mod text;
 
-pub use rows::{Row, RowBuf};
+pub use rows::{FieldReader, FieldValue, Row, RowBuf};
 
 use std::fmt;
 

@@ -93,3 +93,96 @@ impl RowBuf {
         });
     }
 }
+
+/// Reads a record line's top-level fields without building JSON values:
+/// what a host needs to convert batches (`RecordBatch::lines`) into its own
+/// types (Arrow columns, Python objects) at the speed the core writes them.
+/// Reuse one reader for many lines; it keeps its buffer.
+#[derive(Debug, Default)]
+pub struct FieldReader {
+    tape: Vec<Node>,
+}
+
+/// A top-level field's value as [`FieldReader`] hands it out.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FieldValue<'a> {
+    /// `null`.
+    Null,
+    /// `true` / `false`.
+    Bool(bool),
+    /// An integer of at most 18 digits.
+    Int(i64),
+    /// A string without escapes: this is its value.
+    Str(&'a str),
+    /// Anything else (a string with escapes, a fraction, an object, an
+    /// array) as its JSON text, for the caller to decode.
+    Json(&'a str),
+}
+
+impl FieldReader {
+    /// The top-level fields of `line`, a JSON object, in document order; or
+    /// `None` when the line needs a full JSON parser (escaped keys, unusual
+    /// numbers, deep nesting) or is not an object.
+    pub fn fields<'a>(
+        &'a mut self,
+        line: &'a str,
+    ) -> Option<impl Iterator<Item = (&'a str, FieldValue<'a>)> + 'a> {
+        self.tape.clear();
+        if !tape::scan_row(line.as_bytes(), &mut self.tape) {
+            return None;
+        }
+        let tape = &self.tape;
+        let mut at = 1;
+        Some(std::iter::from_fn(move || {
+            let node = tape.get(at)?;
+            at = node.next as usize;
+            Some((node.key(line), field_value(node, line)))
+        }))
+    }
+}
+
+fn field_value<'a>(node: &Node, line: &'a str) -> FieldValue<'a> {
+    use tape::NodeKind;
+    match node.kind {
+        NodeKind::Null => FieldValue::Null,
+        NodeKind::True => FieldValue::Bool(true),
+        NodeKind::False => FieldValue::Bool(false),
+        NodeKind::Str => FieldValue::Str(node.str_value(line)),
+        NodeKind::Int => node
+            .text(line)
+            .parse()
+            .map_or(FieldValue::Json(node.text(line)), FieldValue::Int),
+        NodeKind::EscStr | NodeKind::Num | NodeKind::Object | NodeKind::Array => {
+            FieldValue::Json(node.text(line))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_reader_hands_out_top_level_fields() {
+        let mut r = FieldReader::default();
+        let line =
+            r#"{"a":null,"b":true,"c":-12,"d":"x y","e":"q\"","f":1.5,"g":{"h":[1]},"i":false}"#;
+        let got: Vec<(&str, FieldValue<'_>)> = r.fields(line).expect("taped").collect();
+        assert_eq!(
+            got,
+            [
+                ("a", FieldValue::Null),
+                ("b", FieldValue::Bool(true)),
+                ("c", FieldValue::Int(-12)),
+                ("d", FieldValue::Str("x y")),
+                ("e", FieldValue::Json(r#""q\"""#)),
+                ("f", FieldValue::Json("1.5")),
+                ("g", FieldValue::Json(r#"{"h":[1]}"#)),
+                ("i", FieldValue::Bool(false)),
+            ]
+        );
+        assert!(r.fields(r#"{"k\"":1}"#).is_none());
+        assert!(r.fields("[1]").is_none());
+        assert_eq!(r.fields("{}").expect("taped").count(), 0);
+    }
+}
