@@ -48,6 +48,12 @@ impl RecordBatch {
         }
     }
 
+    /// Room for `bytes` more of NDJSON, reserved at once (a batch grown
+    /// by doubling copies itself several times over).
+    pub(crate) fn reserve(&mut self, bytes: usize) {
+        self.ndjson.reserve(bytes);
+    }
+
     /// Appends a record given as its compact JSON (one line, no `\n`).
     pub(crate) fn push_json(&mut self, json: &str) {
         self.ndjson.push_str(json);

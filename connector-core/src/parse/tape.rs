@@ -112,6 +112,21 @@ const fn string_stops() -> [bool; 256] {
 }
 static STRING_STOPS: [bool; 256] = string_stops();
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each byte of `v` that is zero (exact for the lowest).
+fn zero_bytes(v: u64) -> u64 {
+    v.wrapping_sub(ONES) & !v & HIGHS
+}
+
+/// Flags the bytes of a little-endian word that [`STRING_STOPS`] lists:
+/// `"`, `\\` and control characters.
+fn string_stops_in(w: u64) -> u64 {
+    let controls = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
+    zero_bytes(w ^ (ONES * u64::from(b'"'))) | zero_bytes(w ^ (ONES * u64::from(b'\\'))) | controls
+}
+
 impl Scanner<'_> {
     fn peek(&self) -> Scan<u8> {
         self.b.get(self.i).copied().ok_or(Bail)
@@ -262,9 +277,7 @@ impl Scanner<'_> {
         self.i += 1;
         let mut escaped = false;
         loop {
-            while self.i < self.b.len() && !STRING_STOPS[usize::from(self.b[self.i])] {
-                self.i += 1;
-            }
+            self.skip_plain();
             match self.peek()? {
                 b'"' => {
                     self.i += 1;
@@ -293,6 +306,26 @@ impl Scanner<'_> {
                 }
                 _ => return Err(Bail), // a raw control character
             }
+        }
+    }
+
+    /// Skips plain string content: eight bytes at a time while none of
+    /// them ends the run, then byte by byte.
+    fn skip_plain(&mut self) {
+        while let Some(word) = self.b.get(self.i..self.i + 8) {
+            let Ok(bytes) = <[u8; 8]>::try_from(word) else {
+                break;
+            };
+            let stops = string_stops_in(u64::from_le_bytes(bytes));
+            if stops != 0 {
+                // The lowest flag is exact (borrows only flag bytes above it).
+                self.i += (stops.trailing_zeros() / 8) as usize;
+                return;
+            }
+            self.i += 8;
+        }
+        while self.i < self.b.len() && !STRING_STOPS[usize::from(self.b[self.i])] {
+            self.i += 1;
         }
     }
 
@@ -427,6 +460,32 @@ mod tests {
             let mut t = vec![];
             assert!(!scan_row(row.as_bytes(), &mut t), "{row}");
             assert!(t.is_empty());
+        }
+    }
+
+    #[test]
+    fn word_at_a_time_scanning_finds_the_first_stop() {
+        for stop in [b'"', b'\\', 0x00, 0x1f, 0x0a] {
+            for at in 0..8 {
+                let mut word = *b"abcdefgh";
+                word[at] = stop;
+                // A later stop must not hide the first.
+                if at < 7 {
+                    word[7] = b'"';
+                }
+                let flags = string_stops_in(u64::from_le_bytes(word));
+                assert_eq!(flags.trailing_zeros() / 8, at as u32, "{stop:#x} at {at}");
+            }
+        }
+        for plain in [*b"abcdefgh", *b" !#[]~\x7f\xc3", [0xff; 8], [0x20; 8]] {
+            assert_eq!(string_stops_in(u64::from_le_bytes(plain)), 0, "{plain:?}");
+        }
+        // Long strings, stops at every distance from the start.
+        for n in 0..40 {
+            let row = format!(r#"{{"k":"{}","t":"{}\n"}}"#, "x".repeat(n), "é".repeat(n));
+            let t = tape(&row).expect("taped");
+            assert_eq!(t[1].str_value(&row).len(), n);
+            assert_eq!(t[2].kind, NodeKind::EscStr);
         }
     }
 

@@ -75,10 +75,7 @@ impl Conformance {
 
     /// Whether every declared field fits, given a record's fields as
     /// (name, shape) sorted by name (names distinct).
-    pub(crate) fn all_fit_sorted<'k>(
-        &self,
-        fields: impl Iterator<Item = (&'k str, Shape)>,
-    ) -> bool {
+    fn all_fit_sorted<'k>(&self, fields: impl Iterator<Item = (&'k str, Shape)>) -> bool {
         let mut entries = fields.peekable();
         for (name, ty, key) in &self.by_name {
             while entries.next_if(|(k, _)| *k < *name).is_some() {}
@@ -88,6 +85,31 @@ impl Conformance {
             }
         }
         true
+    }
+
+    /// What the schema says about each field of a row layout (its keys,
+    /// sorted and distinct), for [`LayoutChecks::fits`].
+    pub(crate) fn layout_checks<'k>(
+        &self,
+        keys: impl Iterator<Item = &'k str>,
+        out: &mut LayoutChecks,
+    ) {
+        out.slots.clear();
+        out.absent_ok = true;
+        let mut declared = self.by_name.iter().peekable();
+        for k in keys {
+            // Declared fields sorting before `k` are absent from the layout.
+            while let Some((_, ty, key)) = declared.next_if(|(n, _, _)| *n < k) {
+                out.absent_ok &= shape_ok(*ty, *key, None);
+            }
+            let slot = declared
+                .next_if(|(n, _, _)| *n == k)
+                .map(|(_, ty, key)| (*ty, *key));
+            out.slots.push(slot);
+        }
+        for (_, ty, key) in declared {
+            out.absent_ok &= shape_ok(*ty, *key, None);
+        }
     }
 
     /// The first violation in `rec`, if any (counted).
@@ -161,6 +183,29 @@ impl Shape {
                 }
             }
         }
+    }
+}
+
+/// The schema's checks laid out for rows that share their keys: rows of
+/// one export do, so each is checked without comparing a field name.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct LayoutChecks {
+    /// Per field of the layout, in order: its declared type and whether it
+    /// is part of the primary key (`None`: not declared).
+    slots: Vec<Option<(FieldType, bool)>>,
+    /// The declared fields the layout lacks may all be absent.
+    absent_ok: bool,
+}
+
+impl LayoutChecks {
+    /// Whether a row of the layout, its values' shapes in layout order, fits.
+    pub(crate) fn fits(&self, shapes: impl Iterator<Item = Shape>) -> bool {
+        self.absent_ok
+            && self
+                .slots
+                .iter()
+                .zip(shapes)
+                .all(|(slot, shape)| slot.is_none_or(|(ty, key)| shape_ok(ty, key, Some(shape))))
     }
 }
 

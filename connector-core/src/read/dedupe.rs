@@ -12,64 +12,78 @@
 //! a re-read after a failure numbers the same rows the same way, because
 //! the numbers handed out by the failed request are taken back.
 
-/// Row counts per key fingerprint: a small open-addressing table. The
+/// Row counts per key fingerprint: an open-addressing table of 4-byte
+/// slots pointing into a dense list of (fingerprint, count). The
 /// fingerprints are already SHA-256 output, uniformly spread, so their low
 /// bits index the table directly — no hasher, no random seed (the core stays
-/// deterministic and free of `std`'s randomly seeded maps), and one probe
-/// per row where a `BTreeMap` took a dozen comparisons.
+/// deterministic and free of `std`'s randomly seeded maps). A new key (the
+/// usual case) costs one probe of the small slot table, which stays in cache
+/// far longer than a table of the 32-byte entries themselves.
 #[derive(Default)]
 struct Counts {
-    /// `None` = empty; the length is zero or a power of two.
-    slots: Vec<Option<(u128, u32)>>,
-    len: usize,
+    /// 0 = empty, else an index into `entries` plus one. The length is zero
+    /// or a power of two, at least twice `entries.len()`.
+    slots: Vec<u32>,
+    entries: Vec<(u128, u32)>,
 }
 
 impl Counts {
+    fn home(&self, fingerprint: u128) -> usize {
+        ((fingerprint as u64) ^ ((fingerprint >> 64) as u64)) as usize & (self.slots.len() - 1)
+    }
+
+    /// The slot holding `fingerprint`, or the empty slot where it would go.
     fn slot_of(&self, fingerprint: u128) -> usize {
         let mask = self.slots.len() - 1;
-        let mut i = ((fingerprint as u64) ^ ((fingerprint >> 64) as u64)) as usize & mask;
+        let mut i = self.home(fingerprint);
         // Linear probing; the table is at most half full, so a free slot exists.
-        while let Some((k, _)) = self.slots[i] {
-            if k == fingerprint {
-                break;
+        loop {
+            match self.slots[i] {
+                0 => return i,
+                s if self.entries[s as usize - 1].0 == fingerprint => return i,
+                _ => i = (i + 1) & mask,
             }
-            i = (i + 1) & mask;
         }
-        i
     }
 
     /// The count of `fingerprint`, inserted as 0 when absent.
     fn entry(&mut self, fingerprint: u128) -> &mut u32 {
-        if (self.len + 1) * 2 > self.slots.len() {
+        if (self.entries.len() + 1) * 2 > self.slots.len() {
             self.grow();
         }
         let i = self.slot_of(fingerprint);
-        if self.slots[i].is_none() {
-            self.len += 1;
+        if self.slots[i] == 0 {
+            self.entries.push((fingerprint, 0));
+            // At most u32::MAX / 2 entries fit a table indexed by u32.
+            self.slots[i] = u32::try_from(self.entries.len()).unwrap_or(u32::MAX);
         }
-        &mut self.slots[i].get_or_insert((fingerprint, 0)).1
+        let at = self.slots[i] as usize - 1;
+        &mut self.entries[at].1
     }
 
     fn get_mut(&mut self, fingerprint: u128) -> Option<&mut u32> {
         if self.slots.is_empty() {
             return None;
         }
-        let i = self.slot_of(fingerprint);
-        self.slots[i].as_mut().map(|(_, n)| n)
+        match self.slots[self.slot_of(fingerprint)] {
+            0 => None,
+            s => Some(&mut self.entries[s as usize - 1].1),
+        }
     }
 
     fn grow(&mut self) {
         let size = (self.slots.len() * 2).max(64);
-        let old = std::mem::replace(&mut self.slots, vec![None; size]);
-        for (k, n) in old.into_iter().flatten() {
-            let i = self.slot_of(k);
-            self.slots[i] = Some((k, n));
+        self.slots.clear();
+        self.slots.resize(size, 0);
+        for at in 0..self.entries.len() {
+            let i = self.slot_of(self.entries[at].0);
+            self.slots[i] = at as u32 + 1;
         }
     }
 
     fn clear(&mut self) {
         self.slots.clear();
-        self.len = 0;
+        self.entries.clear();
     }
 }
 
@@ -174,7 +188,7 @@ mod tests {
             assert_eq!(c.get_mut(*k).copied(), Some((i % 3 + 1) as u32), "key {i}");
         }
         assert_eq!(c.get_mut(7), None);
-        assert_eq!(c.len, keys.len());
+        assert_eq!(c.entries.len(), keys.len());
         c.clear();
         assert_eq!(c.get_mut(keys[0]), None);
     }

@@ -768,6 +768,8 @@ impl ReadSession {
             return;
         }
         let mut b = RecordBatch::new(stream);
+        // Sized for a full batch of rows like this one.
+        b.reserve(MAX_BATCH * (json.len() + 1));
         b.push_json(json);
         self.queue.push_back(Action::Emit(b));
     }

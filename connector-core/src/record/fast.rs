@@ -20,7 +20,7 @@ use super::{Shaper, TRANSACTIONAL_DATA, hex16, identity_index, is_export_timesta
 use crate::catalog::{EVENT_KEY_FIELD, RowShape};
 use crate::parse::Row;
 use crate::parse::tape::{Node, NodeKind};
-use crate::read::conform::{Conformance, Shape};
+use crate::read::conform::{Conformance, LayoutChecks, Shape};
 use crate::time::{self, fast::Utc};
 
 /// What the fast path needs beyond the shaper: how the stream's rows are
@@ -56,6 +56,28 @@ pub(crate) struct RowScratch {
     layout_order: Vec<u32>,
     /// Room to apply `layout_order`.
     reorder: Vec<u32>,
+    /// What the shaping rules and the schema say about each field of the
+    /// layout, in sorted order: worked out once per layout, not per row.
+    layout_rules: Vec<Rules>,
+    layout_checks: LayoutChecks,
+}
+
+/// What applies to one top-level field, by its name.
+#[derive(Debug, Clone, Copy, Default)]
+struct Rules {
+    /// A declared timestamp.
+    declared: bool,
+    /// An object whose declared timestamp members are normalised: the
+    /// index of its entry in the shaper's nested timestamp paths.
+    nested: Option<usize>,
+    /// `transactionalData` of an event, decoded from its JSON text.
+    decoded: bool,
+    /// Text in the export's timestamp format is a custom date.
+    custom_dates: bool,
+    /// The stream's cursor.
+    cursor: bool,
+    /// Its place among the synthetic key's identity fields.
+    identity: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -139,11 +161,11 @@ impl Writer<'_, '_> {
         let mut cursor_ms = None;
         for j in base..end {
             let node = self.scratch.order[j];
-            let key = member_key(tape, text, node);
+            let rules = self.scratch.layout_rules[j - base];
             if j > base {
                 self.out.push(',');
             }
-            self.push_key(key);
+            self.push_key(member_key(tape, text, node));
             let start = self.out.len();
             let shape = if node == SYNTHETIC_KEY {
                 key_at = Some(start + 1);
@@ -152,8 +174,8 @@ impl Writer<'_, '_> {
                 self.out.push('"');
                 Shape::Str
             } else {
-                let (shape, ms) = self.field(key, node as usize)?;
-                if key == self.spec.cursor_field {
+                let (shape, ms) = self.field(rules, node as usize)?;
+                if rules.cursor {
                     cursor_ms = ms.or_else(|| written_ms(&self.out[start..]));
                 }
                 shape
@@ -167,12 +189,10 @@ impl Writer<'_, '_> {
         }
         self.out.push('}');
         self.scratch.order.truncate(base);
-        let fits = self.spec.conform.all_fit_sorted(
-            self.scratch
-                .written
-                .iter()
-                .map(|w| (member_key(tape, text, w.node), w.shape)),
-        );
+        let scratch = &*self.scratch;
+        let fits = scratch
+            .layout_checks
+            .fits(scratch.written.iter().map(|w| w.shape));
         if !fits {
             return Err(Slow);
         }
@@ -266,6 +286,7 @@ impl Writer<'_, '_> {
     /// Records the layout of the sorted top-level members at `base..`.
     fn remember_layout(&mut self, base: usize) {
         let (tape, text) = (self.tape, self.text);
+        let (shaper, spec) = (self.shaper, self.spec);
         let scratch = &mut *self.scratch;
         let sorted = &scratch.order[base..];
         // Document order is tape order (the synthetic key's slot, last).
@@ -282,6 +303,17 @@ impl Writer<'_, '_> {
             let from = scratch.reorder.binary_search(m).unwrap_or_default();
             scratch.layout_order.push(from as u32);
         }
+        scratch.layout_rules.clear();
+        for &m in sorted {
+            let rules = if m == SYNTHETIC_KEY {
+                Rules::default()
+            } else {
+                rules_for(shaper, spec, member_key(tape, text, m))
+            };
+            scratch.layout_rules.push(rules);
+        }
+        let keys = sorted.iter().map(|&m| member_key(tape, text, m));
+        spec.conform.layout_checks(keys, &mut scratch.layout_checks);
     }
 
     fn push_key(&mut self, key: &str) {
@@ -293,13 +325,16 @@ impl Writer<'_, '_> {
     }
 
     /// Writes a top-level member's value as the shaping rules say.
-    fn field(&mut self, key: &str, at: usize) -> Fast<(Shape, Option<i64>)> {
+    fn field(&mut self, rules: Rules, at: usize) -> Fast<(Shape, Option<i64>)> {
         let node = self.tape[at];
         let shaper = self.shaper;
-        let declared = shaper.timestamps.top.contains(&key);
-        let nested = shaper.nested_timestamps(key);
-        let decoded = self.spec.rows == RowShape::Event && key == TRANSACTIONAL_DATA;
-        let custom_dates = shaper.user_fields && nested.is_none() && !decoded;
+        let Rules {
+            declared,
+            nested,
+            decoded,
+            custom_dates,
+            ..
+        } = rules;
         match node.kind {
             NodeKind::Str if declared || custom_dates => {
                 let s = node.str_value(self.text);
@@ -311,9 +346,9 @@ impl Writer<'_, '_> {
                     return Ok((Shape::Str, Some(self.push_timestamp(t))));
                 }
             }
-            NodeKind::Object if nested.is_some() && !declared => {
-                let shape = self.canonical(at, nested.unwrap_or_default())?;
-                return Ok((shape, None));
+            NodeKind::Object if !declared && let Some(n) = nested => {
+                let fields = shaper.timestamps.nested[n].1.as_slice();
+                return Ok((self.canonical(at, fields)?, None));
             }
             NodeKind::EscStr if custom_dates => {}
             _ if !declared && nested.is_none() && !decoded => {
@@ -322,6 +357,7 @@ impl Writer<'_, '_> {
             _ => {}
         }
         // The rules in their general form, through a value.
+        let key = node.key(self.text);
         let mut v: Value = serde_json::from_str(node.text(self.text)).map_err(|_| Slow)?;
         shaper.shape_value(self.spec.rows, key, &mut v);
         self.push_value(&v)?;
@@ -433,10 +469,9 @@ impl Writer<'_, '_> {
     fn event_key(&self) -> [u8; 32] {
         let mut found: [Option<(usize, usize)>; super::EVENT_IDENTITY_FIELDS.len()] =
             [None; super::EVENT_IDENTITY_FIELDS.len()];
-        for w in &self.scratch.written {
-            if w.node != SYNTHETIC_KEY
-                && let Some(i) = identity_index(self.tape[w.node as usize].key(self.text))
-            {
+        let scratch = &*self.scratch;
+        for (w, rules) in scratch.written.iter().zip(&scratch.layout_rules) {
+            if let Some(i) = rules.identity {
                 found[i] = Some((w.start, w.end));
             }
         }
@@ -466,6 +501,25 @@ impl Writer<'_, '_> {
             }
         }
         u128::from_be_bytes(first16(&h.finalize()))
+    }
+}
+
+/// What applies to the top-level field `key`.
+fn rules_for(shaper: &Shaper, spec: &RowSpec<'_>, key: &str) -> Rules {
+    let nested = shaper
+        .timestamps
+        .nested
+        .iter()
+        .position(|(name, _)| *name == key);
+    let event = spec.rows == RowShape::Event;
+    let decoded = event && key == TRANSACTIONAL_DATA;
+    Rules {
+        declared: shaper.timestamps.top.contains(&key),
+        nested,
+        decoded,
+        custom_dates: shaper.user_fields && nested.is_none() && !decoded,
+        cursor: key == spec.cursor_field,
+        identity: identity_index(key).filter(|_| event),
     }
 }
 

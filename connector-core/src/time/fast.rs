@@ -135,8 +135,8 @@ impl Utc {
             }
         }
         w.byte(b'Z');
-        // Only ASCII digits and separators were written.
-        out.extend(w.buf[..w.n].iter().map(|&b| char::from(b)));
+        // Only ASCII digits and separators were written: always valid.
+        out.push_str(std::str::from_utf8(&w.buf[..w.n]).unwrap_or_default());
     }
 
     /// Epoch milliseconds, the sub-millisecond part truncated toward the

@@ -24,10 +24,31 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// Whether to run a part: `CORE_BENCH_PARTS=session` (comma-separated:
+/// parser, session, sql) runs only those, e.g. under a profiler.
+fn wanted(part: &str) -> bool {
+    std::env::var("CORE_BENCH_PARTS").map_or(true, |parts| parts.split(',').any(|p| p == part))
+}
+
 fn main() {
     let body = body();
     let mb = body.len() as f64 / 1e6;
 
+    println!(
+        "core_throughput: {ROWS} email_send rows, {mb:.1} MB NDJSON, {CHUNK}-byte chunks, median of {RUNS}"
+    );
+    if wanted("parser") {
+        parser(&body, mb);
+    }
+    if wanted("session") {
+        session(&body, mb);
+    }
+    if wanted("sql") {
+        sql(&body, mb);
+    }
+}
+
+fn parser(body: &[u8], mb: f64) {
     let mut parse_secs = Vec::new();
     for _ in 0..RUNS {
         let t = Instant::now();
@@ -42,15 +63,34 @@ fn main() {
         assert_eq!(n, ROWS);
         parse_secs.push(t.elapsed().as_secs_f64());
     }
+    let p = median(parse_secs);
+    println!(
+        "  parser only        : {:>8.1} MB/s  {:>10.0} rows/s",
+        mb / p,
+        ROWS as f64 / p
+    );
+    // One greppable line per figure, for scripts/bench.sh.
+    println!("parser_mb_s: {:.1}", mb / p);
+}
 
+fn session(body: &[u8], mb: f64) {
     let mut session_secs = Vec::new();
     for _ in 0..RUNS {
         let start = Instant::now();
-        let (rows, _bytes) = read_natively(&body, CHUNK);
+        let (rows, _bytes) = read_natively(body, CHUNK);
         session_secs.push(start.elapsed().as_secs_f64());
         assert_eq!(rows, ROWS);
     }
+    let s = median(session_secs);
+    println!(
+        "  read session (all) : {:>8.1} MB/s  {:>10.0} rows/s",
+        mb / s,
+        ROWS as f64 / s
+    );
+    println!("core_mb_s: {:.1}", mb / s);
+}
 
+fn sql(body: &[u8], mb: f64) {
     // The same read behind a SELECT whose filter the API cannot apply: every
     // row is read and shaped, then evaluated; about one in five passes.
     let sql = "SELECT email, createdAt, messageId FROM email_send \
@@ -65,7 +105,7 @@ fn main() {
             panic!("the bench query plans as a SELECT");
         };
         let mut session = QuerySession::open(plan).unwrap();
-        let b = body.clone();
+        let b = body.to_vec();
         let mut t = MockTransport::new(move |_| {
             MockResponse::Ok(200, "application/x-json-stream", b.clone())
         });
@@ -83,25 +123,7 @@ fn main() {
         assert!(matched > 0 && matched < ROWS);
     }
 
-    let p = median(parse_secs);
-    let s = median(session_secs);
     let q = median(query_secs);
-    println!(
-        "core_throughput: {ROWS} email_send rows, {mb:.1} MB NDJSON, {CHUNK}-byte chunks, median of {RUNS}"
-    );
-    println!(
-        "  parser only        : {:>8.1} MB/s  {:>10.0} rows/s",
-        mb / p,
-        ROWS as f64 / p
-    );
-    println!(
-        "  read session (all) : {:>8.1} MB/s  {:>10.0} rows/s",
-        mb / s,
-        ROWS as f64 / s
-    );
-    // One greppable line per figure, for scripts/bench.sh.
-    println!("parser_mb_s: {:.1}", mb / p);
-    println!("core_mb_s: {:.1}", mb / s);
     println!(
         "  SQL residual filter: {:>8.1} MB/s  {:>10.0} rows/s read ({matched} rows matched)",
         mb / q,
