@@ -273,7 +273,10 @@ impl BodyParser {
     /// Drains the NDJSON rows parsed so far, as validated text with their
     /// top-level fields indexed: no JSON value is built.
     pub fn take_rows(&mut self) -> RowBuf {
-        std::mem::take(&mut self.out.rows)
+        // The next chunk's rows take about as much room: allocated once, not
+        // grown by doubling (which copies and touches fresh pages).
+        let next = self.out.rows.empty_like();
+        std::mem::replace(&mut self.out.rows, next)
     }
 
     /// Drains what was parsed in the form the format gives: rows for

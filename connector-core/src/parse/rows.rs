@@ -65,6 +65,20 @@ impl RowBuf {
         })
     }
 
+    /// An empty buffer with the room this one has.
+    pub(crate) fn empty_like(&self) -> RowBuf {
+        RowBuf {
+            text: String::with_capacity(self.text.capacity()),
+            rows: Vec::with_capacity(self.rows.capacity()),
+            tape: Vec::with_capacity(self.tape.capacity()),
+        }
+    }
+
+    /// Total bytes of the rows' text.
+    pub fn text_len(&self) -> usize {
+        self.text.len()
+    }
+
     /// Every row decoded as a JSON value.
     pub fn values(&self) -> Vec<Value> {
         self.iter().map(|r| r.value()).collect()

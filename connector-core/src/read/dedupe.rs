@@ -12,35 +12,47 @@
 //! a re-read after a failure numbers the same rows the same way, because
 //! the numbers handed out by the failed request are taken back.
 
-/// Row counts per key fingerprint: an open-addressing table of 4-byte
+/// Row counts per key fingerprint: an open-addressing table of 8-byte
 /// slots pointing into a dense list of (fingerprint, count). The
 /// fingerprints are already SHA-256 output, uniformly spread, so their low
 /// bits index the table directly — no hasher, no random seed (the core stays
-/// deterministic and free of `std`'s randomly seeded maps). A new key (the
-/// usual case) costs one probe of the small slot table, which stays in cache
-/// far longer than a table of the 32-byte entries themselves.
+/// deterministic and free of `std`'s randomly seeded maps). Each slot also
+/// carries 32 other bits of its fingerprint, so a probe reads the dense list
+/// only when those match: a new key (the usual case) touches the slot table
+/// alone, which stays in cache far longer than the entries would.
 #[derive(Default)]
 struct Counts {
-    /// 0 = empty, else an index into `entries` plus one. The length is zero
-    /// or a power of two, at least twice `entries.len()`.
-    slots: Vec<u32>,
+    /// 0 = empty, else a tag (high half) and an index into `entries` plus
+    /// one (low half). The length is zero or a power of two, at least twice
+    /// `entries.len()`.
+    slots: Vec<u64>,
     entries: Vec<(u128, u32)>,
+}
+
+/// Bits of a fingerprint kept in its slot (not those that pick the slot).
+fn tag(fingerprint: u128) -> u64 {
+    ((fingerprint >> 96) as u64) << 32
 }
 
 impl Counts {
     fn home(&self, fingerprint: u128) -> usize {
-        ((fingerprint as u64) ^ ((fingerprint >> 64) as u64)) as usize & (self.slots.len() - 1)
+        (fingerprint as u64) as usize & (self.slots.len() - 1)
     }
 
     /// The slot holding `fingerprint`, or the empty slot where it would go.
     fn slot_of(&self, fingerprint: u128) -> usize {
         let mask = self.slots.len() - 1;
+        let tag = tag(fingerprint);
         let mut i = self.home(fingerprint);
         // Linear probing; the table is at most half full, so a free slot exists.
         loop {
             match self.slots[i] {
                 0 => return i,
-                s if self.entries[s as usize - 1].0 == fingerprint => return i,
+                s if s & !0xffff_ffff == tag
+                    && self.entries[(s & 0xffff_ffff) as usize - 1].0 == fingerprint =>
+                {
+                    return i;
+                }
                 _ => i = (i + 1) & mask,
             }
         }
@@ -54,10 +66,9 @@ impl Counts {
         let i = self.slot_of(fingerprint);
         if self.slots[i] == 0 {
             self.entries.push((fingerprint, 0));
-            // At most u32::MAX / 2 entries fit a table indexed by u32.
-            self.slots[i] = u32::try_from(self.entries.len()).unwrap_or(u32::MAX);
+            self.slots[i] = tag(fingerprint) | self.entries.len() as u64;
         }
-        let at = self.slots[i] as usize - 1;
+        let at = (self.slots[i] & 0xffff_ffff) as usize - 1;
         &mut self.entries[at].1
     }
 
@@ -67,7 +78,7 @@ impl Counts {
         }
         match self.slots[self.slot_of(fingerprint)] {
             0 => None,
-            s => Some(&mut self.entries[s as usize - 1].1),
+            s => Some(&mut self.entries[(s & 0xffff_ffff) as usize - 1].1),
         }
     }
 
@@ -76,8 +87,9 @@ impl Counts {
         self.slots.clear();
         self.slots.resize(size, 0);
         for at in 0..self.entries.len() {
-            let i = self.slot_of(self.entries[at].0);
-            self.slots[i] = at as u32 + 1;
+            let fingerprint = self.entries[at].0;
+            let i = self.slot_of(fingerprint);
+            self.slots[i] = tag(fingerprint) | (at as u64 + 1);
         }
     }
 

@@ -76,7 +76,7 @@ pub(crate) struct ShapedRows {
     /// The fast path's rows, back to back.
     pub(crate) text: String,
     pub(crate) items: Vec<Shaped>,
-    scratch: RowScratch,
+    pub(crate) scratch: RowScratch,
 }
 
 /// One shaped export row.
@@ -86,6 +86,13 @@ pub(crate) enum Shaped {
     Fast { end: usize, fingerprint: u128 },
     /// Shaped by the general path (not yet checked).
     Record(Record),
+}
+
+impl ShapedRows {
+    /// Room for `bytes` more of shaped text.
+    pub(crate) fn reserve(&mut self, bytes: usize) {
+        self.text.reserve(bytes);
+    }
 }
 
 impl Sink {

@@ -60,6 +60,11 @@ pub(crate) struct RowScratch {
     /// layout, in sorted order: worked out once per layout, not per row.
     layout_rules: Vec<Rules>,
     layout_checks: LayoutChecks,
+    /// Per field of the layout, in sorted order, what precedes its value
+    /// (`,"key":`, without the comma for the first): `layout_heads` holds
+    /// them back to back, `layout_head_ends` where each ends.
+    layout_heads: String,
+    layout_head_ends: Vec<usize>,
 }
 
 /// What applies to one top-level field, by its name.
@@ -152,20 +157,20 @@ fn member_key<'a>(tape: &[Node], text: &'a str, i: u32) -> &'a str {
 impl Writer<'_, '_> {
     fn row(&mut self) -> Fast<FastRow> {
         let event = self.spec.rows == RowShape::Event;
-        let (tape, text) = (self.tape, self.text);
         let base = self.sorted_members(0, event)?;
         let end = self.scratch.order.len();
         self.scratch.written.clear();
         self.out.push('{');
         let mut key_at = None;
         let mut cursor_ms = None;
+        let mut head_start = 0;
         for j in base..end {
             let node = self.scratch.order[j];
             let rules = self.scratch.layout_rules[j - base];
-            if j > base {
-                self.out.push(',');
-            }
-            self.push_key(member_key(tape, text, node));
+            let head_end = self.scratch.layout_head_ends[j - base];
+            self.out
+                .push_str(&self.scratch.layout_heads[head_start..head_end]);
+            head_start = head_end;
             let start = self.out.len();
             let shape = if node == SYNTHETIC_KEY {
                 key_at = Some(start + 1);
@@ -314,6 +319,19 @@ impl Writer<'_, '_> {
         }
         let keys = sorted.iter().map(|&m| member_key(tape, text, m));
         spec.conform.layout_checks(keys, &mut scratch.layout_checks);
+        scratch.layout_heads.clear();
+        scratch.layout_head_ends.clear();
+        for (j, &m) in sorted.iter().enumerate() {
+            if j > 0 {
+                scratch.layout_heads.push(',');
+            }
+            // Keys on the tape have no escapes (the scanner leaves those to
+            // serde_json) and no control characters: written as they are.
+            scratch.layout_heads.push('"');
+            scratch.layout_heads.push_str(member_key(tape, text, m));
+            scratch.layout_heads.push_str("\":");
+            scratch.layout_head_ends.push(scratch.layout_heads.len());
+        }
     }
 
     fn push_key(&mut self, key: &str) {

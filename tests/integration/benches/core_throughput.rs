@@ -11,6 +11,12 @@ use integration_tests::bench_data::{self, read_natively};
 use integration_tests::driver::{self, MockResponse, MockTransport, VirtualClock};
 use serde_json::json;
 
+/// The allocator of the core's native host, the Python extension: with
+/// glibc's malloc, every 1000-row batch buffer (about half a megabyte) is
+/// mapped afresh and faulted in page by page, which measures the allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const ROWS: usize = 200_000;
 const CHUNK: usize = 64 * 1024;
 const RUNS: usize = 5;
