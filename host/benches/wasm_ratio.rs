@@ -19,6 +19,11 @@ use integration_tests::bench_data::{
 };
 use iterable_connector_host::runtime::{self, Action as WAction, Connector, Instance};
 
+/// The native side's allocator: the one the core's native host (the Python
+/// extension) ships with, as in `core_throughput`.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const ROWS: usize = 200_000;
 const CHUNK: usize = 64 * 1024;
 const RUNS: usize = 5;

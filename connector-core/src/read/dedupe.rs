@@ -187,8 +187,18 @@ mod tests {
     #[test]
     fn counts_survive_collisions_and_growth() {
         let mut c = Counts::default();
-        // `i << 64 | i` folds to 0: every key starts at the same slot.
-        let keys: Vec<u128> = (0..1000u128).map(|i| (i << 64) | i).collect();
+        // The low 64 bits pick the slot: every key starts at the same one.
+        // Half of them also share their slot tag (bits 96..128), so the
+        // entries themselves must tell them apart.
+        let keys: Vec<u128> = (0..1000u128)
+            .map(|i| {
+                if i % 2 == 0 {
+                    (i << 64) | 5
+                } else {
+                    (i << 96) | 5
+                }
+            })
+            .collect();
         for round in 0..3 {
             for (i, k) in keys.iter().enumerate() {
                 if i % 3 >= round {

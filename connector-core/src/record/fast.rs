@@ -146,6 +146,18 @@ struct Writer<'a, 'o> {
     scratch: &'o mut RowScratch,
 }
 
+/// A member's key as bytes ([`member_key`] without the `str` slicing).
+fn key_bytes<'a>(tape: &[Node], text: &'a str, i: u32) -> &'a [u8] {
+    if i == SYNTHETIC_KEY {
+        EVENT_KEY_FIELD.as_bytes()
+    } else {
+        let n = &tape[i as usize];
+        text.as_bytes()
+            .get(n.key_start as usize..n.key_end as usize)
+            .unwrap_or_default()
+    }
+}
+
 fn member_key<'a>(tape: &[Node], text: &'a str, i: u32) -> &'a str {
     if i == SYNTHETIC_KEY {
         EVENT_KEY_FIELD
@@ -226,7 +238,7 @@ impl Writer<'_, '_> {
         let base = order.len();
         let mut c = at + 1;
         while c < tape[at].next as usize {
-            if !(synthetic && tape[c].key(text) == EVENT_KEY_FIELD) {
+            if !(synthetic && key_bytes(tape, text, c as u32) == EVENT_KEY_FIELD.as_bytes()) {
                 order.push(c as u32);
             }
             c = tape[c].next as usize;
@@ -242,8 +254,7 @@ impl Writer<'_, '_> {
         // which insertion sort handles in about one pass.
         for i in 1..members.len() {
             let mut j = i;
-            while j > 0
-                && member_key(tape, text, members[j - 1]) > member_key(tape, text, members[j])
+            while j > 0 && key_bytes(tape, text, members[j - 1]) > key_bytes(tape, text, members[j])
             {
                 members.swap(j - 1, j);
                 j -= 1;
@@ -252,7 +263,7 @@ impl Writer<'_, '_> {
         // Duplicate keys: serde_json keeps the last; the general path does that.
         if members
             .windows(2)
-            .any(|w| member_key(tape, text, w[0]) == member_key(tape, text, w[1]))
+            .any(|w| key_bytes(tape, text, w[0]) == key_bytes(tape, text, w[1]))
         {
             return Err(Slow);
         }
@@ -272,12 +283,13 @@ impl Writer<'_, '_> {
         if members.len() != scratch.layout_order.len() {
             return false;
         }
-        let mut rest = scratch.layout_keys.as_str();
+        // Compared as bytes: slicing `str`s would check char boundaries.
+        let mut rest = scratch.layout_keys.as_bytes();
         for &m in members {
-            let key = member_key(tape, text, m);
-            match rest.strip_prefix(key).and_then(|r| r.strip_prefix('\0')) {
-                Some(r) => rest = r,
-                None => return false,
+            let key = key_bytes(tape, text, m);
+            match rest.strip_prefix(key) {
+                Some([0, r @ ..]) => rest = r,
+                _ => return false,
             }
         }
         scratch.reorder.clear();
