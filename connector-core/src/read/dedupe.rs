@@ -12,21 +12,30 @@
 //! a re-read after a failure numbers the same rows the same way, because
 //! the numbers handed out by the failed request are taken back.
 
-/// Row counts per key fingerprint: an open-addressing table of 8-byte
-/// slots pointing into a dense list of (fingerprint, count). The
-/// fingerprints are already SHA-256 output, uniformly spread, so their low
-/// bits index the table directly — no hasher, no random seed (the core stays
-/// deterministic and free of `std`'s randomly seeded maps). Each slot also
-/// carries 32 other bits of its fingerprint, so a probe reads the dense list
-/// only when those match: a new key (the usual case) touches the slot table
-/// alone, which stays in cache far longer than the entries would.
+use std::collections::BTreeMap;
+
+/// Row counts per key fingerprint, for a whole unit (an export window may
+/// hold millions of rows, so each costs as little as possible): the distinct
+/// fingerprints in a dense list (16 bytes each), an open-addressing table of
+/// 8-byte slots over it, and the counts that are not 1 (twins, and rows a
+/// failed request counted) in a sparse map.
+///
+/// The fingerprints are already SHA-256 output, uniformly spread, so their
+/// low bits index the table directly — no hasher, no random seed (the core
+/// stays deterministic and free of `std`'s randomly seeded maps). Each slot
+/// also carries 32 other bits of its fingerprint, so a probe reads the dense
+/// list only when those match: a new key (the usual case) touches the slot
+/// table alone, which stays in cache far longer than the list would.
 #[derive(Default)]
 struct Counts {
-    /// 0 = empty, else a tag (high half) and an index into `entries` plus
-    /// one (low half). The length is zero or a power of two, at least twice
-    /// `entries.len()`.
+    /// 0 = empty, else a tag (high half) and an index into `keys` plus one
+    /// (low half). The length is zero or a power of two, at least twice
+    /// `keys.len()`.
     slots: Vec<u64>,
-    entries: Vec<(u128, u32)>,
+    /// Every fingerprint counted, in the order first counted.
+    keys: Vec<u128>,
+    /// Counts other than 1 (a key in `keys` and not here was counted once).
+    other: BTreeMap<u128, u32>,
 }
 
 /// Bits of a fingerprint kept in its slot (not those that pick the slot).
@@ -49,7 +58,7 @@ impl Counts {
             match self.slots[i] {
                 0 => return i,
                 s if s & !0xffff_ffff == tag
-                    && self.entries[(s & 0xffff_ffff) as usize - 1].0 == fingerprint =>
+                    && self.keys[(s & 0xffff_ffff) as usize - 1] == fingerprint =>
                 {
                     return i;
                 }
@@ -58,27 +67,48 @@ impl Counts {
         }
     }
 
-    /// The count of `fingerprint`, inserted as 0 when absent.
-    fn entry(&mut self, fingerprint: u128) -> &mut u32 {
-        if (self.entries.len() + 1) * 2 > self.slots.len() {
+    fn contains(&self, fingerprint: u128) -> bool {
+        !self.slots.is_empty() && self.slots[self.slot_of(fingerprint)] != 0
+    }
+
+    /// The count of `fingerprint` (0 when never counted).
+    fn get(&self, fingerprint: u128) -> u32 {
+        if !self.contains(fingerprint) {
+            return 0;
+        }
+        self.other.get(&fingerprint).copied().unwrap_or(1)
+    }
+
+    fn set(&mut self, fingerprint: u128, n: u32) {
+        if n == 1 {
+            self.other.remove(&fingerprint);
+        } else {
+            self.other.insert(fingerprint, n);
+        }
+    }
+
+    /// Counts one more of `fingerprint`; returns the count before and
+    /// whether the key is new to the list.
+    fn bump(&mut self, fingerprint: u128) -> (u32, bool) {
+        if (self.keys.len() + 1) * 2 > self.slots.len() {
             self.grow();
         }
         let i = self.slot_of(fingerprint);
         if self.slots[i] == 0 {
-            self.entries.push((fingerprint, 0));
-            self.slots[i] = tag(fingerprint) | self.entries.len() as u64;
+            self.keys.push(fingerprint);
+            self.slots[i] = tag(fingerprint) | self.keys.len() as u64;
+            return (0, true);
         }
-        let at = (self.slots[i] & 0xffff_ffff) as usize - 1;
-        &mut self.entries[at].1
+        let before = self.other.get(&fingerprint).copied().unwrap_or(1);
+        self.set(fingerprint, before + 1);
+        (before, false)
     }
 
-    fn get_mut(&mut self, fingerprint: u128) -> Option<&mut u32> {
-        if self.slots.is_empty() {
-            return None;
-        }
-        match self.slots[self.slot_of(fingerprint)] {
-            0 => None,
-            s => Some(&mut self.entries[(s & 0xffff_ffff) as usize - 1].1),
+    /// Takes one count of `fingerprint` back (a counted row is read again).
+    fn unbump(&mut self, fingerprint: u128) {
+        let n = self.get(fingerprint);
+        if n > 0 {
+            self.set(fingerprint, n - 1);
         }
     }
 
@@ -86,8 +116,8 @@ impl Counts {
         let size = (self.slots.len() * 2).max(64);
         self.slots.clear();
         self.slots.resize(size, 0);
-        for at in 0..self.entries.len() {
-            let fingerprint = self.entries[at].0;
+        for at in 0..self.keys.len() {
+            let fingerprint = self.keys[at];
             let i = self.slot_of(fingerprint);
             self.slots[i] = tag(fingerprint) | (at as u64 + 1);
         }
@@ -95,7 +125,8 @@ impl Counts {
 
     fn clear(&mut self) {
         self.slots.clear();
-        self.entries.clear();
+        self.keys.clear();
+        self.other.clear();
     }
 }
 
@@ -107,8 +138,11 @@ pub(crate) struct Dedupe {
     filtering: bool,
     /// Rows of the unit so far, per key fingerprint.
     occurrences: Counts,
-    /// Fingerprints counted by the request in flight (undone if it fails).
-    counted: Vec<u128>,
+    /// What the request in flight counted, to take back if it fails: the
+    /// keys new to the unit are `occurrences.keys[request_keys..]`; the
+    /// others are listed (repeats and re-reads after a failure: rare).
+    request_keys: usize,
+    request_repeats: Vec<u128>,
 }
 
 impl Dedupe {
@@ -124,25 +158,29 @@ impl Dedupe {
     /// How many rows with this key fingerprint came before in the unit
     /// (0 for the first), counting this one.
     pub(crate) fn occurrence(&mut self, fingerprint: u128) -> u32 {
-        let n = self.occurrences.entry(fingerprint);
-        let before = *n;
-        *n += 1;
-        self.counted.push(fingerprint);
+        let (before, new) = self.occurrences.bump(fingerprint);
+        if !new {
+            // Counted before this request (maybe taken back to 0 by a retry).
+            self.request_repeats.push(fingerprint);
+        }
         before
     }
 
     /// The request completed: its rows stay counted.
     pub(crate) fn request_done(&mut self) {
-        self.counted.clear();
+        self.request_keys = self.occurrences.keys.len();
+        self.request_repeats.clear();
     }
 
     /// A request failed mid-unit: from now on, filter against what was seen.
     pub(crate) fn on_retry(&mut self) {
         // The request is sent again from its start: its rows are numbered again.
-        for fp in self.counted.drain(..) {
-            if let Some(n) = self.occurrences.get_mut(fp) {
-                *n = n.saturating_sub(1);
-            }
+        for fp in std::mem::take(&mut self.request_repeats) {
+            self.occurrences.unbump(fp);
+        }
+        let first_counted = self.occurrences.keys[self.request_keys..].to_vec();
+        for fp in first_counted {
+            self.occurrences.unbump(fp);
         }
         if self.seen.is_empty() {
             return;
@@ -156,7 +194,8 @@ impl Dedupe {
     /// The unit completed: forget it.
     pub(crate) fn reset(&mut self) {
         self.occurrences.clear();
-        self.counted.clear();
+        self.request_keys = 0;
+        self.request_repeats.clear();
         self.seen.clear();
         self.sorted = 0;
         self.filtering = false;
@@ -202,17 +241,17 @@ mod tests {
         for round in 0..3 {
             for (i, k) in keys.iter().enumerate() {
                 if i % 3 >= round {
-                    *c.entry(*k) += 1;
+                    assert_eq!(c.bump(*k), (round as u32, round == 0));
                 }
             }
         }
         for (i, k) in keys.iter().enumerate() {
-            assert_eq!(c.get_mut(*k).copied(), Some((i % 3 + 1) as u32), "key {i}");
+            assert_eq!(c.get(*k), (i % 3 + 1) as u32, "key {i}");
         }
-        assert_eq!(c.get_mut(7), None);
-        assert_eq!(c.entries.len(), keys.len());
+        assert_eq!(c.get(7), 0);
+        assert_eq!(c.keys.len(), keys.len());
         c.clear();
-        assert_eq!(c.get_mut(keys[0]), None);
+        assert_eq!(c.get(keys[0]), 0);
     }
 
     #[test]
@@ -228,5 +267,61 @@ mod tests {
         assert_eq!(d.occurrence(8), 0);
         d.reset();
         assert_eq!(d.occurrence(7), 0);
+    }
+
+    /// The counting as first written (a map of counts, every fingerprint
+    /// the request counted listed for undo), against the compact one over
+    /// any sequence of rows, completed requests, failures and unit ends.
+    #[test]
+    fn counting_matches_the_plain_model() {
+        use proptest::prelude::*;
+        #[derive(Debug, Clone)]
+        enum Op {
+            Row(u8),
+            Done,
+            Retry,
+            Reset,
+        }
+        let op = prop_oneof![
+            8 => (0u8..6).prop_map(Op::Row),
+            2 => Just(Op::Done),
+            2 => Just(Op::Retry),
+            1 => Just(Op::Reset),
+        ];
+        proptest!(|(ops in proptest::collection::vec(op, 0..200))| {
+            let mut d = Dedupe::default();
+            let mut counts: BTreeMap<u128, u32> = BTreeMap::new();
+            let mut counted: Vec<u128> = Vec::new();
+            for op in ops {
+                match op {
+                    Op::Row(k) => {
+                        // Small keys, some sharing their slot and tag.
+                        let fp = u128::from(k % 3) << 100 | u128::from(k);
+                        let n = counts.entry(fp).or_default();
+                        let want = *n;
+                        *n += 1;
+                        counted.push(fp);
+                        prop_assert_eq!(d.occurrence(fp), want);
+                    }
+                    Op::Done => {
+                        counted.clear();
+                        d.request_done();
+                    }
+                    Op::Retry => {
+                        for fp in counted.drain(..) {
+                            if let Some(n) = counts.get_mut(&fp) {
+                                *n = n.saturating_sub(1);
+                            }
+                        }
+                        d.on_retry();
+                    }
+                    Op::Reset => {
+                        counts.clear();
+                        counted.clear();
+                        d.reset();
+                    }
+                }
+            }
+        });
     }
 }
