@@ -1,7 +1,7 @@
 """Python rows/s for a large export from the simulator: into dicts and into Arrow.
 
     cargo build --release -p iterable-sim
-    python python/bench/bench_read.py [--scale large] [--stream email_send] [--repeat 1]
+    python python/bench/bench_read.py [--scale large|xlarge] [--stream email_send] [--repeat 1]
         [--transport native|urllib3|requests|httpx] [--modes batches,dicts,arrow_batches,arrow]
 
 Starts `iterable-sim --scale large --exit-on-stdin-eof` (release build preferred; ITERABLE_SIM
@@ -75,7 +75,7 @@ def start(binary: str, scale: str, seed: int) -> tuple[subprocess.Popen[str], st
 
 
 def source(url: str, window_days: int | None, transport: str | None) -> IterableSource:
-    start_date = dt.datetime.fromisoformat(NOW.replace("Z", "+00:00")) - dt.timedelta(days=120)
+    start_date = dt.datetime.fromisoformat(NOW.replace("Z", "+00:00")) - dt.timedelta(days=160)
     extra: dict[str, Any] = {"window_days": window_days} if window_days else {}
     if transport is not None:
         extra["transport"] = transport

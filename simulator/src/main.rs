@@ -108,7 +108,7 @@ struct Cli {
 }
 
 fn parse_scale(s: &str) -> Result<Scale, String> {
-    Scale::parse(s).ok_or_else(|| format!("unknown scale {s:?} (tiny|small|medium|large)"))
+    Scale::parse(s).ok_or_else(|| format!("unknown scale {s:?} (tiny|small|medium|large|xlarge)"))
 }
 
 fn parse_hostile(s: &str) -> Result<Hostile, String> {

@@ -129,6 +129,9 @@ pub enum Scale {
     Small,
     Medium,
     Large,
+    /// Large over 150 days: about 2 M email sends, a 1 GB export (the
+    /// memory benchmark of a big read).
+    XLarge,
 }
 
 impl Scale {
@@ -138,6 +141,7 @@ impl Scale {
             "small" => Some(Scale::Small),
             "medium" => Some(Scale::Medium),
             "large" => Some(Scale::Large),
+            "xlarge" => Some(Scale::XLarge),
             _ => None,
         }
     }

@@ -158,7 +158,8 @@ pub fn rows_on_day(model: &Gen, t: &EventType, day: u32) -> u64 {
             n
         };
     }
-    let weight = if t.name == "emailSend" && model.scale == Scale::Large {
+    let big = matches!(model.scale, Scale::Large | Scale::XLarge);
+    let weight = if t.name == "emailSend" && big {
         12
     } else {
         t.weight

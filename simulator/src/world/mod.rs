@@ -110,6 +110,10 @@ impl ScaleCfg {
                 file_rows: 100_000,
                 max_async_rows: 20_000_000,
             },
+            Scale::XLarge => ScaleCfg {
+                days: 150,
+                ..ScaleCfg::for_scale(Scale::Large)
+            },
         }
     }
 }
