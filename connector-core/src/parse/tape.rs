@@ -233,17 +233,8 @@ impl Scanner<'_> {
             self.expect(b':')?;
             self.skip_ws();
             self.value(key_start as u32, key_end as u32, depth + 1)?;
-            self.skip_ws();
-            match self.peek()? {
-                b',' => {
-                    self.i += 1;
-                    self.skip_ws();
-                }
-                b'}' => {
-                    self.i += 1;
-                    return Ok(());
-                }
-                _ => return Err(Bail),
+            if self.closed_after_member(b'}')? {
+                return Ok(());
             }
         }
     }
@@ -257,19 +248,26 @@ impl Scanner<'_> {
         }
         loop {
             self.value(0, 0, depth + 1)?;
-            self.skip_ws();
-            match self.peek()? {
-                b',' => {
-                    self.i += 1;
-                    self.skip_ws();
-                }
-                b']' => {
-                    self.i += 1;
-                    return Ok(());
-                }
-                _ => return Err(Bail),
+            if self.closed_after_member(b']')? {
+                return Ok(());
             }
         }
+    }
+
+    /// After a member or element: `true` at the container's `close`, `false`
+    /// past a comma (another one follows).
+    fn closed_after_member(&mut self, close: u8) -> Scan<bool> {
+        self.skip_ws();
+        let c = self.peek()?;
+        self.i += 1;
+        if c == close {
+            return Ok(true);
+        }
+        if c != b',' {
+            return Err(Bail);
+        }
+        self.skip_ws();
+        Ok(false)
     }
 
     /// A string from its opening quote; `true` if it has escapes.

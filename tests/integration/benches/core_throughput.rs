@@ -69,14 +69,20 @@ fn parser(body: &[u8], mb: f64) {
         assert_eq!(n, ROWS);
         parse_secs.push(t.elapsed().as_secs_f64());
     }
-    let p = median(parse_secs);
+    report("parser only", Some("parser_mb_s"), median(parse_secs), mb);
+}
+
+/// Prints a part's median: MB/s and rows/s, and, for the figures
+/// scripts/bench.sh reads, one greppable `label: MB/s` line.
+fn report(what: &str, label: Option<&str>, secs: f64, mb: f64) {
     println!(
-        "  parser only        : {:>8.1} MB/s  {:>10.0} rows/s",
-        mb / p,
-        ROWS as f64 / p
+        "  {what:<19}: {:>8.1} MB/s  {:>10.0} rows/s",
+        mb / secs,
+        ROWS as f64 / secs
     );
-    // One greppable line per figure, for scripts/bench.sh.
-    println!("parser_mb_s: {:.1}", mb / p);
+    if let Some(label) = label {
+        println!("{label}: {:.1}", mb / secs);
+    }
 }
 
 fn session(body: &[u8], mb: f64) {
@@ -87,13 +93,12 @@ fn session(body: &[u8], mb: f64) {
         session_secs.push(start.elapsed().as_secs_f64());
         assert_eq!(rows, ROWS);
     }
-    let s = median(session_secs);
-    println!(
-        "  read session (all) : {:>8.1} MB/s  {:>10.0} rows/s",
-        mb / s,
-        ROWS as f64 / s
+    report(
+        "read session (all)",
+        Some("core_mb_s"),
+        median(session_secs),
+        mb,
     );
-    println!("core_mb_s: {:.1}", mb / s);
 }
 
 fn sql(body: &[u8], mb: f64) {
@@ -129,10 +134,6 @@ fn sql(body: &[u8], mb: f64) {
         assert!(matched > 0 && matched < ROWS);
     }
 
-    let q = median(query_secs);
-    println!(
-        "  SQL residual filter: {:>8.1} MB/s  {:>10.0} rows/s read ({matched} rows matched)",
-        mb / q,
-        ROWS as f64 / q
-    );
+    report("SQL residual filter", None, median(query_secs), mb);
+    println!("  ({matched} rows matched)");
 }
