@@ -9,10 +9,12 @@ from __future__ import annotations
 import logging
 import math
 import os
+import queue
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from . import _native
 from .errors import IterableAPIError, IterableConnectorError, TransportError, redact
@@ -40,6 +42,71 @@ MIN_BYTES_PER_WINDOW = 1024
 # at N, so a fault-matrix test of a trickling or silent server ends in
 # seconds. Unset or not a positive number: no cap.
 STALL_ENV = "ITERABLE_CONNECTOR_STALL_SECS"
+# Actions a prefetching read runs ahead of its consumer: a few batches of at
+# most 1000 records each, so memory stays bounded.
+PREFETCH_DEPTH = 8
+
+T = TypeVar("T")
+
+
+class _Raised:
+    """An exception of the producer thread, handed to the consumer."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_END = object()
+
+
+def prefetched(items: Iterator[T], depth: int = PREFETCH_DEPTH) -> Iterator[T]:
+    """``items`` produced on a background thread, up to ``depth`` ahead.
+
+    For reads whose transport and core release the GIL (the native
+    transport): receiving and parsing the next chunk then runs on one core
+    while the caller converts the last batch (to Arrow, without the GIL, or
+    to dicts) on the other. The consumer sees the same items, in order, and
+    the producer's exception, raised where the item it stopped at would have
+    been. Closing the iterator stops the producer at its next item.
+    """
+    handoff: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(_END)
+        except BaseException as e:  # handed over, re-raised by the consumer
+            put(_Raised(e))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    worker = threading.Thread(target=produce, name="iterable-connector-read", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = handoff.get()
+            if item is _END:
+                return
+            if isinstance(item, _Raised):
+                raise item.error
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        worker.join(timeout=5.0)
 
 
 def _stall_cap() -> float | None:

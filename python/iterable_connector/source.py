@@ -461,12 +461,19 @@ class Reader:
                 progress(batch.stream, len(batch))
 
         try:
-            for action in _driver.drive(
+            actions = _driver.drive(
                 self._session,
                 self._source.transport,
                 self._source._key,
                 timeout=self._source.timeout,
-            ):
+            )
+            # The native transport and the core work without the GIL: the
+            # next chunks are received and parsed on a second thread while
+            # the caller handles this batch. Python transports stay on the
+            # caller's thread (they may not expect another).
+            if isinstance(self._source.transport, _native.NativeTransport):
+                actions = _driver.prefetched(actions)
+            for action in actions:
                 if isinstance(action, _native.Emit):
                     if held is not None:
                         count(held)
