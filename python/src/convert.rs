@@ -8,6 +8,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde_json::{Map, Number, Value};
 
+use crate::lines::{FieldRef, Line};
+
 /// Interns object keys while converting many records: records of one stream
 /// share their field names, so each name becomes one Python string.
 ///
@@ -92,23 +94,34 @@ pub(crate) fn object_to_py<'py>(
     Ok(dict)
 }
 
-/// A top-level record as a dict, its keys found by position (see [`KeyCache`]).
-pub(crate) fn record_to_py<'py>(
+/// A batch line as a dict, its keys found by position (see [`KeyCache`]).
+pub(crate) fn line_to_py<'py>(
     py: Python<'py>,
-    obj: &Map<String, Value>,
+    line: &Line<'_>,
     keys: &mut KeyCache<'py>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let dict = PyDict::new(py);
-    for (pos, (k, v)) in obj.iter().enumerate() {
-        let value = match v {
-            // The common scalars directly; nested values recurse.
-            Value::Null => py.None().into_bound(py),
-            Value::String(s) => PyString::new(py, s).into_any(),
-            other => value_to_py(py, other, keys)?,
-        };
-        dict.set_item(keys.key_at(py, pos, k), value)?;
+    for (pos, (k, v)) in line.fields().enumerate() {
+        dict.set_item(keys.key_at(py, pos, k), field_to_py(py, v, keys)?)?;
     }
     Ok(dict)
+}
+
+/// A top-level field's value: the scalars as read (what `value_to_py` makes
+/// of them decoded), anything else through `value_to_py`.
+fn field_to_py<'py>(
+    py: Python<'py>,
+    v: FieldRef<'_>,
+    keys: &mut KeyCache<'py>,
+) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match v {
+        FieldRef::Null => py.None().into_bound(py),
+        FieldRef::Bool(b) => PyBool::new(py, b).to_owned().into_any(),
+        FieldRef::Int(n) => n.into_pyobject(py)?.into_any(),
+        FieldRef::Str(s) => PyString::new(py, s).into_any(),
+        FieldRef::Value(v) => value_to_py(py, v, keys)?,
+        FieldRef::Json(text) => value_to_py(py, &crate::lines::decode(text), keys)?,
+    })
 }
 
 /// A JSON value as plain Python objects (dict, list, str, int, float, bool, None).
