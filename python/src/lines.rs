@@ -245,7 +245,7 @@ pub(crate) fn tricky_lines() -> Vec<String> {
         r#"{"new":"text now","other":null,"x":"ok","y":"1.25"}"#,
         r#"{"a":5,"b":"true","c":true,"d":3,"f":true,"i":"x","m":false,"y":7}"#,
         r#"{"a":"t\tab","d":"tab\t","g":"plain","new":2.5,"x":[1]}"#,
-        r#"{"b":{"k":1},"c":[2],"createdAt":{"t":1},"f":{},"new":{"n":[]},"other":[{"a":1,"b":{}}],"x":{"b":1,"a":2}}"#,
+        r#"{"b":{"k":1},"c":[2],"createdAt":{"t":1},"f":{},"new":{"n":[]},"other":[{"a":1,"b":{}}],"x":{"b":1,"a":2},"zz":{"a":[true,false,null,-3,-123456789012345678,2.5,"é"],"b":{}}}"#,
     ];
     lines.iter().map(|l| l.to_string()).chain([deep]).collect()
 }
@@ -278,6 +278,14 @@ mod tests {
             assert_eq!(entries(&mut keeping_json, line), want, "{line}");
             assert_eq!(entries(&mut slow, line), want, "{line}");
         }
+        // Most of them are read, not decoded (else the above shows little).
+        let lines = tricky_lines();
+        let read: Vec<bool> = lines
+            .iter()
+            .map(|l| keeping_json.read(l, |l| l.is_some_and(|l| l.decoded.is_none())))
+            .collect();
+        assert_eq!(read.iter().filter(|r| **r).count(), 10, "{read:?}");
+        assert!(read[0] && read[lines.len() - 2], "{read:?}");
     }
 
     #[test]

@@ -33,7 +33,9 @@ impl Batch {
 
     /// The records as a list of dicts.
     fn to_pylist<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        lines_to_py(py, self.batch.lines(), &mut LineReader::default())
+        // Objects and arrays as text: they become dicts and lists straight
+        // from it.
+        lines_to_py(py, self.batch.lines(), &mut LineReader::keeping_json())
     }
 
     fn __repr__(&self) -> String {
