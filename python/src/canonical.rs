@@ -4,7 +4,9 @@
 //! Arrow keeps objects and arrays as JSON text, which it used to get by
 //! decoding the value and writing it again (a third of building Arrow from
 //! a batch). The core writes nested values compactly, and usually with their
-//! keys in order; for those the text already is the answer.
+//! keys in order; for those the text already is the answer. Such a text is
+//! also simple to turn into Python objects directly (`convert::TextToPy`):
+//! its keys come in the order a decoded map iterates them.
 
 /// Deeper than this is left to serde_json (which refuses 128 levels).
 const MAX_DEPTH: usize = 64;

@@ -117,8 +117,8 @@ pub(crate) struct LineReader {
 
 impl LineReader {
     /// A reader handing out objects and arrays as their JSON text when that
-    /// text is what writing their decoded value gives (for a consumer that
-    /// wants the text: Arrow's JSON columns).
+    /// text is what writing their decoded value gives: Arrow's JSON columns
+    /// take that text as it is, and dicts are built straight from it.
     pub(crate) fn keeping_json() -> LineReader {
         LineReader {
             json: Some(Canonical::default()),
