@@ -9,6 +9,7 @@
 //! the schema get columns too (after the schema's), typed from their first value.
 
 use std::collections::HashMap;
+use std::fmt::Write;
 use std::sync::{Arc, Mutex};
 
 use arrow_array::builder::{
@@ -18,12 +19,12 @@ use arrow_array::ffi::{FFI_ArrowArray, FFI_ArrowSchema, to_ffi};
 use arrow_array::ffi_stream::FFI_ArrowArrayStream;
 use arrow_array::{Array, ArrayRef, RecordBatch, RecordBatchIterator, StructArray, new_null_array};
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
-use connector_core::Record;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyTuple};
 use serde_json::Value;
 
+use crate::lines::{FieldRef, Line, LineReader};
 use crate::session::Batch;
 
 /// Rows per Arrow record batch at most.
@@ -104,10 +105,91 @@ impl Col {
         }
     }
 
-    /// Appends `v` converted to the column's type, or a null. `false` when a
+    /// Appends `f` converted to the column's type, or a null. `false` when a
     /// value was there but contradicts the type (text in an integer column):
     /// the caller keeps it elsewhere, as text, rather than lose it.
-    fn push(&mut self, kind: Kind, v: Option<&Value>) -> bool {
+    ///
+    /// Strings, integers and booleans are converted here as they are read;
+    /// the result equals `push_value` of the decoded value (tested).
+    fn push(&mut self, kind: Kind, f: FieldRef<'_>) -> bool {
+        match f {
+            FieldRef::Null => self.push_value(kind, None),
+            FieldRef::Value(v) => self.push_value(kind, Some(v)),
+            FieldRef::Bool(flag) => self.push_bool(flag),
+            FieldRef::Int(n) => self.push_int(n),
+            FieldRef::Str(s) => self.push_str(kind, s),
+            FieldRef::Json(text) => self.push_json(kind, text),
+        }
+    }
+
+    /// An object or array given as the text `to_string` of its value writes.
+    fn push_json(&mut self, kind: Kind, text: &str) -> bool {
+        match self {
+            Col::Str(b) => {
+                b.append_value(text);
+                true
+            }
+            // No other column takes an object or an array: a null, and the
+            // value is rejected.
+            _ => {
+                self.push_value(kind, None);
+                false
+            }
+        }
+    }
+
+    fn push_bool(&mut self, flag: bool) -> bool {
+        match self {
+            Col::Str(b) => b.append_value(if flag { "true" } else { "false" }),
+            Col::Bool(b) => b.append_value(flag),
+            Col::Int(b) => return append(b, None),
+            Col::Float(b) => return append(b, None),
+            Col::Timestamp(b) => return append(b, None),
+        }
+        true
+    }
+
+    fn push_int(&mut self, n: i64) -> bool {
+        match self {
+            // As JSON text (what a decoded number's `to_string` writes).
+            Col::Str(b) => {
+                // The builder's `fmt::Write` extends the value being built.
+                let _ = write!(b, "{n}");
+                b.append_value("");
+            }
+            Col::Int(b) => b.append_value(n),
+            Col::Float(b) => b.append_value(n as f64),
+            Col::Bool(b) => {
+                b.append_null();
+                return false;
+            }
+            // Milliseconds since the epoch.
+            Col::Timestamp(b) => b.append_value(n),
+        }
+        true
+    }
+
+    fn push_str(&mut self, kind: Kind, s: &str) -> bool {
+        match self {
+            Col::Str(b) if kind == Kind::Str => b.append_value(s),
+            // A JSON-text column holds the string as JSON (quoted, escaped).
+            Col::Str(b) => b.append_value(Value::from(s).to_string()),
+            Col::Int(b) => return append(b, s.trim().parse().ok()),
+            Col::Float(b) => return append(b, s.trim().parse().ok()),
+            Col::Bool(b) => {
+                b.append_null();
+                return false;
+            }
+            Col::Timestamp(b) => {
+                let millis = connector_core::parse_timestamp_str(s).map(|t| t.timestamp_millis());
+                return append(b, millis);
+            }
+        }
+        true
+    }
+
+    /// `push` of a decoded value (`None`: absent).
+    fn push_value(&mut self, kind: Kind, v: Option<&Value>) -> bool {
         let v = v.filter(|v| !v.is_null());
         let converted = match self {
             Col::Str(b) => {
@@ -222,11 +304,12 @@ impl Layout {
 /// The kind of a field outside the schema, from its first non-null value:
 /// numbers become float64 (so that a later non-integral value still fits),
 /// objects and arrays JSON text.
-fn kind_of_value(v: &Value) -> Kind {
+fn kind_of_value(v: FieldRef<'_>) -> Kind {
     match v {
-        Value::Bool(_) => Kind::Bool,
-        Value::Number(_) => Kind::Float,
-        Value::String(_) => Kind::Str,
+        FieldRef::Bool(_) | FieldRef::Value(Value::Bool(_)) => Kind::Bool,
+        FieldRef::Int(_) | FieldRef::Value(Value::Number(_)) => Kind::Float,
+        FieldRef::Str(_) | FieldRef::Value(Value::String(_)) => Kind::Str,
+        // Objects, arrays (as text or decoded), null.
         _ => Kind::Json,
     }
 }
@@ -248,6 +331,8 @@ struct Builder {
     /// without the current stamp get a null.
     filled: Vec<u64>,
     stamp: u64,
+    /// Kept between appends for its buffers.
+    lines: LineReader,
 }
 
 impl Builder {
@@ -270,6 +355,7 @@ impl Builder {
             by_position: Vec::new(),
             filled,
             stamp: 0,
+            lines: LineReader::keeping_json(),
         }
     }
 
@@ -290,13 +376,12 @@ impl Builder {
         Some(i)
     }
 
-    /// A column for a field outside the layout, typed by its first non-null
-    /// value, null for the rows before.
-    fn add_column(&mut self, k: &str, v: &Value) -> usize {
-        let kind = kind_of_value(v);
+    /// A column of `kind` for a field outside the layout, null for the rows
+    /// before.
+    fn add_column(&mut self, k: &str, kind: Kind) -> usize {
         let mut col = Col::new(kind);
         for _ in 0..self.rows {
-            col.push(kind, None);
+            col.push(kind, FieldRef::Null);
         }
         let i = self.layout.names.len();
         self.layout.index.insert(k.to_string(), i);
@@ -307,89 +392,95 @@ impl Builder {
         i
     }
 
-    /// The fields of `r` outside the schema as one JSON object (`None`: none).
-    fn folded(&self, r: &Record, extra: usize) -> Option<Value> {
-        let out: serde_json::Map<String, Value> = r
-            .iter()
-            .filter(|(k, v)| {
-                !v.is_null()
-                    && self
-                        .layout
-                        .index
-                        .get(k.as_str())
-                        .is_none_or(|i| *i == extra)
-            })
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        (!out.is_empty()).then_some(Value::Object(out))
+    /// Appends one row per NDJSON line (a line that is not a JSON object
+    /// adds none, as `RecordBatch::records` leaves it out).
+    fn append<'a>(&mut self, lines: impl Iterator<Item = &'a str>) -> Result<(), ArrowError> {
+        let mut reader = std::mem::take(&mut self.lines);
+        let mut result = Ok(());
+        for line in lines {
+            reader.read(line, |fields| {
+                if let Some(fields) = fields {
+                    self.append_row(fields);
+                }
+            });
+            if self.rows >= ROWS_PER_BATCH
+                && let Err(e) = self.flush()
+            {
+                result = Err(e);
+                break;
+            }
+        }
+        self.lines = reader;
+        result
     }
 
-    fn append(&mut self, records: &[Record]) -> Result<(), ArrowError> {
-        if let Some(extra) = self.extra {
-            for r in records {
-                let mut folded = self.folded(r, extra);
-                for (i, ((name, kind), col)) in self
-                    .layout
-                    .names
-                    .iter()
-                    .zip(&self.layout.kinds)
-                    .zip(&mut self.cols)
-                    .enumerate()
-                {
-                    if i != extra && !col.push(*kind, r.get(name)) {
-                        // The column holds a null: the value goes to the
-                        // extra column instead, under its own name.
-                        let kept = folded.get_or_insert_with(|| Value::Object(Default::default()));
-                        if let (Value::Object(m), Some(v)) = (kept, r.get(name)) {
-                            m.insert(name.clone(), v.clone());
-                        }
-                    }
-                }
-                self.cols[extra].push(self.layout.kinds[extra], folded.as_ref());
-                self.rows += 1;
-                if self.rows >= ROWS_PER_BATCH {
-                    self.flush()?;
-                }
-            }
-            return Ok(());
+    fn append_row(&mut self, line: &Line<'_>) {
+        // Each field's value goes straight to its column, in the line's
+        // own order; the columns it lacks get nulls after.
+        self.stamp += 1;
+        match self.extra {
+            Some(extra) => self.append_folding(line, extra),
+            None => self.append_typed(line),
         }
+        for (i, col) in self.cols.iter_mut().enumerate() {
+            if self.filled[i] != self.stamp {
+                col.push(self.layout.kinds[i], FieldRef::Null);
+            }
+        }
+        self.rows += 1;
+    }
+
+    /// A row whose fields outside the layout get columns of their own and
+    /// whose values contradicting their column go to `_rejected`.
+    fn append_typed(&mut self, line: &Line<'_>) {
         let mut rejected = serde_json::Map::new();
-        for r in records {
-            // Each field's value goes straight to its column, in the
-            // record's own order; the columns it lacks get nulls after.
-            self.stamp += 1;
-            for (pos, (k, v)) in r.iter().enumerate() {
-                let i = match self.column_of(pos, k) {
-                    Some(i) => i,
-                    // A null field never seen before adds no column.
-                    None if v.is_null() => continue,
-                    None => self.add_column(k, v),
-                };
-                if !self.cols[i].push(self.layout.kinds[i], Some(v)) {
-                    rejected.insert(k.clone(), v.clone());
+        for (pos, (k, v)) in line.fields().enumerate() {
+            let i = match self.column_of(pos, k) {
+                Some(i) => i,
+                // A null field never seen before adds no column.
+                None if v.is_null() => continue,
+                None => self.add_column(k, kind_of_value(v)),
+            };
+            if !self.cols[i].push(self.layout.kinds[i], v) {
+                rejected.insert(k.to_string(), v.to_value());
+            }
+            self.filled[i] = self.stamp;
+        }
+        if !rejected.is_empty() {
+            let text = Value::Object(rejected);
+            let i = match self.layout.index.get(REJECTED_COLUMN) {
+                Some(&i) => i,
+                None => self.add_column(REJECTED_COLUMN, Kind::Json),
+            };
+            self.cols[i].push(self.layout.kinds[i], FieldRef::Value(&text));
+            self.filled[i] = self.stamp;
+        }
+    }
+
+    /// A row whose non-null fields outside the schema (and values that
+    /// contradict their column) go to the `extra` column as one JSON
+    /// object, under their own names (null when there are none).
+    fn append_folding(&mut self, line: &Line<'_>, extra: usize) {
+        let mut folded = serde_json::Map::new();
+        for (pos, (k, v)) in line.fields().enumerate() {
+            match self.column_of(pos, k) {
+                Some(i) if i != extra => {
+                    if !self.cols[i].push(self.layout.kinds[i], v) {
+                        folded.insert(k.to_string(), v.to_value());
+                    }
+                    self.filled[i] = self.stamp;
                 }
-                self.filled[i] = self.stamp;
-            }
-            if !rejected.is_empty() {
-                let text = Value::Object(std::mem::take(&mut rejected));
-                let i = match self.layout.index.get(REJECTED_COLUMN) {
-                    Some(&i) => i,
-                    None => self.add_column(REJECTED_COLUMN, &text),
-                };
-                self.cols[i].push(self.layout.kinds[i], Some(&text));
-                self.filled[i] = self.stamp;
-            }
-            for (i, col) in self.cols.iter_mut().enumerate() {
-                if self.filled[i] != self.stamp {
-                    col.push(self.layout.kinds[i], None);
+                // Outside the schema, or named like the extra column.
+                _ if !v.is_null() => {
+                    folded.insert(k.to_string(), v.to_value());
                 }
-            }
-            self.rows += 1;
-            if self.rows >= ROWS_PER_BATCH {
-                self.flush()?;
+                _ => {}
             }
         }
-        Ok(())
+        let folded = (!folded.is_empty()).then_some(Value::Object(folded));
+        let value = folded.as_ref().map_or(FieldRef::Null, FieldRef::Value);
+        self.cols[extra].push(self.layout.kinds[extra], value);
+        self.filled[extra] = self.stamp;
     }
 
     fn flush(&mut self) -> Result<(), ArrowError> {
@@ -471,7 +562,7 @@ impl ArrowBuilder {
     /// Appends a batch's records (without the GIL).
     fn append(&self, py: Python<'_>, batch: &Bound<'_, Batch>) -> PyResult<()> {
         let b: &Batch = batch.get();
-        py.detach(|| self.lock().append(&b.batch.records()))
+        py.detach(|| self.lock().append(b.batch.lines()))
             .map_err(arrow_err)
     }
 
@@ -593,7 +684,123 @@ impl ArrowTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lines::tricky_lines;
     use serde_json::json;
+
+    /// A schema with a column of every kind for the fields of `tricky_lines`
+    /// (some of them left out, to get columns of their own).
+    fn tricky_schema() -> Layout {
+        let schema = json!({"properties": {
+            "a": {"type": ["null", "object"]},
+            "b": {"type": ["null", "boolean"]},
+            "c": {"type": ["null", "integer"]},
+            "createdAt": {"type": ["null", "string"], "format": "date-time"},
+            "d": {"type": ["null", "string"]},
+            "e": {"type": ["null", "string"]},
+            "f": {"type": ["null", "number"]},
+            "g": {"type": ["null", "object"]},
+            "i": {"type": ["null", "boolean"]},
+            "id": {"type": ["null", "integer"]},
+            "j": {"type": ["null", "integer"]},
+            "k": {"type": ["null", "number"]},
+            "l": {"type": ["null", "integer"]},
+            "m": {"type": ["null", "string"], "format": "date-time"},
+            "n": {"type": ["null", "number"]},
+            "x": {"type": ["null", "string"]},
+            "y": {"type": ["null", "array"]},
+            "z": {"type": ["null", "boolean"]},
+        }});
+        Layout::from_json_schema(&schema).expect("a schema")
+    }
+
+    /// The table built from `lines` read by `reader`, in batches of 3 lines
+    /// (so that columns added later are filled in for earlier batches).
+    fn build(lines: &[String], extra: Option<&str>, reader: LineReader) -> Vec<RecordBatch> {
+        let mut b = Builder::new(tricky_schema(), extra);
+        b.lines = reader;
+        for chunk in lines.chunks(3) {
+            b.append(chunk.iter().map(String::as_str))
+                .expect("appended");
+            b.flush().expect("flushed");
+        }
+        b.finish().expect("finished").1
+    }
+
+    #[test]
+    fn reading_lines_builds_what_decoding_them_builds() {
+        let lines = tricky_lines();
+        for extra in [None, Some("_extra")] {
+            let slow = build(&lines, extra, LineReader::decoding());
+            let fast = build(&lines, extra, LineReader::keeping_json());
+            assert_eq!(fast, slow, "extra column {extra:?}");
+            let decoding_json = build(&lines, extra, LineReader::default());
+            assert_eq!(decoding_json, slow, "extra column {extra:?}");
+            let rows: usize = fast.iter().map(RecordBatch::num_rows).sum();
+            // Every line but the array.
+            assert_eq!(rows, lines.len() - 1);
+        }
+    }
+
+    #[test]
+    fn values_land_in_their_columns() {
+        let lines = [
+            r#"{"c":"12","createdAt":"2025-01-02T03:04:05.678Z","d":3,"f":"1.5","id":"x","new":true,"y":"s"}"#,
+            r#"{"a":"q\"","c":1.0,"d":true,"f":-4,"id":null,"x":{"k":[1]},"zz":1}"#,
+        ]
+        .map(String::from);
+        let batches = build(&lines, None, LineReader::keeping_json());
+        assert_eq!(batches.len(), 1);
+        let table = &batches[0];
+        let text = |name: &str| -> Vec<Option<String>> {
+            let col = table.column_by_name(name).expect(name);
+            let col = col
+                .as_any()
+                .downcast_ref::<arrow_array::StringArray>()
+                .expect("text");
+            col.iter().map(|v| v.map(String::from)).collect()
+        };
+        assert_eq!(text("d"), [Some("3".into()), Some("true".into())]);
+        assert_eq!(text("x"), [None, Some(r#"{"k":[1]}"#.into())]);
+        assert_eq!(text("y"), [Some(r#""s""#.into()), None]);
+        assert_eq!(text("a"), [None, Some(r#""q\"""#.into())]);
+        assert_eq!(text(REJECTED_COLUMN), [Some(r#"{"id":"x"}"#.into()), None]);
+        let ints = table.column_by_name("c").expect("c");
+        let ints = ints
+            .as_any()
+            .downcast_ref::<arrow_array::Int64Array>()
+            .expect("int64");
+        assert_eq!(ints.iter().collect::<Vec<_>>(), [Some(12), Some(1)]);
+        let floats = table.column_by_name("f").expect("f");
+        let floats = floats
+            .as_any()
+            .downcast_ref::<arrow_array::Float64Array>()
+            .expect("float64");
+        assert_eq!(floats.iter().collect::<Vec<_>>(), [Some(1.5), Some(-4.0)]);
+        let stamps = table.column_by_name("createdAt").expect("createdAt");
+        let stamps = stamps
+            .as_any()
+            .downcast_ref::<arrow_array::TimestampMillisecondArray>()
+            .expect("timestamps");
+        assert_eq!(stamps.value(0), 1_735_787_045_678);
+        assert!(stamps.is_null(1));
+        // Fields outside the schema: typed by their first value.
+        assert_eq!(
+            table
+                .schema()
+                .field_with_name("new")
+                .expect("new")
+                .data_type(),
+            &DataType::Boolean
+        );
+        assert_eq!(
+            table
+                .schema()
+                .field_with_name("zz")
+                .expect("zz")
+                .data_type(),
+            &DataType::Float64
+        );
+    }
 
     #[test]
     fn kinds_follow_the_schema() {

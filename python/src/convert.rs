@@ -8,6 +8,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde_json::{Map, Number, Value};
 
+use crate::lines::{FieldRef, Line};
+
 /// Interns object keys while converting many records: records of one stream
 /// share their field names, so each name becomes one Python string.
 ///
@@ -59,15 +61,7 @@ pub(crate) fn value_to_py<'py>(
     Ok(match v {
         Value::Null => py.None().into_bound(py),
         Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
-        Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                i.into_pyobject(py)?.into_any()
-            } else if let Some(u) = n.as_u64() {
-                u.into_pyobject(py)?.into_any()
-            } else {
-                n.as_f64().unwrap_or(f64::NAN).into_pyobject(py)?.into_any()
-            }
-        }
+        Value::Number(n) => number_to_py(py, n)?,
         Value::String(s) => PyString::new(py, s).into_any(),
         Value::Array(items) => {
             let list = PyList::empty(py);
@@ -77,6 +71,16 @@ pub(crate) fn value_to_py<'py>(
             list.into_any()
         }
         Value::Object(obj) => object_to_py(py, obj, keys)?.into_any(),
+    })
+}
+
+fn number_to_py<'py>(py: Python<'py>, n: &Number) -> PyResult<Bound<'py, PyAny>> {
+    Ok(if let Some(i) = n.as_i64() {
+        i.into_pyobject(py)?.into_any()
+    } else if let Some(u) = n.as_u64() {
+        u.into_pyobject(py)?.into_any()
+    } else {
+        n.as_f64().unwrap_or(f64::NAN).into_pyobject(py)?.into_any()
     })
 }
 
@@ -92,23 +96,177 @@ pub(crate) fn object_to_py<'py>(
     Ok(dict)
 }
 
-/// A top-level record as a dict, its keys found by position (see [`KeyCache`]).
-pub(crate) fn record_to_py<'py>(
+/// A batch line as a dict, its keys found by position (see [`KeyCache`]).
+pub(crate) fn line_to_py<'py>(
     py: Python<'py>,
-    obj: &Map<String, Value>,
+    line: &Line<'_>,
     keys: &mut KeyCache<'py>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let dict = PyDict::new(py);
-    for (pos, (k, v)) in obj.iter().enumerate() {
-        let value = match v {
-            // The common scalars directly; nested values recurse.
-            Value::Null => py.None().into_bound(py),
-            Value::String(s) => PyString::new(py, s).into_any(),
-            other => value_to_py(py, other, keys)?,
-        };
-        dict.set_item(keys.key_at(py, pos, k), value)?;
+    for (pos, (k, v)) in line.fields().enumerate() {
+        dict.set_item(keys.key_at(py, pos, k), field_to_py(py, v, keys)?)?;
     }
     Ok(dict)
+}
+
+/// A top-level field's value: the scalars as read (what `value_to_py` makes
+/// of them decoded), anything else through `value_to_py`.
+fn field_to_py<'py>(
+    py: Python<'py>,
+    v: FieldRef<'_>,
+    keys: &mut KeyCache<'py>,
+) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match v {
+        FieldRef::Null => py.None().into_bound(py),
+        FieldRef::Bool(b) => PyBool::new(py, b).to_owned().into_any(),
+        FieldRef::Int(n) => n.into_pyobject(py)?.into_any(),
+        FieldRef::Str(s) => PyString::new(py, s).into_any(),
+        FieldRef::Value(v) => value_to_py(py, v, keys)?,
+        FieldRef::Json(text) => match TextToPy::new(py, text, keys).whole()? {
+            Some(v) => v,
+            None => value_to_py(py, &crate::lines::decode(text), keys)?,
+        },
+    })
+}
+
+/// Python objects straight from an object's or array's JSON text that
+/// `Canonical::check` accepted, without building its `Value`: keys in
+/// order (so a dict's insertion order is the decoded map's), strings
+/// without escapes, numbers read by serde_json. `Ok(None)` for any other
+/// text (the caller decodes it).
+struct TextToPy<'a, 'k, 'py> {
+    py: Python<'py>,
+    b: &'a [u8],
+    i: usize,
+    keys: &'k mut KeyCache<'py>,
+}
+
+type Built<'py> = PyResult<Option<Bound<'py, PyAny>>>;
+
+impl<'a, 'k, 'py> TextToPy<'a, 'k, 'py> {
+    fn new(py: Python<'py>, text: &'a str, keys: &'k mut KeyCache<'py>) -> Self {
+        TextToPy {
+            py,
+            b: text.as_bytes(),
+            i: 0,
+            keys,
+        }
+    }
+
+    fn whole(mut self) -> Built<'py> {
+        let v = self.value()?;
+        Ok(v.filter(|_| self.i == self.b.len()))
+    }
+
+    fn eat(&mut self, c: u8) -> bool {
+        let ate = self.b.get(self.i) == Some(&c);
+        self.i += usize::from(ate);
+        ate
+    }
+
+    fn value(&mut self) -> Built<'py> {
+        let py = self.py;
+        Ok(Some(match self.b.get(self.i) {
+            Some(b'{') => return self.object(),
+            Some(b'[') => return self.array(),
+            Some(b'"') => match self.string() {
+                Some(s) => PyString::new(py, s).into_any(),
+                None => return Ok(None),
+            },
+            Some(b't') if self.word("true") => PyBool::new(py, true).to_owned().into_any(),
+            Some(b'f') if self.word("false") => PyBool::new(py, false).to_owned().into_any(),
+            Some(b'n') if self.word("null") => py.None().into_bound(py),
+            Some(b'-' | b'0'..=b'9') => match self.number() {
+                Some(n) => number_to_py(py, &n)?,
+                None => return Ok(None),
+            },
+            _ => return Ok(None),
+        }))
+    }
+
+    fn object(&mut self) -> Built<'py> {
+        self.i += 1;
+        let dict = PyDict::new(self.py);
+        if self.eat(b'}') {
+            return Ok(Some(dict.into_any()));
+        }
+        loop {
+            let Some(k) = self.string() else {
+                return Ok(None);
+            };
+            let key = self.keys.key(self.py, k);
+            if !self.eat(b':') {
+                return Ok(None);
+            }
+            let Some(v) = self.value()? else {
+                return Ok(None);
+            };
+            dict.set_item(key, v)?;
+            if self.eat(b'}') {
+                return Ok(Some(dict.into_any()));
+            }
+            if !self.eat(b',') {
+                return Ok(None);
+            }
+        }
+    }
+
+    fn array(&mut self) -> Built<'py> {
+        self.i += 1;
+        let list = PyList::empty(self.py);
+        if self.eat(b']') {
+            return Ok(Some(list.into_any()));
+        }
+        loop {
+            let Some(v) = self.value()? else {
+                return Ok(None);
+            };
+            list.append(v)?;
+            if self.eat(b']') {
+                return Ok(Some(list.into_any()));
+            }
+            if !self.eat(b',') {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// A string without escapes: its text between the quotes.
+    fn string(&mut self) -> Option<&'a str> {
+        if !self.eat(b'"') {
+            return None;
+        }
+        let start = self.i;
+        let len = self.b[start..]
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+        self.i = start + len;
+        if !self.eat(b'"') {
+            return None;
+        }
+        std::str::from_utf8(&self.b[start..start + len]).ok()
+    }
+
+    fn word(&mut self, word: &str) -> bool {
+        let end = self.i + word.len();
+        let found = self.b.get(self.i..end) == Some(word.as_bytes());
+        if found {
+            self.i = end;
+        }
+        found
+    }
+
+    /// A number as serde_json reads it (integer or float as it decides).
+    fn number(&mut self) -> Option<Number> {
+        let start = self.i;
+        let len = self.b[start..]
+            .iter()
+            .position(|c| !matches!(c, b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'))
+            .unwrap_or(self.b.len() - start);
+        self.i = start + len;
+        let text = std::str::from_utf8(&self.b[start..self.i]).ok()?;
+        serde_json::from_str(text).ok()
+    }
 }
 
 /// A JSON value as plain Python objects (dict, list, str, int, float, bool, None).

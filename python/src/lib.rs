@@ -14,9 +14,11 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod arrow;
+mod canonical;
 mod convert;
 mod csv;
 mod http;
+mod lines;
 mod protocol;
 mod session;
 mod sql;

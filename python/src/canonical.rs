@@ -1,0 +1,218 @@
+//! Whether a JSON object or array is written exactly as serde_json writes
+//! the value it decodes to, so that its text can be used as it is.
+//!
+//! Arrow keeps objects and arrays as JSON text, which it used to get by
+//! decoding the value and writing it again (a third of building Arrow from
+//! a batch). The core writes nested values compactly, and usually with their
+//! keys in order; for those the text already is the answer. Such a text is
+//! also simple to turn into Python objects directly (`convert::TextToPy`):
+//! its keys come in the order a decoded map iterates them.
+
+/// Deeper than this is left to serde_json (which refuses 128 levels).
+const MAX_DEPTH: usize = 64;
+
+/// Checks texts, keeping a buffer for writing numbers.
+#[derive(Debug, Default)]
+pub(crate) struct Canonical {
+    number: String,
+}
+
+impl Canonical {
+    /// `true` when `text` is an object or array that serde_json decodes
+    /// and writes back (`Value::to_string`, keys in byte order) as exactly
+    /// `text`. `false` says nothing: the caller decodes.
+    pub(crate) fn check(&mut self, text: &str) -> bool {
+        let mut scan = Scan {
+            b: text.as_bytes(),
+            i: 0,
+            number: &mut self.number,
+        };
+        matches!(scan.b.first(), Some(b'{' | b'['))
+            && scan.value(0).is_some()
+            && scan.i == scan.b.len()
+    }
+}
+
+struct Scan<'a, 'n> {
+    b: &'a [u8],
+    i: usize,
+    number: &'n mut String,
+}
+
+impl<'a> Scan<'a, '_> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn eat(&mut self, c: u8) -> Option<()> {
+        (self.peek()? == c).then(|| self.i += 1)
+    }
+
+    fn value(&mut self, depth: usize) -> Option<()> {
+        match self.peek()? {
+            b'{' if depth < MAX_DEPTH => self.object(depth + 1),
+            b'[' if depth < MAX_DEPTH => self.array(depth + 1),
+            b'"' => self.string().map(|_| ()),
+            b't' => self.word(b"true"),
+            b'f' => self.word(b"false"),
+            b'n' => self.word(b"null"),
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => None,
+        }
+    }
+
+    /// Keys strictly increasing: a decoded map iterates in key order and
+    /// keeps one of a repeated key.
+    fn object(&mut self, depth: usize) -> Option<()> {
+        self.eat(b'{')?;
+        if self.eat(b'}').is_some() {
+            return Some(());
+        }
+        let mut previous: Option<&[u8]> = None;
+        loop {
+            let key = self.string()?;
+            if previous.is_some_and(|p| p >= key) {
+                return None;
+            }
+            previous = Some(key);
+            self.eat(b':')?;
+            self.value(depth)?;
+            match self.peek()? {
+                b',' => self.i += 1,
+                b'}' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    fn array(&mut self, depth: usize) -> Option<()> {
+        self.eat(b'[')?;
+        if self.eat(b']').is_some() {
+            return Some(());
+        }
+        loop {
+            self.value(depth)?;
+            match self.peek()? {
+                b',' => self.i += 1,
+                b']' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// A string without escapes (what it holds is what serde_json writes
+    /// back: it escapes only quotes, backslashes and control characters);
+    /// its bytes between the quotes.
+    fn string(&mut self) -> Option<&'a [u8]> {
+        self.eat(b'"')?;
+        let start = self.i;
+        let len = self.b[start..]
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+        self.i = start + len;
+        self.eat(b'"')?;
+        Some(&self.b[start..start + len])
+    }
+
+    fn word(&mut self, word: &[u8]) -> Option<()> {
+        let end = self.i + word.len();
+        (self.b.get(self.i..end)? == word).then(|| self.i = end)
+    }
+
+    /// A number as serde_json writes what it reads from it: an integer that
+    /// fits 64 bits as it is (not `-0`, a float to serde_json), any other
+    /// number as its float's shortest text.
+    fn number(&mut self) -> Option<()> {
+        let start = self.i;
+        let len = self.b[start..]
+            .iter()
+            .position(|c| !matches!(c, b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'))
+            .unwrap_or(self.b.len() - start);
+        self.i = start + len;
+        let text = std::str::from_utf8(&self.b[start..self.i]).ok()?;
+        if text.bytes().all(|c| c == b'-' || c.is_ascii_digit()) {
+            return integer(text);
+        }
+        // serde_json's own reading of the number, and its writing.
+        let n: serde_json::Number = serde_json::from_str(text).ok()?;
+        self.number.clear();
+        std::fmt::Write::write_fmt(self.number, format_args!("{n}")).ok()?;
+        (*self.number == *text).then_some(())
+    }
+}
+
+/// An integer serde_json reads as one (it fits `i64` or `u64`) and writes
+/// back as this text: no leading zeros, no plus, not `-0`.
+fn integer(text: &str) -> Option<()> {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let canonical = !digits.is_empty()
+        && !digits.starts_with('-')
+        && (digits == "0" || !digits.starts_with('0'))
+        && text != "-0";
+    (canonical && (text.parse::<i64>().is_ok() || text.parse::<u64>().is_ok())).then_some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    /// What serde_json writes for what it reads from `text`.
+    fn rewritten(text: &str) -> Option<String> {
+        serde_json::from_str::<Value>(text)
+            .ok()
+            .map(|v| v.to_string())
+    }
+
+    #[test]
+    fn canonical_texts_are_what_serde_json_writes() {
+        let mut c = Canonical::default();
+        let canonical = [
+            r#"{}"#,
+            r#"[]"#,
+            r#"{"a":1,"b":[true,false,null],"c":{"d":"é ☃","e":-5}}"#,
+            r#"{"eventName":"addToCart","price":15.25,"sku":"D-9"}"#,
+            r#"[1.5,-0.25,1e+20,18446744073709551615,-9223372036854775808,0,"x"]"#,
+            r#"{"A":1,"B":2,"a":3}"#,
+        ];
+        for text in canonical {
+            assert!(c.check(text), "{text}");
+            assert_eq!(rewritten(text).as_deref(), Some(text));
+        }
+        let not = [
+            r#"{"b":1,"a":2}"#,
+            r#"{"a":1,"a":2}"#,
+            r#"{ "a":1}"#,
+            r#"{"a":"q\"x"}"#,
+            r#"{"a\"":1}"#,
+            r#"["\u0041"]"#,
+            r#"[1.50]"#,
+            r#"[1e2]"#,
+            r#"[1E+20]"#,
+            r#"[-0]"#,
+            r#"[01]"#,
+            r#"[+1]"#,
+            r#"[18446744073709551616]"#,
+            r#"[-9223372036854775809]"#,
+            r#"[1.0e400]"#,
+            r#"[1,]"#,
+            r#"[1] "#,
+            r#"[tru]"#,
+            r#""text""#,
+            r#"12"#,
+        ];
+        for text in not {
+            assert!(!c.check(text), "{text}");
+        }
+        let deep = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
+        assert!(!c.check(&deep));
+        let deep = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(c.check(&deep));
+    }
+}
