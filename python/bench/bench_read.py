@@ -15,6 +15,10 @@ so that its peak RSS is its own) and prints a Markdown table:
   - convert:       (not in the default modes; use --scale medium: it holds every batch) the
                    conversions alone: every core batch of the read kept, then timed into dicts
                    (Batch.to_pylist) and into Arrow (ArrowBuilder), in microseconds per row.
+With --replay, the stream's export is fetched from the simulator once and served from a file by
+a minimal server in its own process (one request for the whole range, `sendfile`, large TCP
+writes): the client then runs at its own speed rather than the simulator's, which generates
+every row as it is requested on the same cores.
 Ends with greppable lines for scripts/bench.sh:
   py_arrow_rows_s: N   (arrow_batches rows/s)
   py_dict_rows_s: N    (dicts rows/s)
@@ -39,6 +43,8 @@ from iterable_connector import IterableSource
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = "2025-06-01T00:00:00Z"
+# The read covers this many days before NOW (xlarge holds 150).
+START_DAYS = 160
 
 
 def sim_binary() -> str:
@@ -75,7 +81,9 @@ def start(binary: str, scale: str, seed: int) -> tuple[subprocess.Popen[str], st
 
 
 def source(url: str, window_days: int | None, transport: str | None) -> IterableSource:
-    start_date = dt.datetime.fromisoformat(NOW.replace("Z", "+00:00")) - dt.timedelta(days=160)
+    start_date = dt.datetime.fromisoformat(NOW.replace("Z", "+00:00")) - dt.timedelta(
+        days=START_DAYS
+    )
     extra: dict[str, Any] = {"window_days": window_days} if window_days else {}
     if transport is not None:
         extra["transport"] = transport
@@ -142,6 +150,66 @@ def convert(url: str, stream: str, window_days: int | None, repeat: int) -> dict
     }
 
 
+def data_type(stream: str) -> str:
+    """`email_send` → `emailSend`: the export's dataTypeName of an event stream."""
+    head, *rest = stream.split("_")
+    return head + "".join(w.capitalize() for w in rest)
+
+
+def record_export(url: str, stream: str, path: str) -> int:
+    """Fetches the stream's whole export (the bench's range) into `path`; returns its bytes."""
+    import urllib.parse
+    import urllib.request
+
+    now = dt.datetime.fromisoformat(NOW.replace("Z", "+00:00"))
+    fmt = "%Y-%m-%d %H:%M:%S"
+    query = urllib.parse.urlencode(
+        {
+            "dataTypeName": data_type(stream),
+            "startDateTime": (now - dt.timedelta(days=START_DAYS)).strftime(fmt),
+            "endDateTime": now.strftime(fmt),
+        }
+    )
+    req = urllib.request.Request(
+        f"{url}/api/export/data.json?{query}", headers={"Api-Key": "bench"}
+    )
+    size = 0
+    with urllib.request.urlopen(req) as resp, open(path, "wb") as out:
+        while chunk := resp.read(1 << 20):
+            out.write(chunk)
+            size += len(chunk)
+    return size
+
+
+def serve_file(path: str) -> None:
+    """Answers every export request with the recorded body (the --replay server)."""
+    import http.server
+
+    size = os.path.getsize(path)
+
+    class Replay(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            if not self.path.startswith("/api/export/data.json"):
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-json-stream")
+            self.send_header("Content-Length", str(size))
+            self.end_headers()
+            self.wfile.flush()
+            with open(path, "rb") as f:
+                self.connection.sendfile(f)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Replay)
+    print(f"http://127.0.0.1:{server.server_address[1]}", flush=True)
+    server.serve_forever()
+
+
 def worker(
     mode: str, url: str, stream: str, window_days: int | None, repeat: int, transport: str
 ) -> None:
@@ -184,17 +252,42 @@ def main() -> None:
     ap.add_argument("--transport", default="native", help="native (default), urllib3, ...")
     ap.add_argument("--repeat", type=int, default=1, help="runs per mode; the fastest is kept")
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument(
+        "--replay",
+        action="store_true",
+        help="serve the export recorded from the simulator (one request) instead of the simulator",
+    )
+    ap.add_argument("--serve", help=argparse.SUPPRESS)
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.serve:
+        serve_file(args.serve)
+        return
     if args.worker:
         worker(args.worker, args.url, args.stream, args.window_days, args.repeat, args.transport)
         return
 
     binary = sim_binary()
     proc, url = start(binary, args.scale, args.seed)
+    replay: subprocess.Popen[str] | None = None
     results = []
     try:
+        if args.replay:
+            import tempfile
+
+            recorded = os.path.join(tempfile.mkdtemp(), f"{args.stream}.ndjson")
+            size = record_export(url, args.stream, recorded)
+            print(f"replaying {size:,} bytes recorded from the simulator", flush=True)
+            replay = subprocess.Popen(
+                [sys.executable, __file__, "--serve", recorded],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            assert replay.stdout is not None
+            url = replay.stdout.readline().strip()
+            # One request for the whole range: the recorded body is all of it.
+            args.window_days = START_DAYS + 1
         for mode in args.modes.split(","):
             cmd = [sys.executable, __file__, "--worker", mode, "--url", url]
             cmd += ["--stream", args.stream, "--repeat", str(args.repeat)]
@@ -218,6 +311,9 @@ def main() -> None:
                 flush=True,
             )
     finally:
+        if replay is not None:
+            replay.terminate()
+            replay.wait(timeout=30)
         assert proc.stdin is not None
         proc.stdin.close()
         proc.wait(timeout=30)
@@ -226,6 +322,7 @@ def main() -> None:
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
         "simulator": binary,
+        "replay": args.replay,
         "transport": args.transport,
         "load_average": os.getloadavg(),
     }
