@@ -8,6 +8,8 @@
 //! also simple to turn into Python objects directly (`convert::TextToPy`):
 //! its keys come in the order a decoded map iterates them.
 
+use crate::text_cursor::Cursor;
+
 /// Deeper than this is left to serde_json (which refuses 128 levels).
 const MAX_DEPTH: usize = 64;
 
@@ -23,39 +25,33 @@ impl Canonical {
     /// `text`. `false` says nothing: the caller decodes.
     pub(crate) fn check(&mut self, text: &str) -> bool {
         let mut scan = Scan {
-            b: text.as_bytes(),
-            i: 0,
+            c: Cursor::new(text),
             number: &mut self.number,
         };
-        matches!(scan.b.first(), Some(b'{' | b'['))
-            && scan.value(0).is_some()
-            && scan.i == scan.b.len()
+        matches!(scan.c.peek(), Some(b'{' | b'[')) && scan.value(0).is_some() && scan.c.at_end()
     }
 }
 
 struct Scan<'a, 'n> {
-    b: &'a [u8],
-    i: usize,
+    c: Cursor<'a>,
     number: &'n mut String,
 }
 
-impl<'a> Scan<'a, '_> {
-    fn peek(&self) -> Option<u8> {
-        self.b.get(self.i).copied()
-    }
-
+impl Scan<'_, '_> {
     fn eat(&mut self, c: u8) -> Option<()> {
-        (self.peek()? == c).then(|| self.i += 1)
+        self.c.eat(c).then_some(())
     }
 
     fn value(&mut self, depth: usize) -> Option<()> {
-        match self.peek()? {
+        match self.c.peek()? {
             b'{' if depth < MAX_DEPTH => self.object(depth + 1),
             b'[' if depth < MAX_DEPTH => self.array(depth + 1),
-            b'"' => self.string().map(|_| ()),
-            b't' => self.word(b"true"),
-            b'f' => self.word(b"false"),
-            b'n' => self.word(b"null"),
+            // Without escapes, what a string holds is what serde_json writes
+            // back (it escapes only quotes, backslashes and control characters).
+            b'"' => self.c.plain_string().map(|_| ()),
+            b't' => self.c.word("true").then_some(()),
+            b'f' => self.c.word("false").then_some(()),
+            b'n' => self.c.word("null").then_some(()),
             b'-' | b'0'..=b'9' => self.number(),
             _ => None,
         }
@@ -68,23 +64,19 @@ impl<'a> Scan<'a, '_> {
         if self.eat(b'}').is_some() {
             return Some(());
         }
-        let mut previous: Option<&[u8]> = None;
+        let mut previous: Option<&str> = None;
         loop {
-            let key = self.string()?;
+            let key = self.c.plain_string()?;
             if previous.is_some_and(|p| p >= key) {
                 return None;
             }
             previous = Some(key);
             self.eat(b':')?;
             self.value(depth)?;
-            match self.peek()? {
-                b',' => self.i += 1,
-                b'}' => {
-                    self.i += 1;
-                    return Some(());
-                }
-                _ => return None,
+            if self.c.eat(b'}') {
+                return Some(());
             }
+            self.eat(b',')?;
         }
     }
 
@@ -95,47 +87,18 @@ impl<'a> Scan<'a, '_> {
         }
         loop {
             self.value(depth)?;
-            match self.peek()? {
-                b',' => self.i += 1,
-                b']' => {
-                    self.i += 1;
-                    return Some(());
-                }
-                _ => return None,
+            if self.c.eat(b']') {
+                return Some(());
             }
+            self.eat(b',')?;
         }
-    }
-
-    /// A string without escapes (what it holds is what serde_json writes
-    /// back: it escapes only quotes, backslashes and control characters);
-    /// its bytes between the quotes.
-    fn string(&mut self) -> Option<&'a [u8]> {
-        self.eat(b'"')?;
-        let start = self.i;
-        let len = self.b[start..]
-            .iter()
-            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
-        self.i = start + len;
-        self.eat(b'"')?;
-        Some(&self.b[start..start + len])
-    }
-
-    fn word(&mut self, word: &[u8]) -> Option<()> {
-        let end = self.i + word.len();
-        (self.b.get(self.i..end)? == word).then(|| self.i = end)
     }
 
     /// A number as serde_json writes what it reads from it: an integer that
     /// fits 64 bits as it is (not `-0`, a float to serde_json), any other
     /// number as its float's shortest text.
     fn number(&mut self) -> Option<()> {
-        let start = self.i;
-        let len = self.b[start..]
-            .iter()
-            .position(|c| !matches!(c, b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'))
-            .unwrap_or(self.b.len() - start);
-        self.i = start + len;
-        let text = std::str::from_utf8(&self.b[start..self.i]).ok()?;
+        let text = self.c.number_text()?;
         if text.bytes().all(|c| c == b'-' || c.is_ascii_digit()) {
             return integer(text);
         }

@@ -9,6 +9,7 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde_json::{Map, Number, Value};
 
 use crate::lines::{FieldRef, Line};
+use crate::text_cursor::Cursor;
 
 /// Interns object keys while converting many records: records of one stream
 /// share their field names, so each name becomes one Python string.
@@ -136,8 +137,7 @@ fn field_to_py<'py>(
 /// text (the caller decodes it).
 struct TextToPy<'a, 'k, 'py> {
     py: Python<'py>,
-    b: &'a [u8],
-    i: usize,
+    c: Cursor<'a>,
     keys: &'k mut KeyCache<'py>,
 }
 
@@ -147,35 +147,28 @@ impl<'a, 'k, 'py> TextToPy<'a, 'k, 'py> {
     fn new(py: Python<'py>, text: &'a str, keys: &'k mut KeyCache<'py>) -> Self {
         TextToPy {
             py,
-            b: text.as_bytes(),
-            i: 0,
+            c: Cursor::new(text),
             keys,
         }
     }
 
     fn whole(mut self) -> Built<'py> {
         let v = self.value()?;
-        Ok(v.filter(|_| self.i == self.b.len()))
-    }
-
-    fn eat(&mut self, c: u8) -> bool {
-        let ate = self.b.get(self.i) == Some(&c);
-        self.i += usize::from(ate);
-        ate
+        Ok(v.filter(|_| self.c.at_end()))
     }
 
     fn value(&mut self) -> Built<'py> {
         let py = self.py;
-        Ok(Some(match self.b.get(self.i) {
+        Ok(Some(match self.c.peek() {
             Some(b'{') => return self.object(),
             Some(b'[') => return self.array(),
-            Some(b'"') => match self.string() {
+            Some(b'"') => match self.c.plain_string() {
                 Some(s) => PyString::new(py, s).into_any(),
                 None => return Ok(None),
             },
-            Some(b't') if self.word("true") => PyBool::new(py, true).to_owned().into_any(),
-            Some(b'f') if self.word("false") => PyBool::new(py, false).to_owned().into_any(),
-            Some(b'n') if self.word("null") => py.None().into_bound(py),
+            Some(b't') if self.c.word("true") => PyBool::new(py, true).to_owned().into_any(),
+            Some(b'f') if self.c.word("false") => PyBool::new(py, false).to_owned().into_any(),
+            Some(b'n') if self.c.word("null") => py.None().into_bound(py),
             Some(b'-' | b'0'..=b'9') => match self.number() {
                 Some(n) => number_to_py(py, &n)?,
                 None => return Ok(None),
@@ -185,36 +178,36 @@ impl<'a, 'k, 'py> TextToPy<'a, 'k, 'py> {
     }
 
     fn object(&mut self) -> Built<'py> {
-        self.i += 1;
+        self.c.eat(b'{');
         let dict = PyDict::new(self.py);
-        if self.eat(b'}') {
+        if self.c.eat(b'}') {
             return Ok(Some(dict.into_any()));
         }
         loop {
-            let Some(k) = self.string() else {
+            let Some(k) = self.c.plain_string() else {
                 return Ok(None);
             };
             let key = self.keys.key(self.py, k);
-            if !self.eat(b':') {
+            if !self.c.eat(b':') {
                 return Ok(None);
             }
             let Some(v) = self.value()? else {
                 return Ok(None);
             };
             dict.set_item(key, v)?;
-            if self.eat(b'}') {
+            if self.c.eat(b'}') {
                 return Ok(Some(dict.into_any()));
             }
-            if !self.eat(b',') {
+            if !self.c.eat(b',') {
                 return Ok(None);
             }
         }
     }
 
     fn array(&mut self) -> Built<'py> {
-        self.i += 1;
+        self.c.eat(b'[');
         let list = PyList::empty(self.py);
-        if self.eat(b']') {
+        if self.c.eat(b']') {
             return Ok(Some(list.into_any()));
         }
         loop {
@@ -222,50 +215,18 @@ impl<'a, 'k, 'py> TextToPy<'a, 'k, 'py> {
                 return Ok(None);
             };
             list.append(v)?;
-            if self.eat(b']') {
+            if self.c.eat(b']') {
                 return Ok(Some(list.into_any()));
             }
-            if !self.eat(b',') {
+            if !self.c.eat(b',') {
                 return Ok(None);
             }
         }
     }
 
-    /// A string without escapes: its text between the quotes.
-    fn string(&mut self) -> Option<&'a str> {
-        if !self.eat(b'"') {
-            return None;
-        }
-        let start = self.i;
-        let len = self.b[start..]
-            .iter()
-            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
-        self.i = start + len;
-        if !self.eat(b'"') {
-            return None;
-        }
-        std::str::from_utf8(&self.b[start..start + len]).ok()
-    }
-
-    fn word(&mut self, word: &str) -> bool {
-        let end = self.i + word.len();
-        let found = self.b.get(self.i..end) == Some(word.as_bytes());
-        if found {
-            self.i = end;
-        }
-        found
-    }
-
     /// A number as serde_json reads it (integer or float as it decides).
     fn number(&mut self) -> Option<Number> {
-        let start = self.i;
-        let len = self.b[start..]
-            .iter()
-            .position(|c| !matches!(c, b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'))
-            .unwrap_or(self.b.len() - start);
-        self.i = start + len;
-        let text = std::str::from_utf8(&self.b[start..self.i]).ok()?;
-        serde_json::from_str(text).ok()
+        serde_json::from_str(self.c.number_text()?).ok()
     }
 }
 

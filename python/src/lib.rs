@@ -23,6 +23,7 @@ mod protocol;
 mod session;
 mod sql;
 mod sync;
+mod text_cursor;
 mod write;
 
 use connector_core::Config;

@@ -663,13 +663,17 @@ impl ReadSession {
         let mut warnings = Vec::new();
         let items = records.into_iter().map(Shaped::Record).chain(shaped.items);
         for item in items {
-            match item {
-                Shaped::Record(rec) => self.admit_record(task, rec, &mut warnings)?,
+            let admitted = match item {
+                Shaped::Record(rec) => self.admit_record(task, rec, &mut warnings),
                 Shaped::Fast { end, fingerprint } => {
                     let json = &shaped.text[fast_start..end];
                     fast_start = end;
-                    self.admit_fast(task, json, fingerprint);
+                    self.admit_fast(task, json, fingerprint)
                 }
+            };
+            // Whatever stops a record stops the session (`fail` is idempotent).
+            if let Err(e) = admitted {
+                return Err(self.fail(e));
             }
         }
         let stream = self.tasks[task].def.name;
@@ -728,41 +732,49 @@ impl ReadSession {
                 fingerprint = key_fingerprint(&rec, &t.key_fields);
             }
         }
-        if t.dedupe.admit(fingerprint) {
-            t.summary.records += 1;
-            let json = serde_json::to_string(&rec).map_err(|e| {
-                ConnectorError::new(ErrorKind::Internal, format!("encoding a record: {e}"))
-            })?;
-            self.queue_row(stream, &json);
+        self.queue_record(task, &rec, fingerprint)
+    }
+
+    /// De-duplicates a record of the general path and queues its JSON.
+    fn queue_record(&mut self, task: usize, rec: &Record, fingerprint: u128) -> Result<()> {
+        let t = &mut self.tasks[task];
+        if !t.dedupe.admit(fingerprint) {
+            return Ok(());
         }
+        t.summary.records += 1;
+        let stream = t.def.name;
+        let json = serde_json::to_string(rec).map_err(|e| {
+            ConnectorError::new(ErrorKind::Internal, format!("encoding a record: {e}"))
+                .with_stream(stream)
+        })?;
+        self.queue_row(stream, &json);
         Ok(())
     }
 
     /// A row the fast path wrote (already checked against the schema).
-    fn admit_fast(&mut self, task: usize, json: &str, fingerprint: u128) {
+    fn admit_fast(&mut self, task: usize, json: &str, fingerprint: u128) -> Result<()> {
         let t = &mut self.tasks[task];
         let stream = t.def.name;
         if t.key_fields == [EVENT_KEY_FIELD] {
             let n = t.dedupe.occurrence(fingerprint);
             if n > 0 {
                 // A twin (rare): re-keyed through the record it stands for.
-                if let Ok(mut rec) = serde_json::from_str::<Record>(json) {
-                    repeat_key(&mut rec, n);
-                    let fingerprint = key_fingerprint(&rec, &t.key_fields);
-                    if t.dedupe.admit(fingerprint)
-                        && let Ok(json) = serde_json::to_string(&rec)
-                    {
-                        t.summary.records += 1;
-                        self.queue_row(stream, &json);
-                    }
-                }
-                return;
+                // The fast path wrote the line from a valid row: it decodes,
+                // and a failure is this core's bug, never a dropped record.
+                let mut rec = serde_json::from_str::<Record>(json).map_err(|e| {
+                    ConnectorError::new(ErrorKind::Internal, format!("re-reading a record: {e}"))
+                        .with_stream(stream)
+                })?;
+                repeat_key(&mut rec, n);
+                let fingerprint = key_fingerprint(&rec, &t.key_fields);
+                return self.queue_record(task, &rec, fingerprint);
             }
         }
         if t.dedupe.admit(fingerprint) {
             t.summary.records += 1;
             self.queue_row(stream, json);
         }
+        Ok(())
     }
 
     /// Appends a record's JSON to the stream's open batch at the back of the
