@@ -248,6 +248,10 @@ pub struct Projection {
 
 impl Projection {
     fn apply(&self, v: Value) -> Value {
+        if self.only.is_none() && self.omit.is_empty() {
+            // The usual export: every field, no map to rebuild.
+            return v;
+        }
         let Value::Object(m) = v else { return v };
         let mut out = Map::new();
         for (k, val) in m {
@@ -312,7 +316,8 @@ fn render(
 ) -> Box<dyn Iterator<Item = Vec<u8>> + Send> {
     match csv {
         None => Box::new(rows.map(move |(_, v)| {
-            let mut line = p.apply(v).to_string().into_bytes();
+            let mut line = Vec::with_capacity(1024);
+            serde_json::to_writer(&mut line, &p.apply(v)).expect("a JSON value serialises");
             line.push(b'\n');
             line
         })),
