@@ -33,7 +33,7 @@ struct Counts {
     /// `keys.len()`.
     slots: Vec<u64>,
     /// Every fingerprint counted, in the order first counted.
-    keys: Vec<u128>,
+    keys: Fingerprints,
     /// Counts other than 1 (a key in `keys` and not here was counted once).
     other: BTreeMap<u128, u32>,
 }
@@ -58,7 +58,7 @@ impl Counts {
             match self.slots[i] {
                 0 => return i,
                 s if s & !0xffff_ffff == tag
-                    && self.keys[(s & 0xffff_ffff) as usize - 1] == fingerprint =>
+                    && self.keys.get((s & 0xffff_ffff) as usize - 1) == fingerprint =>
                 {
                     return i;
                 }
@@ -87,9 +87,9 @@ impl Counts {
         }
     }
 
-    /// Counts one more of `fingerprint`; returns the count before and
-    /// whether the key is new to the list.
-    fn bump(&mut self, fingerprint: u128) -> (u32, bool) {
+    /// Counts one more of `fingerprint`; returns the count before, whether
+    /// the key is new to the list, and its place in the list.
+    fn bump(&mut self, fingerprint: u128) -> (u32, bool, usize) {
         if (self.keys.len() + 1) * 2 > self.slots.len() {
             self.grow();
         }
@@ -97,11 +97,12 @@ impl Counts {
         if self.slots[i] == 0 {
             self.keys.push(fingerprint);
             self.slots[i] = tag(fingerprint) | self.keys.len() as u64;
-            return (0, true);
+            return (0, true, self.keys.len() - 1);
         }
+        let at = (self.slots[i] & 0xffff_ffff) as usize - 1;
         let before = self.other.get(&fingerprint).copied().unwrap_or(1);
         self.set(fingerprint, before + 1);
-        (before, false)
+        (before, false, at)
     }
 
     /// Takes one count of `fingerprint` back (a counted row is read again).
@@ -117,7 +118,7 @@ impl Counts {
         self.slots.clear();
         self.slots.resize(size, 0);
         for at in 0..self.keys.len() {
-            let fingerprint = self.keys[at];
+            let fingerprint = self.keys.get(at);
             let i = self.slot_of(fingerprint);
             self.slots[i] = tag(fingerprint) | (at as u64 + 1);
         }
@@ -130,12 +131,61 @@ impl Counts {
     }
 }
 
+/// The fingerprints of a unit in fixed-size chunks: no doubling spike and
+/// no unused half of a grown `Vec` when a window holds millions of rows.
+#[derive(Default)]
+struct Fingerprints {
+    chunks: Vec<Vec<u128>>,
+    len: usize,
+}
+
+/// Fingerprints per chunk (1 MiB).
+const CHUNK: usize = 1 << 16;
+
+impl Fingerprints {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn get(&self, at: usize) -> u128 {
+        self.chunks[at / CHUNK][at % CHUNK]
+    }
+
+    fn push(&mut self, fingerprint: u128) {
+        if self.len.is_multiple_of(CHUNK) {
+            self.chunks.push(Vec::with_capacity(CHUNK));
+        }
+        self.chunks[self.len / CHUNK].push(fingerprint);
+        self.len += 1;
+    }
+
+    fn from(&self, start: usize) -> Vec<u128> {
+        (start..self.len).map(|at| self.get(at)).collect()
+    }
+
+    fn clear(&mut self) {
+        self.chunks.clear();
+        self.len = 0;
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct Dedupe {
+    /// Fingerprints handed out that `occurrences` does not list: every row
+    /// of a stream keyed by its fields, and the re-keyed repeats of events.
+    /// (An event handed out under its own key is in `occurrences.keys`
+    /// already: each key counted was handed out when first counted.)
     seen: Vec<u128>,
     /// `seen[..sorted]` is sorted (it holds everything before the last failure).
     sorted: usize,
+    /// `occurrences.keys[..counted_before_failure]` were handed out before
+    /// the last failure.
+    counted_before_failure: usize,
     filtering: bool,
+    /// The last key counted by `occurrence`, its place in
+    /// `occurrences.keys` and the rows with it before: the next `admit`
+    /// of the same fingerprint is that row under its own key.
+    last_counted: Option<(u128, usize, u32)>,
     /// Rows of the unit so far, per key fingerprint.
     occurrences: Counts,
     /// What the request in flight counted, to take back if it fails: the
@@ -148,6 +198,12 @@ pub(crate) struct Dedupe {
 impl Dedupe {
     /// Records the row; `false` if it was handed out before a failure.
     pub(crate) fn admit(&mut self, fingerprint: u128) -> bool {
+        if let Some((counted, at, 0)) = self.last_counted.take()
+            && counted == fingerprint
+        {
+            // An event under its own key: listed in `occurrences.keys`.
+            return !(self.filtering && at < self.counted_before_failure);
+        }
         if self.filtering && self.seen[..self.sorted].binary_search(&fingerprint).is_ok() {
             return false;
         }
@@ -158,11 +214,12 @@ impl Dedupe {
     /// How many rows with this key fingerprint came before in the unit
     /// (0 for the first), counting this one.
     pub(crate) fn occurrence(&mut self, fingerprint: u128) -> u32 {
-        let (before, new) = self.occurrences.bump(fingerprint);
+        let (before, new, at) = self.occurrences.bump(fingerprint);
         if !new {
             // Counted before this request (maybe taken back to 0 by a retry).
             self.request_repeats.push(fingerprint);
         }
+        self.last_counted = Some((fingerprint, at, before));
         before
     }
 
@@ -178,17 +235,16 @@ impl Dedupe {
         for fp in std::mem::take(&mut self.request_repeats) {
             self.occurrences.unbump(fp);
         }
-        let first_counted = self.occurrences.keys[self.request_keys..].to_vec();
-        for fp in first_counted {
+        for fp in self.occurrences.keys.from(self.request_keys) {
             self.occurrences.unbump(fp);
         }
-        if self.seen.is_empty() {
-            return;
-        }
+        self.last_counted = None;
+        // Every key counted so far was handed out (when first counted).
+        self.counted_before_failure = self.occurrences.keys.len();
         self.seen.sort_unstable();
         self.seen.dedup();
         self.sorted = self.seen.len();
-        self.filtering = true;
+        self.filtering = self.sorted > 0 || self.counted_before_failure > 0;
     }
 
     /// The unit completed: forget it.
@@ -198,6 +254,8 @@ impl Dedupe {
         self.request_repeats.clear();
         self.seen.clear();
         self.sorted = 0;
+        self.counted_before_failure = 0;
+        self.last_counted = None;
         self.filtering = false;
     }
 }
@@ -241,7 +299,8 @@ mod tests {
         for round in 0..3 {
             for (i, k) in keys.iter().enumerate() {
                 if i % 3 >= round {
-                    assert_eq!(c.bump(*k), (round as u32, round == 0));
+                    let (before, new, _) = c.bump(*k);
+                    assert_eq!((before, new), (round as u32, round == 0));
                 }
             }
         }
@@ -318,6 +377,97 @@ mod tests {
                     Op::Reset => {
                         counts.clear();
                         counted.clear();
+                        d.reset();
+                    }
+                }
+            }
+        });
+    }
+
+    /// Which rows are handed out, against the first design (every
+    /// fingerprint handed out kept in one list, searched after a failure),
+    /// for event streams (rows numbered, repeats re-keyed) and streams keyed
+    /// by their fields, over any sequence of rows, requests, failures and
+    /// unit ends.
+    #[test]
+    fn admission_matches_the_plain_model() {
+        use proptest::prelude::*;
+        #[derive(Debug, Clone)]
+        enum Op {
+            Row(u8),
+            Done,
+            Retry,
+            Reset,
+        }
+        /// The first design, as it was written.
+        #[derive(Default)]
+        struct Plain {
+            counts: BTreeMap<u128, u32>,
+            counted: Vec<u128>,
+            seen: Vec<u128>,
+            sorted: usize,
+            filtering: bool,
+        }
+        impl Plain {
+            fn admit(&mut self, fp: u128) -> bool {
+                if self.filtering && self.seen[..self.sorted].binary_search(&fp).is_ok() {
+                    return false;
+                }
+                self.seen.push(fp);
+                true
+            }
+            fn retry(&mut self) {
+                for fp in self.counted.drain(..) {
+                    if let Some(n) = self.counts.get_mut(&fp) {
+                        *n = n.saturating_sub(1);
+                    }
+                }
+                if self.seen.is_empty() {
+                    return;
+                }
+                self.seen.sort_unstable();
+                self.seen.dedup();
+                self.sorted = self.seen.len();
+                self.filtering = true;
+            }
+        }
+        // A re-keyed repeat's fingerprint: far from every row key.
+        let repeat = |fp: u128, n: u32| (u128::from(n) << 64) | (fp + 1000);
+        let op = prop_oneof![
+            10 => (0u8..8).prop_map(Op::Row),
+            2 => Just(Op::Done),
+            2 => Just(Op::Retry),
+            1 => Just(Op::Reset),
+        ];
+        proptest!(|(events: bool, ops in proptest::collection::vec(op, 0..300))| {
+            let mut d = Dedupe::default();
+            let mut m = Plain::default();
+            for op in ops {
+                match op {
+                    Op::Row(k) => {
+                        let mut fp = u128::from(k % 3) << 100 | u128::from(k);
+                        if events {
+                            let n = m.counts.entry(fp).or_default();
+                            let want = *n;
+                            *n += 1;
+                            m.counted.push(fp);
+                            prop_assert_eq!(d.occurrence(fp), want);
+                            if want > 0 {
+                                fp = repeat(fp, want);
+                            }
+                        }
+                        prop_assert_eq!(d.admit(fp), m.admit(fp), "row {}", k);
+                    }
+                    Op::Done => {
+                        m.counted.clear();
+                        d.request_done();
+                    }
+                    Op::Retry => {
+                        m.retry();
+                        d.on_retry();
+                    }
+                    Op::Reset => {
+                        m = Plain::default();
                         d.reset();
                     }
                 }
