@@ -65,6 +65,8 @@ pub(crate) struct RowScratch {
     /// them back to back, `layout_head_ends` where each ends.
     layout_heads: String,
     layout_head_ends: Vec<usize>,
+    /// The tape of a decoded `transactionalData` object.
+    decoded_tape: Vec<Node>,
 }
 
 /// What applies to one top-level field, by its name.
@@ -125,6 +127,7 @@ impl Shaper {
             tape,
             out,
             scratch,
+            row_tape: true,
         };
         match w.row() {
             Ok(done) => Some(done),
@@ -144,6 +147,9 @@ struct Writer<'a, 'o> {
     tape: &'a [Node],
     out: &'o mut String,
     scratch: &'o mut RowScratch,
+    /// The tape is the row's (not a decoded `transactionalData`'s): its
+    /// node 0 is the row, whose layout is cached.
+    row_tape: bool,
 }
 
 /// A member's key as bytes ([`member_key`] without the `str` slicing).
@@ -246,7 +252,8 @@ impl Writer<'_, '_> {
         if synthetic {
             order.push(SYNTHETIC_KEY);
         }
-        if at == 0 && self.reuse_layout(base) {
+        let row = at == 0 && self.row_tape;
+        if row && self.reuse_layout(base) {
             return Ok(base);
         }
         let members = &mut self.scratch.order[base..];
@@ -267,7 +274,7 @@ impl Writer<'_, '_> {
         {
             return Err(Slow);
         }
-        if at == 0 {
+        if row {
             self.remember_layout(base);
         }
         Ok(base)
@@ -381,6 +388,11 @@ impl Writer<'_, '_> {
                 return Ok((self.canonical(at, fields)?, None));
             }
             NodeKind::EscStr if custom_dates => {}
+            NodeKind::Str | NodeKind::EscStr if decoded && !declared => {
+                if let Some(shape) = self.decoded_object(at)? {
+                    return Ok((shape, None));
+                }
+            }
             _ if !declared && nested.is_none() && !decoded => {
                 return Ok((self.canonical(at, &[])?, None));
             }
@@ -392,6 +404,40 @@ impl Writer<'_, '_> {
         shaper.shape_value(self.spec.rows, key, &mut v);
         self.push_value(&v)?;
         Ok((Shape::of(&v), None))
+    }
+
+    /// `transactionalData`'s JSON-encoded object, written decoded (as
+    /// `Shaper::shape_value` decodes it) straight from a tape of its text.
+    /// `None` when the scanner does not take the text (not an object,
+    /// surrounding spaces, anything it leaves to serde_json): the general
+    /// form decides then.
+    fn decoded_object(&mut self, at: usize) -> Fast<Option<Shape>> {
+        let node = self.tape[at];
+        let unescaped;
+        let raw = if node.kind == NodeKind::Str {
+            node.str_value(self.text)
+        } else {
+            unescaped = serde_json::from_str::<String>(node.text(self.text)).map_err(|_| Slow)?;
+            unescaped.as_str()
+        };
+        let mut tape = std::mem::take(&mut self.scratch.decoded_tape);
+        tape.clear();
+        let shape = if crate::parse::tape::scan_row(raw.as_bytes(), &mut tape) {
+            let mut inner = Writer {
+                shaper: self.shaper,
+                spec: self.spec,
+                text: raw,
+                tape: &tape,
+                out: &mut *self.out,
+                scratch: &mut *self.scratch,
+                row_tape: false,
+            };
+            Some(inner.canonical(0, &[]))
+        } else {
+            None
+        };
+        self.scratch.decoded_tape = tape;
+        shape.transpose()
     }
 
     fn push_timestamp(&mut self, t: Utc) -> i64 {
@@ -754,7 +800,25 @@ mod tests {
                 3 => Just(serde_json::json!({"documentCreatedAt": "2024-02-01 10:11:12 +00:00", "x": [1, 2.5]})),
                 1 => value.clone()]
             ),
-            (Just("transactionalData"), value.clone()),
+            (
+                Just("transactionalData"),
+                prop_oneof![
+                    1 => value.clone(),
+                    // JSON text, as Iterable sends it: decoded when it is an object.
+                    1 => value.clone().prop_map(|v| Value::from(v.to_string())),
+                    1 => prop_oneof![
+                        Just(r#"{"z":1,"a":{"y":2.50,"b":"x"},"m":[3,{"k":true}]}"#),
+                        Just(r#" {"a":1} "#),
+                        Just(r#"{"a":1,"a":2}"#),
+                        Just(r#"{"a":"\u00e9\n\"q\"","b":[1,2,{"c":null}]}"#),
+                        Just(r#"{"a":1"#),
+                        Just("{}"),
+                        Just("[1,{}]"),
+                        Just(r#"{"x":-0,"y":1e5,"z":12345678901234567890,"w":0.1}"#),
+                    ]
+                    .prop_map(Value::from),
+                ]
+            ),
             (Just("_key"), value.clone()),
             (Just("userId"), text.clone()),
             (Just("eventName"), text),
