@@ -11,7 +11,7 @@
 use crate::text_cursor::Cursor;
 
 /// Deeper than this is left to serde_json (which refuses 128 levels).
-const MAX_DEPTH: usize = 64;
+pub(crate) const MAX_DEPTH: usize = 64;
 
 /// Checks texts, keeping a buffer for writing numbers.
 #[derive(Debug, Default)]

@@ -1,13 +1,13 @@
 //! JSON values and errors crossing into Python.
 
-use std::collections::HashMap;
-
 use connector_core::{ConnectorError, ErrorKind};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use rustc_hash::FxHashMap;
 use serde_json::{Map, Number, Value};
 
+use crate::canonical::MAX_DEPTH as TEXT_MAX_DEPTH;
 use crate::lines::{FieldRef, Line};
 use crate::text_cursor::Cursor;
 
@@ -20,7 +20,7 @@ use crate::text_cursor::Cursor;
 /// of every key, the largest per-field cost before) is the fallback.
 #[derive(Default)]
 pub(crate) struct KeyCache<'py> {
-    keys: HashMap<String, Bound<'py, PyString>>,
+    keys: FxHashMap<String, Bound<'py, PyString>>,
     /// The previous top-level record's keys by position.
     by_position: Vec<(String, Bound<'py, PyString>)>,
 }
@@ -130,15 +130,18 @@ fn field_to_py<'py>(
     })
 }
 
-/// Python objects straight from an object's or array's JSON text that
-/// `Canonical::check` accepted, without building its `Value`: keys in
-/// order (so a dict's insertion order is the decoded map's), strings
-/// without escapes, numbers read by serde_json. `Ok(None)` for any other
-/// text (the caller decodes it).
+/// Python objects straight from an object's or array's JSON text, without
+/// building its `Value`, when the text is in the subset whose objects come
+/// out as decoding would make them: keys strictly increasing (a decoded map
+/// iterates in key order and keeps one of a repeated key), strings without
+/// escapes, nesting at most `TEXT_MAX_DEPTH`; numbers are read by serde_json.
+/// `Ok(None)` for any other text (the caller decodes it).
 struct TextToPy<'a, 'k, 'py> {
     py: Python<'py>,
     c: Cursor<'a>,
     keys: &'k mut KeyCache<'py>,
+    /// Objects and arrays open around the cursor.
+    depth: usize,
 }
 
 type Built<'py> = PyResult<Option<Bound<'py, PyAny>>>;
@@ -149,6 +152,7 @@ impl<'a, 'k, 'py> TextToPy<'a, 'k, 'py> {
             py,
             c: Cursor::new(text),
             keys,
+            depth: 0,
         }
     }
 
@@ -160,8 +164,9 @@ impl<'a, 'k, 'py> TextToPy<'a, 'k, 'py> {
     fn value(&mut self) -> Built<'py> {
         let py = self.py;
         Ok(Some(match self.c.peek() {
-            Some(b'{') => return self.object(),
-            Some(b'[') => return self.array(),
+            Some(b'{' | b'[') if self.depth >= TEXT_MAX_DEPTH => return Ok(None),
+            Some(b'{') => return self.nested(Self::object),
+            Some(b'[') => return self.nested(Self::array),
             Some(b'"') => match self.c.plain_string() {
                 Some(s) => PyString::new(py, s).into_any(),
                 None => return Ok(None),
@@ -177,16 +182,28 @@ impl<'a, 'k, 'py> TextToPy<'a, 'k, 'py> {
         }))
     }
 
+    fn nested(&mut self, read: fn(&mut Self) -> Built<'py>) -> Built<'py> {
+        self.depth += 1;
+        let built = read(self);
+        self.depth -= 1;
+        built
+    }
+
     fn object(&mut self) -> Built<'py> {
         self.c.eat(b'{');
         let dict = PyDict::new(self.py);
         if self.c.eat(b'}') {
             return Ok(Some(dict.into_any()));
         }
+        let mut previous: Option<&str> = None;
         loop {
             let Some(k) = self.c.plain_string() else {
                 return Ok(None);
             };
+            if previous.is_some_and(|p| p >= k) {
+                return Ok(None);
+            }
+            previous = Some(k);
             let key = self.keys.key(self.py, k);
             if !self.c.eat(b':') {
                 return Ok(None);

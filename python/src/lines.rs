@@ -48,10 +48,10 @@ impl FieldRef<'_> {
     }
 }
 
-/// An object's or array's text that `Canonical::check` accepted, decoded.
+/// An object's or array's text from `FieldReader`, decoded.
 pub(crate) fn decode(text: &str) -> Value {
-    // It decodes: the check read every part of it as serde_json reads it
-    // (and wrote its numbers back through serde_json).
+    // It decodes: FieldReader's scanner validated it (and `Canonical::check`
+    // read every part of it as serde_json reads it, when it ran).
     serde_json::from_str(text).unwrap_or(Value::Null)
 }
 
@@ -110,6 +110,10 @@ pub(crate) struct LineReader {
     /// Set: objects and arrays already written as serde_json writes them
     /// are handed out as text (`FieldRef::Json`), not decoded.
     json: Option<Canonical>,
+    /// Set: every object and array is handed out as its text, unchecked
+    /// (`convert::TextToPy` checks what it needs as it builds, and decodes
+    /// the rest).
+    json_unchecked: bool,
     /// Tests: decode every line, as the conversions did before.
     #[cfg(test)]
     decode_all: bool,
@@ -122,6 +126,17 @@ impl LineReader {
     pub(crate) fn keeping_json() -> LineReader {
         LineReader {
             json: Some(Canonical::default()),
+            ..LineReader::default()
+        }
+    }
+
+    /// A reader handing out every object and array as its JSON text: for
+    /// dicts, which `convert::TextToPy` builds from the text when it is in
+    /// its subset and decodes otherwise, so checking first would read every
+    /// text twice.
+    pub(crate) fn keeping_json_unchecked() -> LineReader {
+        LineReader {
+            json_unchecked: true,
             ..LineReader::default()
         }
     }
@@ -152,10 +167,9 @@ impl LineReader {
     pub(crate) fn read<R>(&mut self, line: &str, f: impl FnOnce(Option<&Line<'_>>) -> R) -> R {
         let mut read = recycle(std::mem::take(&mut self.spare));
         let fast = self.fast()
-            && self
-                .reader
-                .fields(line)
-                .is_some_and(|fields| collect(fields, self.json.as_mut(), &mut read));
+            && self.reader.fields(line).is_some_and(|fields| {
+                collect(fields, self.json.as_mut(), self.json_unchecked, &mut read)
+            });
         let line = if fast {
             Line {
                 read,
@@ -181,6 +195,7 @@ impl LineReader {
 fn collect<'a>(
     fields: impl Iterator<Item = (&'a str, FieldValue<'a>)>,
     mut json: Option<&mut Canonical>,
+    json_unchecked: bool,
     out: &mut Vec<(&'a str, Slot<'a>)>,
 ) -> bool {
     let mut previous: Option<&str> = None;
@@ -194,6 +209,8 @@ fn collect<'a>(
             FieldValue::Bool(b) => Slot::Bool(b),
             FieldValue::Int(n) => Slot::Int(n),
             FieldValue::Str(s) => Slot::Str(s),
+            // FieldReader hands out only texts its scanner validated.
+            FieldValue::Json(text) if json_unchecked => Slot::Json(text),
             FieldValue::Json(text) if json.as_mut().is_some_and(|c| c.check(text)) => {
                 Slot::Json(text)
             }
@@ -238,6 +255,8 @@ pub(crate) fn tricky_lines() -> Vec<String> {
         r#"{"createdAt":1735787045678,"id":7.0,"n":-7,"x":true,"y":"1e2","z":null,"zz":null}"#,
         r#"{"b":1,"a":2}"#,
         r#"{"a":1,"a":2}"#,
+        // Nested: a repeated key, keys out of order deep down, 60 levels.
+        r#"{"n":{"a":1,"b":{"c":[{"y":1,"x":2}]},"a":3},"o":{"k":{"k":{"k":[[[{"b":0,"a":0}]]]}}}}"#,
         r#"{"id":3,"k\"ey":1}"#,
         r#"[1,2]"#,
         r#"{}"#,
@@ -247,7 +266,12 @@ pub(crate) fn tricky_lines() -> Vec<String> {
         r#"{"a":"t\tab","d":"tab\t","g":"plain","new":2.5,"x":[1]}"#,
         r#"{"b":{"k":1},"c":[2],"createdAt":{"t":1},"f":{},"new":{"n":[]},"other":[{"a":1,"b":{}}],"x":{"b":1,"a":2},"zz":{"a":[true,false,null,-3,-123456789012345678,2.5,"é"],"b":{}}}"#,
     ];
-    lines.iter().map(|l| l.to_string()).chain([deep]).collect()
+    let sixty = format!(r#"{{"d":{}1{}}}"#, "[".repeat(60), "]".repeat(60));
+    lines
+        .iter()
+        .map(|l| l.to_string())
+        .chain([deep, sixty])
+        .collect()
 }
 
 #[cfg(test)]
@@ -269,6 +293,7 @@ mod tests {
     fn fields_equal_the_decoded_map() {
         let mut fast = LineReader::default();
         let mut keeping_json = LineReader::keeping_json();
+        let mut unchecked = LineReader::keeping_json_unchecked();
         let mut slow = LineReader::decoding();
         for line in &tricky_lines() {
             let want: Option<Vec<(String, Value)>> = serde_json::from_str::<Record>(line)
@@ -276,6 +301,7 @@ mod tests {
                 .map(|m| m.into_iter().collect());
             assert_eq!(entries(&mut fast, line), want, "{line}");
             assert_eq!(entries(&mut keeping_json, line), want, "{line}");
+            assert_eq!(entries(&mut unchecked, line), want, "{line}");
             assert_eq!(entries(&mut slow, line), want, "{line}");
         }
         // Most of them are read, not decoded (else the above shows little).
@@ -284,8 +310,14 @@ mod tests {
             .iter()
             .map(|l| keeping_json.read(l, |l| l.is_some_and(|l| l.decoded.is_none())))
             .collect();
-        assert_eq!(read.iter().filter(|r| **r).count(), 10, "{read:?}");
-        assert!(read[0] && read[lines.len() - 2], "{read:?}");
+        assert_eq!(read.iter().filter(|r| **r).count(), 12, "{read:?}");
+        // The first, the last of the list, and sixty levels deep; not a
+        // hundred (the whole line is decoded).
+        let n = lines.len();
+        assert!(
+            read[0] && read[n - 3] && !read[n - 2] && read[n - 1],
+            "{read:?}"
+        );
     }
 
     #[test]

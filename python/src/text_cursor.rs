@@ -4,6 +4,8 @@
 //! Anything outside that subset makes a step fail; callers then decode.
 
 pub(crate) struct Cursor<'a> {
+    /// The text, and its bytes (read byte by byte).
+    s: &'a str,
     b: &'a [u8],
     i: usize,
 }
@@ -11,6 +13,7 @@ pub(crate) struct Cursor<'a> {
 impl<'a> Cursor<'a> {
     pub(crate) fn new(text: &'a str) -> Self {
         Cursor {
+            s: text,
             b: text.as_bytes(),
             i: 0,
         }
@@ -57,8 +60,9 @@ impl<'a> Cursor<'a> {
         if !self.eat(b'"') {
             return None;
         }
-        // Cut at ASCII quotes of a `str`: always whole characters.
-        std::str::from_utf8(&self.b[start..start + len]).ok()
+        // Cut at ASCII quotes of a `str`: always whole characters, so the
+        // slice needs no UTF-8 validation (only its two ends are checked).
+        self.s.get(start..start + len)
     }
 
     /// The text of the number starting here (every following byte of
@@ -70,7 +74,7 @@ impl<'a> Cursor<'a> {
             .position(|c| !matches!(c, b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'))
             .unwrap_or(self.b.len() - start);
         self.i = start + len;
-        std::str::from_utf8(&self.b[start..self.i]).ok()
+        self.s.get(start..self.i)
     }
 }
 
