@@ -46,6 +46,9 @@ echo "-- python: lint"
 "$VENV/bin/ruff" format --check python
 (cd python && "../$VENV/bin/mypy")
 
+echo "-- python: the extension's Rust tests (its conversions against decoding, byte for byte)"
+cargo test --locked -p iterable-connector-python
+
 echo "-- python: pytest"
 # test_sync.py and test_replicate.py start a real PostgreSQL server (initdb/pg_ctl): Debian keeps
 # them under /usr/lib/postgresql/<version>/bin, off PATH.
