@@ -325,8 +325,8 @@ pub fn build_row(model: &Gen, t: &EventType, day: u32, i: u64) -> (i64, Value) {
                 o.insert("messageTypeId".into(), json!(cr.message_type_id));
             }
             let (sku, _, price, _) = *r.pick(SKUS);
-            let td =
-                json!({"eventName": *r.pick(EVENT_NAMES), "sku": sku, "price": price}).to_string();
+            let event_name: &&str = r.pick(EVENT_NAMES);
+            let td = transactional_data(event_name, sku, price);
             o.insert("transactionalData".into(), json!(td));
             if t.kind == Skip {
                 o.insert(
@@ -463,6 +463,14 @@ pub fn build_row(model: &Gen, t: &EventType, day: u32, i: u64) -> (i64, Value) {
         }
     }
     (secs, row)
+}
+
+/// `{"eventName":…,"price":…,"sku":…}` as serde_json writes that object
+/// (keys sorted, compact), without building it: names and SKUs are plain
+/// ASCII, and a float's `Debug` text is the shortest that reads back, as
+/// serde_json's is, for the prices of `SKUS`.
+fn transactional_data(event_name: &str, sku: &str, price: f64) -> String {
+    format!(r#"{{"eventName":"{event_name}","price":{price:?},"sku":"{sku}"}}"#)
 }
 
 fn send_extras(name: &str, o: &mut serde_json::Map<String, Value>, r: &mut Rng) {
@@ -845,5 +853,15 @@ mod tests {
             .map(|d| rows_on_day(&w.model, send, d))
             .sum();
         assert!(total >= 1_000_000, "{total}");
+    }
+
+    #[test]
+    fn transactional_data_is_what_serde_json_writes() {
+        for name in EVENT_NAMES {
+            for (sku, _, price, _) in SKUS {
+                let want = json!({"eventName": name, "sku": sku, "price": price}).to_string();
+                assert_eq!(transactional_data(name, sku, *price), want);
+            }
+        }
     }
 }

@@ -24,13 +24,17 @@ fn name_parts(seed: u64, u: u64) -> (usize, usize, usize) {
 
 pub fn email(model: &Gen, u: u64) -> String {
     let (f, l, d) = name_parts(model.seed, u);
-    format!(
-        "{}.{}.{}@{}",
-        FIRST[f].to_lowercase(),
-        LAST[l].to_lowercase(),
-        u,
-        DOMAINS[d]
-    )
+    // Every export row carries one: written into one buffer (the names are
+    // ASCII), not through two lower-cased copies and `format!`.
+    let mut e = String::with_capacity(48);
+    e.extend(FIRST[f].chars().map(|c| c.to_ascii_lowercase()));
+    e.push('.');
+    e.extend(LAST[l].chars().map(|c| c.to_ascii_lowercase()));
+    e.push('.');
+    e.push_str(&u.to_string());
+    e.push('@');
+    e.push_str(DOMAINS[d]);
+    e
 }
 
 pub fn user_id(u: u64) -> String {
@@ -180,6 +184,7 @@ pub fn valid_email(e: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
     use crate::types::{Scale, WorldOptions};
     use crate::world::World;
 
@@ -192,6 +197,20 @@ mod tests {
         })
     }
 
+    #[test]
+    fn emails_lower_case_the_names_as_to_lowercase_does() {
+        assert!(FIRST.iter().chain(LAST).all(|n| n.is_ascii()));
+        let w = world();
+        let model = &w.model;
+        let (f, l, d) = name_parts(model.seed, 42);
+        let want = format!(
+            "{}.{}.42@{}",
+            FIRST[f].to_lowercase(),
+            LAST[l].to_lowercase(),
+            DOMAINS[d]
+        );
+        assert_eq!(email(model, 42), want);
+    }
     #[test]
     fn emails_round_trip_and_are_unique() {
         let w = world();
