@@ -16,6 +16,7 @@
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::sha4;
 use super::{Shaper, TRANSACTIONAL_DATA, hex16, identity_index, is_export_timestamp};
 use crate::catalog::{EVENT_KEY_FIELD, RowShape};
 use crate::parse::Row;
@@ -32,13 +33,81 @@ pub(crate) struct RowSpec<'a> {
     pub(crate) cursor_field: &'a str,
 }
 
-/// A row written by the fast path.
+/// A row written by the fast path. Its synthetic key and key fingerprint
+/// wait in [`PendingKeys`] until [`PendingKeys::settle`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct FastRow {
-    /// The record's key fingerprint (`key_fingerprint` of the record).
-    pub(crate) fingerprint: u128,
     /// The cursor field's value as epoch ms, if it is a timestamp.
     pub(crate) cursor_ms: Option<i64>,
+}
+
+/// The SHA-256 hashes of rows written by the fast path (synthetic keys,
+/// key fingerprints), put off until a run of rows is written so that they
+/// are hashed together: four at a time where there are no SHA instructions
+/// (`sha4`). Until then a row's key is a placeholder in the text.
+///
+/// The hash inputs are exactly what the recipes feed SHA-256 one row at a
+/// time, so keys and fingerprints do not change.
+#[derive(Debug, Default)]
+pub(crate) struct PendingKeys {
+    /// The hash inputs back to back; input `i` ends at `ends[i]`.
+    input: Vec<u8>,
+    ends: Vec<usize>,
+    /// What each input's digest is for, in the same order.
+    uses: Vec<KeyUse>,
+    /// Room for the digests.
+    digests: Vec<[u8; 32]>,
+}
+
+/// What a pending digest is for.
+#[derive(Debug, Clone, Copy)]
+struct KeyUse {
+    /// Where the row's key placeholder starts in the text: the digest's
+    /// first 16 bytes in hex replace it.
+    key_at: Option<usize>,
+    /// The row (the caller's number for it) whose key fingerprint the
+    /// digest's first 16 bytes are.
+    row: Option<usize>,
+}
+
+impl PendingKeys {
+    /// Ends the input being assembled and records what its digest is for.
+    fn push(&mut self, key_at: Option<usize>, row: Option<usize>) {
+        self.ends.push(self.input.len());
+        self.uses.push(KeyUse { key_at, row });
+    }
+
+    /// The digest of the input being assembled, now (which then is gone).
+    fn digest_now(&mut self) -> [u8; 32] {
+        let start = self.ends.last().copied().unwrap_or(0);
+        let digest = Sha256::digest(&self.input[start..]).into();
+        self.input.truncate(start);
+        digest
+    }
+
+    /// Whether no hash is pending.
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.uses.is_empty()
+    }
+
+    /// Hashes every pending input, writes the keys into `text` (the text
+    /// the rows were written to, grown only at its end since) and hands
+    /// each row's fingerprint to `fingerprint` (row, fingerprint).
+    pub(crate) fn settle(&mut self, text: &mut String, mut fingerprint: impl FnMut(usize, u128)) {
+        sha4::digest_all(&self.input, &self.ends, &mut self.digests);
+        for (u, digest) in self.uses.iter().zip(&self.digests) {
+            if let Some(at) = u.key_at {
+                text.replace_range(at..at + KEY_PLACEHOLDER.len(), &hex16(digest));
+            }
+            if let Some(row) = u.row {
+                fingerprint(row, u128::from_be_bytes(first16(digest)));
+            }
+        }
+        self.input.clear();
+        self.ends.clear();
+        self.uses.clear();
+    }
 }
 
 /// Buffers reused from row to row.
@@ -108,13 +177,17 @@ type Fast<T> = Result<T, Slow>;
 
 impl Shaper {
     /// Appends the shaped record of `row` to `out` as JSON, or returns
-    /// `None` (and `out` unchanged) when the general path must take it.
+    /// `None` (and `out`, `keys` unchanged) when the general path must take
+    /// it. The record's key and fingerprint are pending in `keys`, for row
+    /// number `row_no`, until `keys` settles.
     pub(crate) fn shape_row(
         &self,
         spec: &RowSpec<'_>,
         row: Row<'_>,
         out: &mut String,
         scratch: &mut RowScratch,
+        keys: &mut PendingKeys,
+        row_no: usize,
     ) -> Option<FastRow> {
         let tape = row.tape?;
         let start = out.len();
@@ -125,6 +198,8 @@ impl Shaper {
             tape,
             out,
             scratch,
+            keys,
+            row_no,
         };
         match w.row() {
             Ok(done) => Some(done),
@@ -144,6 +219,8 @@ struct Writer<'a, 'o> {
     tape: &'a [Node],
     out: &'o mut String,
     scratch: &'o mut RowScratch,
+    keys: &'o mut PendingKeys,
+    row_no: usize,
 }
 
 /// A member's key as bytes ([`member_key`] without the `str` slicing).
@@ -213,20 +290,28 @@ impl Writer<'_, '_> {
         if !fits {
             return Err(Slow);
         }
-        let mut fingerprint = None;
+        // Nothing fails from here on: the row's hashes can be queued.
+        let done = FastRow { cursor_ms };
+        let key_fields = self.spec.key_fields;
         if let Some(at) = key_at {
-            let digest = self.event_key();
-            self.out.replace_range(at..at + 32, &hex16(&digest));
-            fingerprint = Some(u128::from_be_bytes(first16(&digest)));
+            self.event_key_input();
+            if let [EVENT_KEY_FIELD] = key_fields {
+                // The synthetic key already is a 128-bit hash: the
+                // fingerprint too.
+                self.keys.push(Some(at), Some(self.row_no));
+                return Ok(done);
+            }
+            if key_fields.contains(&EVENT_KEY_FIELD) {
+                // The fingerprint hashes the key's text: the key first.
+                let digest = self.keys.digest_now();
+                self.out.replace_range(at..at + 32, &hex16(&digest));
+            } else {
+                self.keys.push(Some(at), None);
+            }
         }
-        let fingerprint = match (self.spec.key_fields, fingerprint) {
-            ([EVENT_KEY_FIELD], Some(fp)) => fp,
-            _ => self.fields_fingerprint(),
-        };
-        Ok(FastRow {
-            fingerprint,
-            cursor_ms,
-        })
+        self.fields_fingerprint_input();
+        self.keys.push(None, Some(self.row_no));
+        Ok(done)
     }
 
     /// Pushes the members of the object at tape index `at` onto the order
@@ -494,9 +579,9 @@ impl Writer<'_, '_> {
         self.push_value(&v)
     }
 
-    /// The synthetic key's digest, from the identity fields as written
-    /// (the recipe of `event_key`).
-    fn event_key(&self) -> [u8; 32] {
+    /// Appends the synthetic key's hash input to the pending keys, from
+    /// the identity fields as written (the recipe of `event_key`).
+    fn event_key_input(&mut self) {
         let mut found: [Option<(usize, usize)>; super::EVENT_IDENTITY_FIELDS.len()] =
             [None; super::EVENT_IDENTITY_FIELDS.len()];
         let scratch = &*self.scratch;
@@ -505,32 +590,31 @@ impl Writer<'_, '_> {
                 found[i] = Some((w.start, w.end));
             }
         }
-        let mut h = Sha256::new();
-        h.update(self.shaper.stream.as_bytes());
+        let h = &mut self.keys.input;
+        h.extend_from_slice(self.shaper.stream.as_bytes());
         for span in found {
-            h.update([0x1f]);
+            h.push(0x1f);
             if let Some((start, end)) = span {
-                hash_written(&mut h, &self.out[start..end]);
+                hash_written(h, &self.out[start..end]);
             }
         }
-        h.finalize().into()
     }
 
-    /// `key_fingerprint` of the record, from its fields as written.
-    fn fields_fingerprint(&self) -> u128 {
-        let mut h = Sha256::new();
+    /// Appends the hash input of the record's `key_fingerprint` to the
+    /// pending keys, from its fields as written.
+    fn fields_fingerprint_input(&mut self) {
+        let h = &mut self.keys.input;
         for field in self.spec.key_fields {
-            h.update([0x1f]);
+            h.push(0x1f);
             let written = self
                 .scratch
                 .written
                 .iter()
                 .find(|w| member_key(self.tape, self.text, w.node) == *field);
             if let Some(w) = written {
-                hash_written(&mut h, &self.out[w.start..w.end]);
+                hash_written(h, &self.out[w.start..w.end]);
             }
         }
-        u128::from_be_bytes(first16(&h.finalize()))
     }
 }
 
@@ -559,20 +643,20 @@ fn first16(digest: &[u8]) -> [u8; 16] {
     bytes
 }
 
-/// Feeds a written value's canonical text (as `hash_canonical` defines it)
-/// into the hash: a string's text, nothing for null, else the JSON.
-fn hash_written(h: &mut Sha256, json: &str) {
+/// Appends a written value's canonical text (as `hash_canonical` defines
+/// it) to a hash input: a string's text, nothing for null, else the JSON.
+fn hash_written(h: &mut Vec<u8>, json: &str) {
     if json == "null" {
         return;
     }
     match json.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
-        Some(inner) if !inner.contains('\\') => h.update(inner.as_bytes()),
+        Some(inner) if !inner.contains('\\') => h.extend_from_slice(inner.as_bytes()),
         Some(_) => {
             if let Ok(s) = serde_json::from_str::<String>(json) {
-                h.update(s.as_bytes());
+                h.extend_from_slice(s.as_bytes());
             }
         }
-        None => h.update(json.as_bytes()),
+        None => h.extend_from_slice(json.as_bytes()),
     }
 }
 
@@ -614,22 +698,44 @@ mod tests {
         parser.finish().expect("valid rows");
         let rows = parser.take_rows();
         let mut scratch = RowScratch::default();
-        let mut fast = 0;
-        for row in rows.iter() {
+        let mut keys = PendingKeys::default();
+        // All rows into one text, their keys settled together (as a read
+        // does), then each compared with the general path's record.
+        let mut out = String::from("prefix");
+        let mut written = Vec::new();
+        for (n, row) in rows.iter().enumerate() {
             let general = shaper.shape(rows_of, row.value().as_object().cloned().expect("obj"));
-            let mut out = String::from("prefix");
-            let Some(done) = shaper.shape_row(&spec, row, &mut out, &mut scratch) else {
+            let start = out.len();
+            let Some(done) = shaper.shape_row(&spec, row, &mut out, &mut scratch, &mut keys, n)
+            else {
                 assert_eq!(
-                    out, "prefix",
+                    out.len(),
+                    start,
                     "a row left to the general path writes nothing"
                 );
                 continue;
             };
-            fast += 1;
-            let want = serde_json::to_string(&general).expect("serialises");
-            assert_eq!(&out["prefix".len()..], want, "row {}", row.text);
-            assert_eq!(done.fingerprint, key_fingerprint(&general, &key_fields));
             assert_eq!(done.cursor_ms, timestamp_ms(&general, "createdAt"));
+            written.push((n, start..out.len(), general, row.text.to_string()));
+        }
+        let mut fingerprints = vec![None; rows.len()];
+        keys.settle(&mut out, |n, fp| {
+            assert!(
+                fingerprints[n].replace(fp).is_none(),
+                "one fingerprint a row"
+            );
+        });
+        assert!(keys.is_empty());
+        assert!(out.starts_with("prefix"));
+        let fast = written.len();
+        for (n, span, general, text) in written {
+            let want = serde_json::to_string(&general).expect("serialises");
+            assert_eq!(out[span], want, "row {text}");
+            assert_eq!(
+                fingerprints[n],
+                Some(key_fingerprint(&general, &key_fields)),
+                "row {text}"
+            );
         }
         fast
     }
