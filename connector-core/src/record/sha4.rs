@@ -68,6 +68,9 @@ pub(crate) fn digest4(messages: [&[u8]; 4]) -> [[u8; 32]; 4] {
 
 /// Four u32 lanes and the operations the rounds need.
 trait Lanes: Copy {
+    /// The 16 big-endian words of four blocks, word `t` of block `l` in
+    /// lane `l` of the `t`-th vector.
+    fn load(blocks: &[[u8; 64]; 4]) -> [Self; 16];
     fn from_array(a: [u32; 4]) -> Self;
     fn to_array(self) -> [u32; 4];
     fn splat(x: u32) -> Self;
@@ -95,6 +98,15 @@ impl Portable {
 }
 
 impl Lanes for Portable {
+    fn load(blocks: &[[u8; 64]; 4]) -> [Self; 16] {
+        std::array::from_fn(|t| {
+            Portable(
+                blocks.map(|b| {
+                    u32::from_be_bytes([b[4 * t], b[4 * t + 1], b[4 * t + 2], b[4 * t + 3]])
+                }),
+            )
+        })
+    }
     fn from_array(a: [u32; 4]) -> Self {
         Portable(a)
     }
@@ -128,8 +140,8 @@ mod simd {
     //! `v128` lanes. The intrinsics are safe functions here because
     //! `.cargo/config.toml` enables `simd128` for the whole build.
     use core::arch::wasm32::{
-        u32x4, u32x4_add, u32x4_extract_lane, u32x4_shl, u32x4_shr, u32x4_splat, v128,
-        v128_bitselect, v128_xor,
+        i32x4_shuffle, i64x2_shuffle, u8x16, u32x4, u32x4_add, u32x4_extract_lane, u32x4_shl,
+        u32x4_shr, u32x4_splat, v128, v128_bitselect, v128_xor,
     };
 
     use super::Lanes;
@@ -137,7 +149,48 @@ mod simd {
     #[derive(Clone, Copy)]
     pub(super) struct V(v128);
 
+    /// Four big-endian words of `b` from byte `at` (the compiler makes
+    /// this one load and one shuffle).
+    #[inline(always)]
+    fn be_words(b: &[u8; 64], at: usize) -> v128 {
+        let x = |i: usize| b[at + i];
+        u8x16(
+            x(3),
+            x(2),
+            x(1),
+            x(0),
+            x(7),
+            x(6),
+            x(5),
+            x(4),
+            x(11),
+            x(10),
+            x(9),
+            x(8),
+            x(15),
+            x(14),
+            x(13),
+            x(12),
+        )
+    }
+
     impl Lanes for V {
+        fn load(blocks: &[[u8; 64]; 4]) -> [Self; 16] {
+            let mut w = [V(u32x4_splat(0)); 16];
+            for q in 0..4 {
+                // Words 4q..4q+4 of each block, then a 4×4 transpose.
+                let [r0, r1, r2, r3] = blocks.each_ref().map(|b| be_words(b, 16 * q));
+                let t0 = i32x4_shuffle::<0, 4, 1, 5>(r0, r1);
+                let t1 = i32x4_shuffle::<2, 6, 3, 7>(r0, r1);
+                let t2 = i32x4_shuffle::<0, 4, 1, 5>(r2, r3);
+                let t3 = i32x4_shuffle::<2, 6, 3, 7>(r2, r3);
+                w[4 * q] = V(i64x2_shuffle::<0, 2>(t0, t2));
+                w[4 * q + 1] = V(i64x2_shuffle::<1, 3>(t0, t2));
+                w[4 * q + 2] = V(i64x2_shuffle::<0, 2>(t1, t3));
+                w[4 * q + 3] = V(i64x2_shuffle::<1, 3>(t1, t3));
+            }
+            w
+        }
         fn from_array(a: [u32; 4]) -> Self {
             V(u32x4(a[0], a[1], a[2], a[3]))
         }
@@ -218,17 +271,7 @@ fn digest4_in<L: Lanes>(messages: [&[u8]; 4]) -> [[u8; 32]; 4] {
                 [0; 64]
             }
         });
-        let mut w = [L::splat(0); 16];
-        for (t, w) in w.iter_mut().enumerate() {
-            *w = L::from_array(blocks.map(|block| {
-                u32::from_be_bytes([
-                    block[4 * t],
-                    block[4 * t + 1],
-                    block[4 * t + 2],
-                    block[4 * t + 3],
-                ])
-            }));
-        }
+        let w = L::load(&blocks);
         let next = compress(state, w);
         if active.iter().all(|&a| a) {
             state = next;
@@ -251,38 +294,64 @@ fn digest4_in<L: Lanes>(messages: [&[u8]; 4]) -> [[u8; 32]; 4] {
 }
 
 /// One SHA-256 compression of a block per lane (FIPS 180-4, 6.2.2).
+/// Sixteen rounds are written out, so that the schedule's ring and the
+/// working variables stay in registers (locals in wasm) rather than in
+/// memory.
 #[inline(always)]
 fn compress<L: Lanes>(state: [L; 8], mut w: [L; 16]) -> [L; 8] {
     let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut h] = state;
-    for t in 0..64 {
-        let wt = if t < 16 {
-            w[t]
-        } else {
-            // The message schedule, kept in a ring of 16 words.
-            let w15 = w[(t - 15) % 16];
-            let w2 = w[(t - 2) % 16];
+    // One round; the callers rotate the roles of the working variables
+    // instead of moving them.
+    macro_rules! round {
+        ($a:ident, $b:ident, $c:ident, $d:ident, $e:ident, $f:ident, $g:ident, $h:ident,
+         $k:expr, $w:expr) => {
+            let s1 = $e.rotr(6).xor($e.rotr(11)).xor($e.rotr(25));
+            // Ch(e, f, g): f where e has ones, else g.
+            let ch = $f.select($g, $e);
+            let t1 = $h.add(s1).add(ch).add(L::splat($k)).add($w);
+            let s0 = $a.rotr(2).xor($a.rotr(13)).xor($a.rotr(22));
+            // Maj(a, b, c): where a and b differ, c decides; else b.
+            let maj = $c.select($b, $a.xor($b));
+            $d = $d.add(t1);
+            $h = t1.add(s0.add(maj));
+        };
+    }
+    macro_rules! sixteen {
+        ($k:expr) => {
+            round!(a, b, c, d, e, f, g, h, $k[0], w[0]);
+            round!(h, a, b, c, d, e, f, g, $k[1], w[1]);
+            round!(g, h, a, b, c, d, e, f, $k[2], w[2]);
+            round!(f, g, h, a, b, c, d, e, $k[3], w[3]);
+            round!(e, f, g, h, a, b, c, d, $k[4], w[4]);
+            round!(d, e, f, g, h, a, b, c, $k[5], w[5]);
+            round!(c, d, e, f, g, h, a, b, $k[6], w[6]);
+            round!(b, c, d, e, f, g, h, a, $k[7], w[7]);
+            round!(a, b, c, d, e, f, g, h, $k[8], w[8]);
+            round!(h, a, b, c, d, e, f, g, $k[9], w[9]);
+            round!(g, h, a, b, c, d, e, f, $k[10], w[10]);
+            round!(f, g, h, a, b, c, d, e, $k[11], w[11]);
+            round!(e, f, g, h, a, b, c, d, $k[12], w[12]);
+            round!(d, e, f, g, h, a, b, c, $k[13], w[13]);
+            round!(c, d, e, f, g, h, a, b, $k[14], w[14]);
+            round!(b, c, d, e, f, g, h, a, $k[15], w[15]);
+        };
+    }
+    // The next word of the message schedule, in place: word t - 16 is
+    // w[t % 16] until it is overwritten.
+    macro_rules! schedule {
+        ($($t:literal)*) => {$(
+            let w15 = w[($t + 1) % 16];
+            let w2 = w[($t + 14) % 16];
             let s0 = w15.rotr(7).xor(w15.rotr(18)).xor(w15.shr(3));
             let s1 = w2.rotr(17).xor(w2.rotr(19)).xor(w2.shr(10));
-            let x = w[t % 16].add(s0).add(w[(t - 7) % 16]).add(s1);
-            w[t % 16] = x;
-            x
-        };
-        let s1 = e.rotr(6).xor(e.rotr(11)).xor(e.rotr(25));
-        // Ch(e, f, g): f where e has ones, else g.
-        let ch = f.select(g, e);
-        let t1 = h.add(s1).add(ch).add(L::splat(K[t])).add(wt);
-        let s0 = a.rotr(2).xor(a.rotr(13)).xor(a.rotr(22));
-        // Maj(a, b, c): where a and b differ, c decides; else b.
-        let maj = c.select(b, a.xor(b));
-        let t2 = s0.add(maj);
-        h = g;
-        g = f;
-        f = e;
-        e = d.add(t1);
-        d = c;
-        c = b;
-        b = a;
-        a = t1.add(t2);
+            w[$t] = w[$t].add(s0).add(w[($t + 9) % 16]).add(s1);
+        )*};
+    }
+    for (i, k) in K.chunks_exact(16).enumerate() {
+        if i > 0 {
+            schedule!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
+        }
+        sixteen!(k);
     }
     let out = [a, b, c, d, e, f, g, h];
     std::array::from_fn(|i| state[i].add(out[i]))
