@@ -52,9 +52,12 @@ pub(crate) struct FastRow {
 /// time, so keys and fingerprints do not change.
 #[derive(Debug, Default)]
 pub(crate) struct PendingKeys {
-    /// The hash inputs back to back; input `i` ends at `ends[i]`.
+    /// The hash inputs back to back, each padded for `sha4` when it hashes
+    /// them; input `i` ends at `ends[i]` (padding included) and is
+    /// `lens[i]` bytes long (without).
     input: Vec<u8>,
     ends: Vec<usize>,
+    lens: Vec<usize>,
     /// What each input's digest is for, in the same order.
     uses: Vec<KeyUse>,
     /// Room for the digests.
@@ -75,7 +78,12 @@ struct KeyUse {
 impl PendingKeys {
     /// Ends the input being assembled and records what its digest is for.
     fn push(&mut self, key_at: Option<usize>, row: Option<usize>) {
+        let len = self.input.len() - self.ends.last().copied().unwrap_or(0);
+        if sha4::MULTI_BUFFER {
+            sha4::pad(&mut self.input, len);
+        }
         self.ends.push(self.input.len());
+        self.lens.push(len);
         self.uses.push(KeyUse { key_at, row });
     }
 
@@ -97,7 +105,7 @@ impl PendingKeys {
     /// the rows were written to, grown only at its end since) and hands
     /// each row's fingerprint to `fingerprint` (row, fingerprint).
     pub(crate) fn settle(&mut self, text: &mut String, mut fingerprint: impl FnMut(usize, u128)) {
-        sha4::digest_all(&self.input, &self.ends, &mut self.digests);
+        sha4::digest_all(&self.input, &self.ends, &self.lens, &mut self.digests);
         for (u, digest) in self.uses.iter().zip(&self.digests) {
             if let Some(at) = u.key_at {
                 text.replace_range(at..at + KEY_PLACEHOLDER.len(), &hex16(digest));
@@ -108,6 +116,7 @@ impl PendingKeys {
         }
         self.input.clear();
         self.ends.clear();
+        self.lens.clear();
         self.uses.clear();
     }
 }

@@ -21,27 +21,40 @@ pub(crate) const MULTI_BUFFER: bool = cfg!(any(
     feature = "multi-buffer-sha"
 ));
 
+/// Appends SHA-256's padding to `buf`, whose last `len` bytes are a
+/// message: a 0x80 byte, zeros, and the message's length in bits, up to
+/// whole 64-byte blocks. [`digest_all`] takes messages padded this way
+/// (when [`MULTI_BUFFER`]), so that it reads their blocks where they are.
+pub(crate) fn pad(buf: &mut Vec<u8>, len: usize) {
+    let start = buf.len() - len;
+    let bits = (len as u64).wrapping_mul(8);
+    buf.push(0x80);
+    buf.resize(start + 64 * blocks(len) - 8, 0);
+    buf.extend_from_slice(&bits.to_be_bytes());
+}
+
 /// The SHA-256 digests of `count = ends.len()` messages stored back to back
-/// in `data` (message `i` is `data[ends[i - 1]..ends[i]]`, the first starts
-/// at 0), in `out` (cleared first), in message order.
-pub(crate) fn digest_all(data: &[u8], ends: &[usize], out: &mut Vec<[u8; 32]>) {
+/// in `data`, in `out` (cleared first), in message order. Message `i` is
+/// the first `lens[i]` bytes of `data[ends[i - 1]..ends[i]]` (the first
+/// starts at 0), which, when [`MULTI_BUFFER`], is padded by [`pad`].
+pub(crate) fn digest_all(data: &[u8], ends: &[usize], lens: &[usize], out: &mut Vec<[u8; 32]>) {
     out.clear();
-    let message = |i: usize| &data[if i == 0 { 0 } else { ends[i - 1] }..ends[i]];
+    let stored = |i: usize| &data[if i == 0 { 0 } else { ends[i - 1] }..ends[i]];
     if !MULTI_BUFFER {
-        out.extend((0..ends.len()).map(|i| <[u8; 32]>::from(Sha256::digest(message(i)))));
+        out.extend(
+            (0..ends.len()).map(|i| <[u8; 32]>::from(Sha256::digest(&stored(i)[..lens[i]]))),
+        );
         return;
     }
     out.resize(ends.len(), [0; 32]);
     // Messages with as many blocks share a group, so no lane idles while
     // another finishes; within a group, read order.
-    let mut order: Vec<(usize, usize)> = (0..ends.len())
-        .map(|i| (blocks(message(i).len()), i))
-        .collect();
+    let mut order: Vec<(usize, usize)> = (0..ends.len()).map(|i| (stored(i).len(), i)).collect();
     order.sort_unstable();
     for group in order.chunks(4) {
         // A short last group repeats its first message in the spare lanes.
-        let pick = |k: usize| message(group.get(k).unwrap_or(&group[0]).1);
-        let digests = digest4([pick(0), pick(1), pick(2), pick(3)]);
+        let pick = |k: usize| stored(group.get(k).unwrap_or(&group[0]).1);
+        let digests = digest4_padded([pick(0), pick(1), pick(2), pick(3)]);
         for (&(_, i), d) in group.iter().zip(digests) {
             out[i] = d;
         }
@@ -55,14 +68,25 @@ fn blocks(len: usize) -> usize {
 }
 
 /// The SHA-256 digests of four messages of any lengths.
-pub(crate) fn digest4(messages: [&[u8]; 4]) -> [[u8; 32]; 4] {
+#[cfg(test)]
+fn digest4(messages: [&[u8]; 4]) -> [[u8; 32]; 4] {
+    let padded = messages.map(|m| {
+        let mut v = m.to_vec();
+        pad(&mut v, m.len());
+        v
+    });
+    digest4_padded(padded.each_ref().map(|v| v.as_slice()))
+}
+
+/// The SHA-256 digests of four messages padded by [`pad`].
+fn digest4_padded(padded: [&[u8]; 4]) -> [[u8; 32]; 4] {
     #[cfg(target_arch = "wasm32")]
     {
-        digest4_in::<simd::V>(messages)
+        digest4_in::<simd::V>(padded)
     }
     #[cfg(not(target_arch = "wasm32"))]
     {
-        digest4_in::<Portable>(messages)
+        digest4_in::<Portable>(padded)
     }
 }
 
@@ -70,7 +94,7 @@ pub(crate) fn digest4(messages: [&[u8]; 4]) -> [[u8; 32]; 4] {
 trait Lanes: Copy {
     /// The 16 big-endian words of four blocks, word `t` of block `l` in
     /// lane `l` of the `t`-th vector.
-    fn load(blocks: &[[u8; 64]; 4]) -> [Self; 16];
+    fn load(blocks: [&[u8; 64]; 4]) -> [Self; 16];
     fn from_array(a: [u32; 4]) -> Self;
     fn to_array(self) -> [u32; 4];
     fn splat(x: u32) -> Self;
@@ -98,7 +122,7 @@ impl Portable {
 }
 
 impl Lanes for Portable {
-    fn load(blocks: &[[u8; 64]; 4]) -> [Self; 16] {
+    fn load(blocks: [&[u8; 64]; 4]) -> [Self; 16] {
         std::array::from_fn(|t| {
             Portable(
                 blocks.map(|b| {
@@ -175,11 +199,11 @@ mod simd {
     }
 
     impl Lanes for V {
-        fn load(blocks: &[[u8; 64]; 4]) -> [Self; 16] {
+        fn load(blocks: [&[u8; 64]; 4]) -> [Self; 16] {
             let mut w = [V(u32x4_splat(0)); 16];
             for q in 0..4 {
                 // Words 4q..4q+4 of each block, then a 4×4 transpose.
-                let [r0, r1, r2, r3] = blocks.each_ref().map(|b| be_words(b, 16 * q));
+                let [r0, r1, r2, r3] = blocks.map(|b| be_words(b, 16 * q));
                 let t0 = i32x4_shuffle::<0, 4, 1, 5>(r0, r1);
                 let t1 = i32x4_shuffle::<2, 6, 3, 7>(r0, r1);
                 let t2 = i32x4_shuffle::<0, 4, 1, 5>(r2, r3);
@@ -238,40 +262,21 @@ const K: [u32; 64] = [
     0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
 ];
 
-/// Block `b` of `message` as padded by SHA-256, `n` blocks in all.
-fn padded_block(message: &[u8], b: usize, n: usize) -> [u8; 64] {
-    let mut block = [0u8; 64];
-    let start = 64 * b;
-    let rest = message.get(start..).unwrap_or_default();
-    if rest.len() >= 64 {
-        block.copy_from_slice(&rest[..64]);
-        return block;
-    }
-    block[..rest.len()].copy_from_slice(rest);
-    if start <= message.len() {
-        block[rest.len()] = 0x80;
-    }
-    if b + 1 == n {
-        let bits = (message.len() as u64).wrapping_mul(8);
-        block[56..].copy_from_slice(&bits.to_be_bytes());
-    }
-    block
-}
-
-fn digest4_in<L: Lanes>(messages: [&[u8]; 4]) -> [[u8; 32]; 4] {
-    let n = messages.map(|m| blocks(m.len()));
+fn digest4_in<L: Lanes>(padded: [&[u8]; 4]) -> [[u8; 32]; 4] {
+    const NONE: [u8; 64] = [0; 64];
+    let n = padded.map(|m| m.len() / 64);
     let most = n.iter().copied().max().unwrap_or(0);
     let mut state = H0.map(L::splat);
     for b in 0..most {
         let active = n.map(|n| b < n);
-        let blocks = std::array::from_fn::<_, 4, _>(|lane| {
-            if active[lane] {
-                padded_block(messages[lane], b, n[lane])
-            } else {
-                [0; 64]
-            }
+        // Blocks are read where they are; a lane past its message's end
+        // hashes zeros and keeps its state (below).
+        let blocks = padded.map(|m| {
+            m.get(64 * b..64 * b + 64)
+                .and_then(|block| block.try_into().ok())
+                .unwrap_or(&NONE)
         });
-        let w = L::load(&blocks);
+        let w = L::load(blocks);
         let next = compress(state, w);
         if active.iter().all(|&a| a) {
             state = next;
@@ -405,21 +410,24 @@ mod tests {
         let mut rng = Lcg(11);
         for count in [0, 1, 2, 3, 4, 5, 7, 8, 9, 33, 200] {
             let mut data = Vec::new();
-            let mut ends = Vec::new();
+            let (mut ends, mut lens) = (Vec::new(), Vec::new());
             for _ in 0..count {
                 let len = match rng.next() % 4 {
                     0 => rng.next() as usize % 300,
                     _ => 100 + rng.next() as usize % 30,
                 };
                 data.extend((0..len).map(|_| rng.next() as u8));
+                pad(&mut data, len);
                 ends.push(data.len());
+                lens.push(len);
             }
             let mut out = vec![[1; 32]; 3];
-            digest_all(&data, &ends, &mut out);
+            digest_all(&data, &ends, &lens, &mut out);
             assert_eq!(out.len(), count);
             let mut start = 0;
-            for (&end, d) in ends.iter().zip(&out) {
-                assert_eq!(*d, sha2(&data[start..end]), "count {count}");
+            for ((&end, &len), d) in ends.iter().zip(&lens).zip(&out) {
+                assert_eq!(*d, sha2(&data[start..start + len]), "count {count}");
+                assert_eq!((end - start) % 64, 0, "padded to whole blocks");
                 start = end;
             }
         }
