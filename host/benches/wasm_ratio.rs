@@ -10,12 +10,14 @@
 //! the same work as wasm plus crossing the component boundary. Runs
 //! alternate native / wasm so machine noise hits both alike; medians are
 //! printed, with greppable `wasm_native_ratio:`, `component_load_ms:` and
-//! `instantiate_ms:` lines.
+//! `instantiate_ms:` lines. An untimed first read checks that both sides
+//! hand out the same bytes (the component hashes keys with its own SIMD
+//! code, which native tests do not run).
 
 use std::time::Instant;
 
 use integration_tests::bench_data::{
-    BENCH_CONFIG, BENCH_NOW as NOW, email_send_ndjson, read_natively,
+    BENCH_CONFIG, BENCH_NOW as NOW, email_send_ndjson, read_natively, read_natively_with,
 };
 use iterable_connector_host::runtime::{self, Action as WAction, Connector, Instance};
 
@@ -47,6 +49,15 @@ fn native(body: &[u8]) -> (usize, usize) {
 
 /// The same read through the component's `read-session`.
 async fn wasm(inst: &mut Instance, body: &[u8]) -> (usize, usize) {
+    wasm_with(inst, body, |_| {}).await
+}
+
+/// [`wasm`], handing each batch's payload to `on_batch`.
+async fn wasm_with(
+    inst: &mut Instance,
+    body: &[u8],
+    mut on_batch: impl FnMut(&[u8]),
+) -> (usize, usize) {
     let selection = [runtime::StreamSelection {
         name: "email_send".into(),
         incremental: true,
@@ -70,6 +81,7 @@ async fn wasm(inst: &mut Instance, body: &[u8]) -> (usize, usize) {
             WAction::Emit(b) => {
                 rows += b.rows as usize;
                 bytes += b.payload.len();
+                on_batch(&b.payload);
             }
             WAction::Done(_) => break,
             WAction::Commit(_) | WAction::Log(_) | WAction::SleepUntil(_) => {}
@@ -108,6 +120,19 @@ fn main() {
     let body = email_send_ndjson(ROWS);
     let mb = body.len() as f64 / 1e6;
     let mut inst = rt.block_on(connector.instantiate()).expect("instantiate");
+    let mut native_out = Vec::new();
+    read_natively_with(&body, CHUNK, |_, ndjson| {
+        native_out.extend_from_slice(ndjson.as_bytes())
+    });
+    let mut wasm_out = Vec::new();
+    rt.block_on(wasm_with(&mut inst, &body, |p| {
+        wasm_out.extend_from_slice(p)
+    }));
+    assert!(
+        native_out == wasm_out,
+        "native and wasm hand out the same bytes"
+    );
+    drop((native_out, wasm_out));
     let (mut native_s, mut wasm_s) = (Vec::new(), Vec::new());
     for _ in 0..RUNS {
         let t = Instant::now();

@@ -658,6 +658,7 @@ impl ReadSession {
             logs,
             units,
         } = sink;
+        shaped.settle_keys();
         self.tasks[task].row_scratch = std::mem::take(&mut shaped.scratch);
         let mut fast_start = 0;
         let mut warnings = Vec::new();

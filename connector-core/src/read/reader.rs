@@ -15,7 +15,7 @@ use crate::parse::Row;
 use crate::plan::WorkUnit;
 use crate::read::conform::Conformance;
 use crate::read::readers::paged::as_record;
-use crate::record::{RowScratch, RowSpec, Shaper, timestamp_ms};
+use crate::record::{PendingKeys, RowScratch, RowSpec, Shaper, timestamp_ms};
 
 /// What a reader wants next.
 pub(crate) enum Next {
@@ -77,12 +77,15 @@ pub(crate) struct ShapedRows {
     pub(crate) text: String,
     pub(crate) items: Vec<Shaped>,
     pub(crate) scratch: RowScratch,
+    /// The fast rows' keys and fingerprints, until [`ShapedRows::settle_keys`].
+    pub(crate) keys: PendingKeys,
 }
 
 /// One shaped export row.
 pub(crate) enum Shaped {
     /// Written to [`ShapedRows::text`], ending at `end` (starting where the
-    /// previous fast row ended), already checked against the schema.
+    /// previous fast row ended), already checked against the schema. Its
+    /// key and fingerprint are known once the keys are settled.
     Fast { end: usize, fingerprint: u128 },
     /// Shaped by the general path (not yet checked).
     Record(Record),
@@ -92,6 +95,17 @@ impl ShapedRows {
     /// Room for `bytes` more of shaped text.
     pub(crate) fn reserve(&mut self, bytes: usize) {
         self.text.reserve(bytes);
+    }
+
+    /// Computes the fast rows' pending keys and fingerprints (all at once:
+    /// see [`PendingKeys`]); the rows are complete after this.
+    pub(crate) fn settle_keys(&mut self) {
+        let items = &mut self.items;
+        self.keys.settle(&mut self.text, |i, fp| {
+            if let Some(Shaped::Fast { fingerprint, .. }) = items.get_mut(i) {
+                *fingerprint = fp;
+            }
+        });
     }
 }
 
@@ -112,13 +126,19 @@ impl Sink {
             cursor_field,
         };
         let out = &mut self.shaped;
-        if let Some(fast) = ctx
-            .shaper
-            .shape_row(&spec, row, &mut out.text, &mut out.scratch)
-        {
+        let item = out.items.len();
+        if let Some(fast) = ctx.shaper.shape_row(
+            &spec,
+            row,
+            &mut out.text,
+            &mut out.scratch,
+            &mut out.keys,
+            item,
+        ) {
             out.items.push(Shaped::Fast {
                 end: out.text.len(),
-                fingerprint: fast.fingerprint,
+                // Set when the keys settle.
+                fingerprint: 0,
             });
             return Ok(fast.cursor_ms);
         }

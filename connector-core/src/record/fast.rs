@@ -13,9 +13,12 @@
 //! the violation. `tests/integration/tests/golden_output.rs` and the tests
 //! below compare both paths byte for byte.
 
+use std::cmp::Ordering;
+
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::sha4;
 use super::{Shaper, TRANSACTIONAL_DATA, hex16, identity_index, is_export_timestamp};
 use crate::catalog::{EVENT_KEY_FIELD, RowShape};
 use crate::parse::Row;
@@ -32,13 +35,90 @@ pub(crate) struct RowSpec<'a> {
     pub(crate) cursor_field: &'a str,
 }
 
-/// A row written by the fast path.
+/// A row written by the fast path. Its synthetic key and key fingerprint
+/// wait in [`PendingKeys`] until [`PendingKeys::settle`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct FastRow {
-    /// The record's key fingerprint (`key_fingerprint` of the record).
-    pub(crate) fingerprint: u128,
     /// The cursor field's value as epoch ms, if it is a timestamp.
     pub(crate) cursor_ms: Option<i64>,
+}
+
+/// The SHA-256 hashes of rows written by the fast path (synthetic keys,
+/// key fingerprints), put off until a run of rows is written so that they
+/// are hashed together: four at a time where there are no SHA instructions
+/// (`sha4`). Until then a row's key is a placeholder in the text.
+///
+/// The hash inputs are exactly what the recipes feed SHA-256 one row at a
+/// time, so keys and fingerprints do not change.
+#[derive(Debug, Default)]
+pub(crate) struct PendingKeys {
+    /// The hash inputs back to back, each padded for `sha4` when it hashes
+    /// them; input `i` ends at `ends[i]` (padding included) and is
+    /// `lens[i]` bytes long (without).
+    input: Vec<u8>,
+    ends: Vec<usize>,
+    lens: Vec<usize>,
+    /// What each input's digest is for, in the same order.
+    uses: Vec<KeyUse>,
+    /// Room for the digests.
+    digests: Vec<[u8; 32]>,
+}
+
+/// What a pending digest is for.
+#[derive(Debug, Clone, Copy)]
+struct KeyUse {
+    /// Where the row's key placeholder starts in the text: the digest's
+    /// first 16 bytes in hex replace it.
+    key_at: Option<usize>,
+    /// The row (the caller's number for it) whose key fingerprint the
+    /// digest's first 16 bytes are.
+    row: Option<usize>,
+}
+
+impl PendingKeys {
+    /// Ends the input being assembled and records what its digest is for.
+    fn push(&mut self, key_at: Option<usize>, row: Option<usize>) {
+        let len = self.input.len() - self.ends.last().copied().unwrap_or(0);
+        if sha4::MULTI_BUFFER {
+            sha4::pad(&mut self.input, len);
+        }
+        self.ends.push(self.input.len());
+        self.lens.push(len);
+        self.uses.push(KeyUse { key_at, row });
+    }
+
+    /// The digest of the input being assembled, now (which then is gone).
+    fn digest_now(&mut self) -> [u8; 32] {
+        let start = self.ends.last().copied().unwrap_or(0);
+        let digest = Sha256::digest(&self.input[start..]).into();
+        self.input.truncate(start);
+        digest
+    }
+
+    /// Whether no hash is pending.
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.uses.is_empty()
+    }
+
+    /// Hashes every pending input, writes the keys into `text` (the text
+    /// the rows were written to, grown only at its end since) and hands
+    /// each row's fingerprint to `fingerprint` (row, fingerprint).
+    pub(crate) fn settle(&mut self, text: &mut String, mut fingerprint: impl FnMut(usize, u128)) {
+        sha4::digest_all(&self.input, &self.ends, &self.lens, &mut self.digests);
+        for (u, digest) in self.uses.iter().zip(&self.digests) {
+            if let Some(at) = u.key_at {
+                text.replace_range(at..at + KEY_PLACEHOLDER.len(), &hex16(digest));
+            }
+            if let Some(row) = u.row {
+                fingerprint(row, u128::from_be_bytes(first16(digest)));
+            }
+        }
+        self.input.clear();
+        self.ends.clear();
+        self.lens.clear();
+        self.uses.clear();
+    }
 }
 
 /// Buffers reused from row to row.
@@ -110,13 +190,17 @@ type Fast<T> = Result<T, Slow>;
 
 impl Shaper {
     /// Appends the shaped record of `row` to `out` as JSON, or returns
-    /// `None` (and `out` unchanged) when the general path must take it.
+    /// `None` (and `out`, `keys` unchanged) when the general path must take
+    /// it. The record's key and fingerprint are pending in `keys`, for row
+    /// number `row_no`, until `keys` settles.
     pub(crate) fn shape_row(
         &self,
         spec: &RowSpec<'_>,
         row: Row<'_>,
         out: &mut String,
         scratch: &mut RowScratch,
+        keys: &mut PendingKeys,
+        row_no: usize,
     ) -> Option<FastRow> {
         let tape = row.tape?;
         let start = out.len();
@@ -128,6 +212,8 @@ impl Shaper {
             out,
             scratch,
             row_tape: true,
+            keys,
+            row_no,
         };
         match w.row() {
             Ok(done) => Some(done),
@@ -150,6 +236,8 @@ struct Writer<'a, 'o> {
     /// The tape is the row's (not a decoded `transactionalData`'s): its
     /// node 0 is the row, whose layout is cached.
     row_tape: bool,
+    keys: &'o mut PendingKeys,
+    row_no: usize,
 }
 
 /// A member's key as bytes ([`member_key`] without the `str` slicing).
@@ -162,6 +250,58 @@ fn key_bytes<'a>(tape: &[Node], text: &'a str, i: u32) -> &'a [u8] {
             .get(n.key_start as usize..n.key_end as usize)
             .unwrap_or_default()
     }
+}
+
+/// `a == b` for short byte strings such as keys, a word at a time (the
+/// last word overlapping the one before): in wasm the slice comparison
+/// calls the C library's `memcmp`, which compares byte by byte (it was 4%
+/// of a read in the component).
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let w8 = |s: &[u8], i: usize| u64::from_le_bytes(s[i..i + 8].try_into().unwrap_or_default());
+    let w4 = |s: &[u8], i: usize| u32::from_le_bytes(s[i..i + 4].try_into().unwrap_or_default());
+    if n >= 8 {
+        let mut i = 0;
+        while i + 8 < n {
+            if w8(a, i) != w8(b, i) {
+                return false;
+            }
+            i += 8;
+        }
+        w8(a, n - 8) == w8(b, n - 8)
+    } else if n >= 4 {
+        w4(a, 0) == w4(b, 0) && w4(a, n - 4) == w4(b, n - 4)
+    } else {
+        a.iter().zip(b).all(|(x, y)| x == y)
+    }
+}
+
+/// `a.cmp(b)` (lexicographic, as slices compare) for short byte strings,
+/// eight bytes at a time (see [`same_bytes`]).
+#[inline]
+fn compare_bytes(a: &[u8], b: &[u8]) -> Ordering {
+    let word = |c: &[u8]| u64::from_le_bytes(c.try_into().unwrap_or_default());
+    let (mut x, mut y) = (a.chunks_exact(8), b.chunks_exact(8));
+    for (p, q) in x.by_ref().zip(y.by_ref()) {
+        let (p, q) = (word(p), word(q));
+        if p != q {
+            // Byte-swapped, the words compare as their bytes do.
+            return p.swap_bytes().cmp(&q.swap_bytes());
+        }
+    }
+    // The rest of the shorter one (and as much of the other), a byte at a
+    // time, then the lengths.
+    let n = a.len().min(b.len()) / 8 * 8;
+    for (p, q) in a[n..].iter().zip(&b[n..]) {
+        if p != q {
+            return p.cmp(q);
+        }
+    }
+    a.len().cmp(&b.len())
 }
 
 fn member_key<'a>(tape: &[Node], text: &'a str, i: u32) -> &'a str {
@@ -219,20 +359,28 @@ impl Writer<'_, '_> {
         if !fits {
             return Err(Slow);
         }
-        let mut fingerprint = None;
+        // Nothing fails from here on: the row's hashes can be queued.
+        let done = FastRow { cursor_ms };
+        let key_fields = self.spec.key_fields;
         if let Some(at) = key_at {
-            let digest = self.event_key();
-            self.out.replace_range(at..at + 32, &hex16(&digest));
-            fingerprint = Some(u128::from_be_bytes(first16(&digest)));
+            self.event_key_input();
+            if let [EVENT_KEY_FIELD] = key_fields {
+                // The synthetic key already is a 128-bit hash: the
+                // fingerprint too.
+                self.keys.push(Some(at), Some(self.row_no));
+                return Ok(done);
+            }
+            if key_fields.contains(&EVENT_KEY_FIELD) {
+                // The fingerprint hashes the key's text: the key first.
+                let digest = self.keys.digest_now();
+                self.out.replace_range(at..at + 32, &hex16(&digest));
+            } else {
+                self.keys.push(Some(at), None);
+            }
         }
-        let fingerprint = match (self.spec.key_fields, fingerprint) {
-            ([EVENT_KEY_FIELD], Some(fp)) => fp,
-            _ => self.fields_fingerprint(),
-        };
-        Ok(FastRow {
-            fingerprint,
-            cursor_ms,
-        })
+        self.fields_fingerprint_input();
+        self.keys.push(None, Some(self.row_no));
+        Ok(done)
     }
 
     /// Pushes the members of the object at tape index `at` onto the order
@@ -244,7 +392,9 @@ impl Writer<'_, '_> {
         let base = order.len();
         let mut c = at + 1;
         while c < tape[at].next as usize {
-            if !(synthetic && key_bytes(tape, text, c as u32) == EVENT_KEY_FIELD.as_bytes()) {
+            if !(synthetic
+                && same_bytes(key_bytes(tape, text, c as u32), EVENT_KEY_FIELD.as_bytes()))
+            {
                 order.push(c as u32);
             }
             c = tape[c].next as usize;
@@ -261,7 +411,11 @@ impl Writer<'_, '_> {
         // which insertion sort handles in about one pass.
         for i in 1..members.len() {
             let mut j = i;
-            while j > 0 && key_bytes(tape, text, members[j - 1]) > key_bytes(tape, text, members[j])
+            while j > 0
+                && compare_bytes(
+                    key_bytes(tape, text, members[j - 1]),
+                    key_bytes(tape, text, members[j]),
+                ) == Ordering::Greater
             {
                 members.swap(j - 1, j);
                 j -= 1;
@@ -270,7 +424,7 @@ impl Writer<'_, '_> {
         // Duplicate keys: serde_json keeps the last; the general path does that.
         if members
             .windows(2)
-            .any(|w| key_bytes(tape, text, w[0]) == key_bytes(tape, text, w[1]))
+            .any(|w| same_bytes(key_bytes(tape, text, w[0]), key_bytes(tape, text, w[1])))
         {
             return Err(Slow);
         }
@@ -294,8 +448,8 @@ impl Writer<'_, '_> {
         let mut rest = scratch.layout_keys.as_bytes();
         for &m in members {
             let key = key_bytes(tape, text, m);
-            match rest.strip_prefix(key) {
-                Some([0, r @ ..]) => rest = r,
+            match rest.split_at_checked(key.len()) {
+                Some((head, [0, r @ ..])) if same_bytes(head, key) => rest = r,
                 _ => return false,
             }
         }
@@ -431,6 +585,8 @@ impl Writer<'_, '_> {
                 out: &mut *self.out,
                 scratch: &mut *self.scratch,
                 row_tape: false,
+                keys: &mut *self.keys,
+                row_no: self.row_no,
             };
             Some(inner.canonical(0, &[]))
         } else {
@@ -513,7 +669,10 @@ impl Writer<'_, '_> {
                         self.out.push(',');
                     }
                     self.push_key(key);
-                    if timestamps.contains(&key) {
+                    if timestamps
+                        .iter()
+                        .any(|t| same_bytes(t.as_bytes(), key.as_bytes()))
+                    {
                         self.timestamp(c)?;
                     } else {
                         self.canonical(c, &[])?;
@@ -540,9 +699,9 @@ impl Writer<'_, '_> {
         self.push_value(&v)
     }
 
-    /// The synthetic key's digest, from the identity fields as written
-    /// (the recipe of `event_key`).
-    fn event_key(&self) -> [u8; 32] {
+    /// Appends the synthetic key's hash input to the pending keys, from
+    /// the identity fields as written (the recipe of `event_key`).
+    fn event_key_input(&mut self) {
         let mut found: [Option<(usize, usize)>; super::EVENT_IDENTITY_FIELDS.len()] =
             [None; super::EVENT_IDENTITY_FIELDS.len()];
         let scratch = &*self.scratch;
@@ -551,32 +710,31 @@ impl Writer<'_, '_> {
                 found[i] = Some((w.start, w.end));
             }
         }
-        let mut h = Sha256::new();
-        h.update(self.shaper.stream.as_bytes());
+        let h = &mut self.keys.input;
+        h.extend_from_slice(self.shaper.stream.as_bytes());
         for span in found {
-            h.update([0x1f]);
+            h.push(0x1f);
             if let Some((start, end)) = span {
-                hash_written(&mut h, &self.out[start..end]);
+                hash_written(h, &self.out[start..end]);
             }
         }
-        h.finalize().into()
     }
 
-    /// `key_fingerprint` of the record, from its fields as written.
-    fn fields_fingerprint(&self) -> u128 {
-        let mut h = Sha256::new();
+    /// Appends the hash input of the record's `key_fingerprint` to the
+    /// pending keys, from its fields as written.
+    fn fields_fingerprint_input(&mut self) {
+        let h = &mut self.keys.input;
         for field in self.spec.key_fields {
-            h.update([0x1f]);
+            h.push(0x1f);
             let written = self
                 .scratch
                 .written
                 .iter()
                 .find(|w| member_key(self.tape, self.text, w.node) == *field);
             if let Some(w) = written {
-                hash_written(&mut h, &self.out[w.start..w.end]);
+                hash_written(h, &self.out[w.start..w.end]);
             }
         }
-        u128::from_be_bytes(first16(&h.finalize()))
     }
 }
 
@@ -605,20 +763,24 @@ fn first16(digest: &[u8]) -> [u8; 16] {
     bytes
 }
 
-/// Feeds a written value's canonical text (as `hash_canonical` defines it)
-/// into the hash: a string's text, nothing for null, else the JSON.
-fn hash_written(h: &mut Sha256, json: &str) {
-    if json == "null" {
+/// Appends a written value's canonical text (as `hash_canonical` defines
+/// it) to a hash input: a string's text, nothing for null, else the JSON.
+fn hash_written(h: &mut Vec<u8>, json: &str) {
+    // Not `==` (wasm's `memcmp` goes byte by byte) nor `str::contains`
+    // (`memchr` has a WebAssembly SIMD search).
+    if same_bytes(json.as_bytes(), b"null") {
         return;
     }
     match json.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
-        Some(inner) if !inner.contains('\\') => h.update(inner.as_bytes()),
+        Some(inner) if memchr::memchr(b'\\', inner.as_bytes()).is_none() => {
+            h.extend_from_slice(inner.as_bytes())
+        }
         Some(_) => {
             if let Ok(s) = serde_json::from_str::<String>(json) {
-                h.update(s.as_bytes());
+                h.extend_from_slice(s.as_bytes());
             }
         }
-        None => h.update(json.as_bytes()),
+        None => h.extend_from_slice(json.as_bytes()),
     }
 }
 
@@ -660,24 +822,86 @@ mod tests {
         parser.finish().expect("valid rows");
         let rows = parser.take_rows();
         let mut scratch = RowScratch::default();
-        let mut fast = 0;
-        for row in rows.iter() {
+        let mut keys = PendingKeys::default();
+        // All rows into one text, their keys settled together (as a read
+        // does), then each compared with the general path's record.
+        let mut out = String::from("prefix");
+        let mut written = Vec::new();
+        for (n, row) in rows.iter().enumerate() {
             let general = shaper.shape(rows_of, row.value().as_object().cloned().expect("obj"));
-            let mut out = String::from("prefix");
-            let Some(done) = shaper.shape_row(&spec, row, &mut out, &mut scratch) else {
+            let start = out.len();
+            let Some(done) = shaper.shape_row(&spec, row, &mut out, &mut scratch, &mut keys, n)
+            else {
                 assert_eq!(
-                    out, "prefix",
+                    out.len(),
+                    start,
                     "a row left to the general path writes nothing"
                 );
                 continue;
             };
-            fast += 1;
-            let want = serde_json::to_string(&general).expect("serialises");
-            assert_eq!(&out["prefix".len()..], want, "row {}", row.text);
-            assert_eq!(done.fingerprint, key_fingerprint(&general, &key_fields));
             assert_eq!(done.cursor_ms, timestamp_ms(&general, "createdAt"));
+            written.push((n, start..out.len(), general, row.text.to_string()));
+        }
+        let mut fingerprints = vec![None; rows.len()];
+        keys.settle(&mut out, |n, fp| {
+            assert!(
+                fingerprints[n].replace(fp).is_none(),
+                "one fingerprint a row"
+            );
+        });
+        assert!(keys.is_empty());
+        assert!(out.starts_with("prefix"));
+        let fast = written.len();
+        for (n, span, general, text) in written {
+            let want = serde_json::to_string(&general).expect("serialises");
+            assert_eq!(out[span], want, "row {text}");
+            assert_eq!(
+                fingerprints[n],
+                Some(key_fingerprint(&general, &key_fields)),
+                "row {text}"
+            );
         }
         fast
+    }
+
+    #[test]
+    fn byte_comparisons_agree_with_slices() {
+        let words: Vec<&[u8]> = vec![
+            b"",
+            b"a",
+            b"_key",
+            b"_key2",
+            b"email",
+            b"createdAt",
+            b"campaignId",
+            b"documentCreatedAt",
+            b"documentUpdatedAt",
+            b"documentUpdatedAu",
+            b"abcdefgh",
+            b"abcdefgg",
+            b"abcdefghi",
+            b"abcdefgh\xff",
+            b"abcdefghijklmnop",
+            b"abcdefghijklmnoq",
+            b"bbcdefghijklmnop",
+            b"abcdefghijklmnopq",
+            b"abcdefghXjklmnopq",
+            b"abc",
+            b"abd",
+            b"abcdefg",
+            b"abcdefh",
+            b"bbcdefg",
+            b"abcXefg",
+            b"\xffbcdefgh",
+            "é".as_bytes(),
+            b"Z",
+        ];
+        for a in &words {
+            for b in &words {
+                assert_eq!(compare_bytes(a, b), a.cmp(b), "{a:?} {b:?}");
+                assert_eq!(same_bytes(a, b), a == b, "{a:?} {b:?}");
+            }
+        }
     }
 
     #[test]

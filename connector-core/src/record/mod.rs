@@ -10,8 +10,9 @@ use crate::exchange::Record;
 use crate::time;
 
 mod fast;
+mod sha4;
 
-pub(crate) use fast::{RowScratch, RowSpec};
+pub(crate) use fast::{PendingKeys, RowScratch, RowSpec};
 
 /// Fields that identify an event; hashed into the synthetic key.
 pub(crate) const EVENT_IDENTITY_FIELDS: &[&str] = &[

@@ -31,6 +31,17 @@ pub const BENCH_NOW: i64 = 1_706_900_000_000;
 /// pieces) as a host drives it, keeping nothing: returns the rows and the
 /// NDJSON bytes the session handed out.
 pub fn read_natively(body: &[u8], chunk: usize) -> (usize, usize) {
+    let (mut rows, mut bytes) = (0, 0);
+    read_natively_with(body, chunk, |n, ndjson| {
+        rows += n;
+        bytes += ndjson.len();
+    });
+    (rows, bytes)
+}
+
+/// [`read_natively`], handing each batch (its rows and NDJSON) to
+/// `on_batch`.
+pub fn read_natively_with(body: &[u8], chunk: usize, mut on_batch: impl FnMut(usize, &str)) {
     use connector_core::{Action, Config, ReadSession, SessionState, StreamSelection};
     let config = Config::from_json(&serde_json::from_str(BENCH_CONFIG).expect("json"))
         .expect("bench config");
@@ -44,7 +55,6 @@ pub fn read_natively(body: &[u8], chunk: usize) -> (usize, usize) {
         "content-type".to_string(),
         "application/x-json-stream".to_string(),
     )];
-    let (mut rows, mut bytes) = (0, 0);
     loop {
         match s.poll(BENCH_NOW).expect("poll") {
             Action::Fetch(req) => {
@@ -56,10 +66,10 @@ pub fn read_natively(body: &[u8], chunk: usize) -> (usize, usize) {
                 s.on_response_end(BENCH_NOW, req.id).expect("end");
             }
             Action::Emit(b) => {
-                rows += b.len();
-                bytes += b.into_ndjson().len();
+                let rows = b.len();
+                on_batch(rows, &b.into_ndjson());
             }
-            Action::Done(_) => return (rows, bytes),
+            Action::Done(_) => return,
             Action::Commit(_) | Action::Log(_) | Action::SleepUntil(_) => {}
             Action::AwaitResponse => panic!("nothing in flight"),
         }
