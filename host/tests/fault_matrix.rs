@@ -417,12 +417,17 @@ type Seen = (String, String);
 /// One `read`, SIGKILLed after `kill_after` RECORD lines: the records, the
 /// latest STATE per stream, how many records the last STATE covers, and
 /// whether it was killed.
+/// One killed or finished read: every record printed, the last STATE of
+/// each stream, the records no STATE of their stream covered, and whether
+/// it was killed.
+type ReadRun = (Vec<Seen>, Vec<(String, Value)>, Vec<Seen>, bool);
+
 fn read_until(
     cfg: &PathBuf,
     catalog: &PathBuf,
     state: Option<&PathBuf>,
     kill_after: Option<usize>,
-) -> (Vec<Seen>, Vec<(String, Value)>, usize, bool) {
+) -> ReadRun {
     use std::io::BufRead;
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_iterable-connector"));
     cmd.args(["read", "--config"])
@@ -437,7 +442,11 @@ fn read_until(
     }
     let mut child = cmd.spawn().unwrap();
     let out = std::io::BufReader::new(child.stdout.take().unwrap());
-    let (mut seen, mut states, mut covered, mut killed) = (Vec::new(), Vec::new(), 0, false);
+    let (mut seen, mut states, mut killed) = (Vec::new(), Vec::new(), false);
+    // Per stream, how many records had been printed at its last STATE: a
+    // STATE covers its own stream's records only (streams interleave when
+    // export jobs run side by side).
+    let mut covered: std::collections::BTreeMap<String, usize> = Default::default();
     for line in out.lines() {
         let line = line.unwrap();
         let m: Value = serde_json::from_str(&line).unwrap();
@@ -460,21 +469,27 @@ fn read_until(
                     .unwrap()
                     .to_string();
                 states.retain(|(n, _): &(String, Value)| *n != name);
-                states.push((name, m["state"].clone()));
-                covered = seen.len();
+                states.push((name.clone(), m["state"].clone()));
+                covered.insert(name, seen.len());
             }
             _ => {}
         }
     }
     let status = child.wait().unwrap();
     assert!(killed || status.success(), "the read failed");
-    (seen, states, covered, killed)
+    let uncovered = seen
+        .iter()
+        .enumerate()
+        .filter(|(i, (stream, _))| covered.get(stream).is_none_or(|c| i >= c))
+        .map(|(_, r)| r.clone())
+        .collect();
+    (seen, states, uncovered, killed)
 }
 
 /// Killed (SIGKILL) after N RECORD lines, again and again, each run resumed
 /// from the last STATE it printed, sync and async exports: every stream's
 /// records add up to the ground truth's count with 0 missing, and a record
-/// repeats only if an earlier run printed it after its last STATE.
+/// repeats only if an earlier run printed it after its stream's last STATE.
 #[test]
 fn a_read_killed_anywhere_resumes_with_nothing_lost() {
     for mode in ["sync", "async"] {
@@ -504,12 +519,13 @@ fn a_read_killed_anywhere_resumes_with_nothing_lost() {
                     std::fs::write(&state_path, json!(list).to_string()).unwrap();
                     &state_path
                 });
-                let (seen, new, covered, killed) = read_until(&cfg, &catalog, state, points.next());
+                let (seen, new, not_covered, killed) =
+                    read_until(&cfg, &catalog, state, points.next());
                 for (n, v) in new {
                     states.retain(|(m, _)| *m != n);
                     states.push((n, v));
                 }
-                uncovered.extend(seen[covered..].iter().cloned());
+                uncovered.extend(not_covered);
                 got.extend(seen);
                 if !killed {
                     finished = true;
