@@ -328,19 +328,22 @@ mod tests {
         assert_eq!(d.occurrence(7), 0);
     }
 
+    /// What a property test does next: a row with one of a few keys, a
+    /// completed request, a failed one, the end of the unit.
+    #[derive(Debug, Clone)]
+    enum Op {
+        Row(u8),
+        Done,
+        Retry,
+        Reset,
+    }
+
     /// The counting as first written (a map of counts, every fingerprint
     /// the request counted listed for undo), against the compact one over
     /// any sequence of rows, completed requests, failures and unit ends.
     #[test]
     fn counting_matches_the_plain_model() {
         use proptest::prelude::*;
-        #[derive(Debug, Clone)]
-        enum Op {
-            Row(u8),
-            Done,
-            Retry,
-            Reset,
-        }
         let op = prop_oneof![
             8 => (0u8..6).prop_map(Op::Row),
             2 => Just(Op::Done),
@@ -392,13 +395,6 @@ mod tests {
     #[test]
     fn admission_matches_the_plain_model() {
         use proptest::prelude::*;
-        #[derive(Debug, Clone)]
-        enum Op {
-            Row(u8),
-            Done,
-            Retry,
-            Reset,
-        }
         /// The first design, as it was written.
         #[derive(Default)]
         struct Plain {
