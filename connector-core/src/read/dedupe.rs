@@ -159,7 +159,8 @@ impl Fingerprints {
         self.len += 1;
     }
 
-    fn from(&self, start: usize) -> Vec<u128> {
+    /// The fingerprints counted at and after place `start`, copied out.
+    fn listed_since(&self, start: usize) -> Vec<u128> {
         (start..self.len).map(|at| self.get(at)).collect()
     }
 
@@ -235,7 +236,7 @@ impl Dedupe {
         for fp in std::mem::take(&mut self.request_repeats) {
             self.occurrences.unbump(fp);
         }
-        for fp in self.occurrences.keys.from(self.request_keys) {
+        for fp in self.occurrences.keys.listed_since(self.request_keys) {
             self.occurrences.unbump(fp);
         }
         self.last_counted = None;

@@ -22,7 +22,7 @@ use super::sha4;
 use super::{Shaper, TRANSACTIONAL_DATA, hex16, identity_index, is_export_timestamp};
 use crate::catalog::{EVENT_KEY_FIELD, RowShape};
 use crate::parse::Row;
-use crate::parse::tape::{Node, NodeKind};
+use crate::parse::tape::{Node, NodeKind, scan_row};
 use crate::read::conform::{Conformance, LayoutChecks, Shape};
 use crate::time::{self, fast::Utc};
 
@@ -576,7 +576,7 @@ impl Writer<'_, '_> {
         };
         let mut tape = std::mem::take(&mut self.scratch.decoded_tape);
         tape.clear();
-        let shape = if crate::parse::tape::scan_row(raw.as_bytes(), &mut tape) {
+        let shape = if scan_row(raw.as_bytes(), &mut tape) {
             let mut inner = Writer {
                 shaper: self.shaper,
                 spec: self.spec,
