@@ -12,6 +12,7 @@ so that its peak RSS is its own) and prints a Markdown table:
   - arrow_batches: Reader.iter_arrow_batches() (one pyarrow.RecordBatch per core batch,
                    dropped after counting: memory must not grow with the export),
   - arrow:         Reader.to_arrow() (the whole table, built in Rust, via PyCapsule).
+  - csv:           (not in the default modes) Reader.to_csv() into a temporary file.
   - convert:       (not in the default modes; use --scale medium: it holds every batch) the
                    conversions alone: every core batch of the read kept, then timed into dicts
                    (Batch.to_pylist) and into Arrow (ArrowBuilder), in microseconds per row.
@@ -35,6 +36,7 @@ import platform
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -117,6 +119,10 @@ def run(
         n = sum(b.num_rows for _, b in reader.iter_arrow_batches())
     elif mode == "arrow":
         n = reader.to_arrow().num_rows
+    elif mode == "csv":
+        with tempfile.TemporaryDirectory() as tmp:
+            reader.to_csv(os.path.join(tmp, f"{stream}.csv"))
+            n = reader.counts[stream]
     else:
         raise ValueError(mode)
     return n, time.perf_counter() - t0, cpu() - c0

@@ -98,10 +98,13 @@ impl CsvEncoder {
         PyBytes::new(py, &bytes)
     }
 
-    /// CSV rows of a batch's records (no JSON round trip).
+    /// CSV rows of a batch's records, read from its NDJSON (no records
+    /// are built).
     fn encode(&self, py: Python<'_>, batch: &Batch) -> PyResult<Py<PyBytes>> {
+        let ndjson = batch.batch.ndjson().as_bytes();
         self.run(py, |enc, out| {
-            enc.encode_objects(&batch.batch.records(), out)
+            out.reserve(ndjson.len());
+            enc.encode_ndjson(ndjson, out)
         })
     }
 

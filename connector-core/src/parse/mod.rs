@@ -17,6 +17,7 @@
 //!
 //! [`take`]: BodyParser::take
 
+pub(crate) mod bytes;
 mod csv;
 mod json;
 mod lines;

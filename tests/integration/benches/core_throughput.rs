@@ -1,13 +1,15 @@
 //! Core throughput on export NDJSON: the parser alone, a whole read
 //! session (parse + shape + synthetic keys + de-dup bookkeeping + batching)
-//! and a SQL query with a residual filter over that read, fed from memory. `cargo bench -p integration-tests --bench core_throughput`.
+//! a SQL query with a residual filter over that read, and CSV encoding of
+//! the session's output, fed from memory. `cargo bench -p integration-tests --bench core_throughput`.
 //! Prints the median of several runs; figures go to BENCHMARKS.md.
 
 use std::time::Instant;
 
 use connector_core::{BodyFormat, BodyParser, ParseOptions};
 use connector_core::{Config, QuerySession, SqlPlan, plan_sql};
-use integration_tests::bench_data::{self, read_natively};
+use connector_core::{CsvEncoder, CsvOptions, csv_columns};
+use integration_tests::bench_data::{self, read_natively, read_natively_with};
 use integration_tests::driver::{self, MockResponse, MockTransport, VirtualClock};
 use serde_json::json;
 
@@ -31,7 +33,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// Whether to run a part: `CORE_BENCH_PARTS=session` (comma-separated:
-/// parser, session, sql) runs only those, e.g. under a profiler.
+/// parser, session, sql, csv) runs only those, e.g. under a profiler.
 fn wanted(part: &str) -> bool {
     std::env::var("CORE_BENCH_PARTS").map_or(true, |parts| parts.split(',').any(|p| p == part))
 }
@@ -51,6 +53,9 @@ fn main() {
     }
     if wanted("sql") {
         sql(&body, mb);
+    }
+    if wanted("csv") {
+        csv(&body);
     }
 }
 
@@ -136,4 +141,26 @@ fn sql(body: &[u8], mb: f64) {
 
     report("SQL residual filter", None, median(query_secs), mb);
     println!("  ({matched} rows matched)");
+}
+
+/// CSV encoding alone (as `to_csv` and `export --format csv` do it) of the
+/// session's NDJSON batches, collected untimed first; MB/s of that NDJSON.
+fn csv(body: &[u8]) {
+    let mut batches = Vec::new();
+    read_natively_with(body, CHUNK, |_, ndjson| batches.push(ndjson.to_string()));
+    let mb = batches.iter().map(String::len).sum::<usize>() as f64 / 1e6;
+    let columns = csv_columns("email_send", None).unwrap();
+    let mut secs = Vec::new();
+    for _ in 0..RUNS {
+        let mut enc = CsvEncoder::new(columns.clone(), CsvOptions::default()).unwrap();
+        let mut out = Vec::new();
+        let (start, mut rows) = (Instant::now(), 0);
+        for b in &batches {
+            out.clear();
+            rows += enc.encode_ndjson(b.as_bytes(), &mut out).unwrap();
+        }
+        secs.push(start.elapsed().as_secs_f64());
+        assert_eq!(rows, ROWS);
+    }
+    report("CSV encoding", Some("csv_mb_s"), median(secs), mb);
 }
