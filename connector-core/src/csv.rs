@@ -869,50 +869,6 @@ mod tests {
         })
     }
 
-    /// One JSON value as text, written loosely or compactly: what users and
-    /// the core hand `encode_ndjson`.
-    fn json_text() -> impl proptest::strategy::Strategy<Value = String> {
-        use proptest::prelude::*;
-        let scalar = prop_oneof![
-            4 => (-100_000i64..100_000).prop_map(|n| n.to_string()),
-            4 => "[a-z,;|' é]{0,8}".prop_map(|s| format!("\"{s}\"")),
-            1 => Just("null".to_string()),
-            1 => Just("true".to_string()),
-            1 => Just("false".to_string()),
-            1 => Just("-0".to_string()),
-            1 => Just("1.50".to_string()),
-            1 => Just("1e5".to_string()),
-            1 => Just("12345678901234567890".to_string()),
-            1 => "[a-z,;|'\" é\t\r\n\\\\\u{1}]{0,8}".prop_map(|s| Value::from(s).to_string()),
-            1 => Just(r#""\u00e9\/x""#.to_string()),
-            1 => Just(String::new()),
-        ];
-        scalar.prop_recursive(3, 24, 4, |inner| {
-            let sep = prop_oneof![3 => Just(""), 1 => Just(" ")];
-            prop_oneof![
-                (proptest::collection::vec(inner.clone(), 0..4), sep.clone())
-                    .prop_map(|(items, s)| format!("[{s}{}]", items.join(&format!(",{s}")))),
-                (
-                    proptest::collection::vec(("[abcé]{1,2}", inner), 0..4),
-                    sep,
-                    any::<bool>()
-                )
-                    .prop_map(|(mut members, s, sorted)| {
-                        // Sorted keys (the core's way) now and then, with
-                        // any repeats side by side.
-                        if sorted {
-                            members.sort_by(|a, b| a.0.cmp(&b.0));
-                        }
-                        let members: Vec<String> = members
-                            .iter()
-                            .map(|(k, v)| format!("\"{k}\":{s}{v}"))
-                            .collect();
-                        format!("{{{}}}", members.join(","))
-                    }),
-            ]
-        })
-    }
-
     #[test]
     fn taped_lines_encode_as_the_general_path_does() {
         use proptest::prelude::*;
@@ -926,7 +882,7 @@ mod tests {
             Just("é"),
         ];
         let line = (
-            proptest::collection::vec((key, json_text()), 0..7),
+            proptest::collection::vec((key, crate::parse::json_text::json_text()), 0..7),
             prop_oneof![4 => Just(""), 1 => Just(" "), 1 => Just("\t"), 1 => Just("\u{c}")],
             prop_oneof![8 => Just(false), 1 => Just(true)],
         )

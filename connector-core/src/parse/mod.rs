@@ -20,6 +20,8 @@
 pub(crate) mod bytes;
 mod csv;
 mod json;
+#[cfg(test)]
+pub(crate) mod json_text;
 mod lines;
 mod ndjson;
 mod rows;

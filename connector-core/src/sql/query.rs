@@ -3,12 +3,14 @@
 //! Driven exactly like a [`ReadSession`] (same actions); queries keep no
 //! state, so the read's commits are not passed on.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 
 use serde_json::{Map, Value};
 
 use crate::error::Result;
 use crate::exchange::{Action, HttpRequest, Record, RecordBatch, TransportErrorKind};
+use crate::parse::bytes::same_bytes;
+use crate::parse::tape::{Node, scan_row};
 use crate::read::{MAX_BATCH, ReadSession, StreamSelection};
 use crate::state::SessionState;
 
@@ -29,6 +31,76 @@ pub struct QuerySession {
     finished: bool,
     /// The read's own summary, once it is done (requests, retries…).
     read_summary: Option<crate::exchange::Summary>,
+    /// Decodes only the fields a row is judged and projected by.
+    picker: Picker,
+}
+
+/// The fields of a batch line that a query reads, decoded from the line's
+/// tape without decoding the rest: most rows of a residual filter fail it,
+/// and a projection keeps a few columns.
+#[derive(Debug)]
+struct Picker {
+    /// What the residual filter reads.
+    filter: Vec<String>,
+    /// What the projection and the sort read; `None` with `*`.
+    row: Option<Vec<String>>,
+    tape: Vec<Node>,
+}
+
+impl Picker {
+    fn new(plan: &SelectPlan) -> Picker {
+        let mut filter = BTreeSet::new();
+        if let Some(f) = &plan.residual {
+            f.columns(&mut filter);
+        }
+        let mut row = BTreeSet::new();
+        let star = plan.items.iter().any(|i| matches!(i, Item::Star));
+        for item in &plan.items {
+            if let Item::Named(_, e) = item {
+                e.columns(&mut row);
+            }
+        }
+        for (e, _) in &plan.order {
+            e.columns(&mut row);
+        }
+        Picker {
+            filter: filter.into_iter().collect(),
+            row: (!star).then(|| row.into_iter().collect()),
+            tape: Vec::new(),
+        }
+    }
+
+    /// Tapes `line`; `false`: it must be decoded whole.
+    fn scan(&mut self, line: &str) -> bool {
+        self.tape.clear();
+        scan_row(line.as_bytes(), &mut self.tape)
+    }
+
+    /// The members of the taped `line` named in `fields`, as serde_json
+    /// decodes them (a repeated key: the last); `None` if one does not
+    /// decode (then the whole line is decoded, for the same verdict).
+    fn pick(&self, line: &str, fields: &[String]) -> Option<Record> {
+        let mut out = Map::new();
+        let mut c = 1;
+        while c < self.tape[0].next as usize {
+            let node = self.tape[c];
+            let key = node.key(line);
+            // A few names: a scan beats a search that calls `memcmp`.
+            if fields
+                .iter()
+                .any(|f| same_bytes(f.as_bytes(), key.as_bytes()))
+            {
+                out.insert(key.to_string(), serde_json::from_str(node.text(line)).ok()?);
+            }
+            c = node.next as usize;
+        }
+        Some(out)
+    }
+}
+
+/// A batch line decoded whole (every line was written from a record).
+fn decode(line: &str) -> Option<Record> {
+    serde_json::from_str(line).ok()
 }
 
 impl QuerySession {
@@ -44,6 +116,7 @@ impl QuerySession {
             read,
             to_skip: plan.offset,
             sorted: plan.sorts().then(Vec::new),
+            picker: Picker::new(&plan),
             plan,
             emitted: 0,
             out: VecDeque::new(),
@@ -111,12 +184,34 @@ impl QuerySession {
     /// Filters a batch; returns the rows to hand out now, if any.
     fn take(&mut self, batch: RecordBatch) -> Option<Action> {
         let mut rows = Vec::new();
-        for record in batch.records() {
-            if let Some(f) = &self.plan.residual
-                && !f.matches(&record)
-            {
-                continue;
+        for line in batch.lines() {
+            let taped = self.picker.scan(line);
+            let mut whole = None;
+            if let Some(f) = &self.plan.residual {
+                let view = taped
+                    .then(|| self.picker.pick(line, &self.picker.filter))
+                    .flatten();
+                let passes = match view {
+                    Some(view) => f.matches(&view),
+                    None => {
+                        let Some(record) = decode(line) else { continue };
+                        let passes = f.matches(&record);
+                        whole = Some(record);
+                        passes
+                    }
+                };
+                if !passes {
+                    continue;
+                }
             }
+            let record = match (whole, &self.picker.row) {
+                (Some(record), _) => Some(record),
+                (None, Some(fields)) if taped => {
+                    self.picker.pick(line, fields).or_else(|| decode(line))
+                }
+                (None, _) => decode(line),
+            };
+            let Some(record) = record else { continue };
             if let Some(sorted) = &mut self.sorted {
                 let keys = self
                     .plan
@@ -258,5 +353,77 @@ impl SelectPlan {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::sql::{SqlPlan, plan_sql};
+
+    fn plan(sql: &str) -> SelectPlan {
+        let config = Config::from_json(&serde_json::json!({"base_url": "http://sim",
+            "start_date": "2026-01-01T00:00:00Z", "end_date": "2026-02-01T00:00:00Z"}))
+        .expect("config");
+        match plan_sql(&config, sql, &Map::new(), None) {
+            Ok(SqlPlan::Select(p)) => p,
+            other => panic!("{sql}: {other:?}"),
+        }
+    }
+
+    /// What a query hands out for a batch when every line is decoded
+    /// whole, as before the picker.
+    fn decoding_everything(plan: &SelectPlan, batch: &RecordBatch) -> Vec<Record> {
+        batch
+            .records()
+            .into_iter()
+            .filter(|r| plan.residual.as_ref().is_none_or(|f| f.matches(r)))
+            .map(|r| project(&plan.items, r))
+            .collect()
+    }
+
+    #[test]
+    fn picked_fields_give_the_rows_whole_records_give() {
+        use proptest::prelude::*;
+        let queries = [
+            "SELECT email, templateId FROM email_send WHERE email LIKE 'a%' AND templateId = 3",
+            "SELECT * FROM email_send WHERE templateId > 2 OR email IS NULL",
+            "SELECT COALESCE(email, 'none') AS e, createdAt FROM email_send",
+            "SELECT messageId FROM email_send WHERE campaignId IN (1, 2) OR LENGTH(email) < 3",
+        ];
+        let plans: Vec<SelectPlan> = queries.iter().map(|q| plan(q)).collect();
+        let key = prop_oneof![
+            Just("email"),
+            Just("templateId"),
+            Just("createdAt"),
+            Just("campaignId"),
+            Just("messageId"),
+            Just("other"),
+            Just("é"),
+        ];
+        let line = proptest::collection::vec((key, crate::parse::json_text::json_text()), 0..6)
+            .prop_map(|members| {
+                let members: Vec<String> = members
+                    .iter()
+                    .map(|(k, v)| format!("\"{k}\":{v}"))
+                    .collect();
+                format!("{{{}}}", members.join(","))
+            });
+        proptest!(ProptestConfig::with_cases(1000), |(lines in proptest::collection::vec(line, 1..8), which in 0..4usize)| {
+            let plan = &plans[which];
+            let mut batch = RecordBatch::new("email_send");
+            for l in &lines {
+                batch.push_json(l);
+            }
+            let expected = decoding_everything(plan, &batch);
+            let mut session = QuerySession::open(plan.clone()).expect("open");
+            let got = match session.take(batch) {
+                Some(Action::Emit(b)) => b.records(),
+                None => Vec::new(),
+                Some(other) => panic!("{other:?}"),
+            };
+            prop_assert_eq!(got, expected);
+        });
     }
 }
