@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every benchmark of #13, then ONE JSON line of the figures on stdout's last line:
 #   core_mb_s parser_mb_s wasm_native_ratio py_arrow_rows_s py_dict_rows_s py_peak_rss_mb
-#   rate_limited_sync_s rate_limited_floor_s requests connections
+#   rate_limited_sync_s rate_limited_floor_s requests connections csv_mb_s
 # A figure whose benchmark is missing (or failed) is null. Each bench's full output goes to
 # $OUT (default target/bench/), so the tables for BENCHMARKS.md are there too.
 #
@@ -29,7 +29,7 @@ cargo build -q --release -p iterable-connector-host -p iterable-sim >&2 || log "
 cargo build -q -p wasm-component --target wasm32-wasip2 --profile wasm-release >&2 || log "wasm build failed"
 
 # ---- run ---------------------------------------------------------------------
-log "core_throughput (parser, read session)"
+log "core_throughput (parser, read session, SQL filter, CSV encoding)"
 cargo bench -q -p integration-tests --bench core_throughput > "$OUT/core_throughput.txt" 2>&1 \
     || log "core_throughput failed (see $OUT/core_throughput.txt)"
 
@@ -82,6 +82,7 @@ except Exception:
 
 core_mb_s() { num_after 'core_mb_s' "$OUT/core_throughput.txt" || num_after 'read session \(all\) +' "$OUT/core_throughput.txt"; }
 parser_mb_s() { num_after 'parser_mb_s' "$OUT/core_throughput.txt" || num_after 'parser only +' "$OUT/core_throughput.txt"; }
+csv_mb_s() { num_after 'csv_mb_s' "$OUT/core_throughput.txt"; }
 wasm_native_ratio() { num_after 'wasm_native_ratio' "$OUT/wasm_native.txt"; }
 py_arrow_rows_s() { py_mode arrow_batches rows_per_s; }
 py_dict_rows_s() { py_mode dicts rows_per_s; }
@@ -95,7 +96,7 @@ value() { local v; v=$("$1"); [ -n "$v" ] && echo "$v" || echo null; }
 line="{"
 sep=""
 for f in core_mb_s parser_mb_s wasm_native_ratio py_arrow_rows_s py_dict_rows_s py_peak_rss_mb \
-    rate_limited_sync_s rate_limited_floor_s requests connections; do
+    rate_limited_sync_s rate_limited_floor_s requests connections csv_mb_s; do
     line="$line$sep\"$f\": $(value $f)"
     sep=", "
 done
