@@ -397,18 +397,20 @@ impl CsvEncoder {
                     continue;
                 }
                 if !enc.encode_taped(line, &mut scratch, out)? {
-                    let value: Value = serde_json::from_slice(line).map_err(|e| {
-                        ConnectorError::input(
-                            "ndjson",
-                            format!("row {} is not JSON: {e}", enc.rows + 1),
-                        )
-                    })?;
-                    enc.encode_one(&value, out)?;
+                    enc.encode_decoded(line, out)?;
                 }
                 n += 1;
             }
             Ok(n)
         })
+    }
+
+    /// One row from `line` decoded whole by serde_json (the general way).
+    fn encode_decoded(&mut self, line: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        let value: Value = serde_json::from_slice(line).map_err(|e| {
+            ConnectorError::input("ndjson", format!("row {} is not JSON: {e}", self.rows + 1))
+        })?;
+        self.encode_one(&value, out)
     }
 
     /// One row from `line`'s tape ([`taped`]); `false` when the line is
@@ -856,13 +858,7 @@ mod tests {
                 if line.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
-                let value: Value = serde_json::from_slice(line).map_err(|e| {
-                    ConnectorError::input(
-                        "ndjson",
-                        format!("row {} is not JSON: {e}", enc.rows + 1),
-                    )
-                })?;
-                enc.encode_one(&value, out)?;
+                enc.encode_decoded(line, out)?;
                 n += 1;
             }
             Ok(n)
