@@ -5,11 +5,12 @@
 //! The bytes are exactly those of the general path (parse the line with
 //! serde_json, then write each cell). The tape gives each member's text;
 //! a cell reuses that text only where it is what serde_json would write
-//! again: plain strings, integers the scanner calls canonical, booleans,
-//! and containers already written compactly with their keys in order (as
-//! the core writes every record). Anything else (escapes, fractions,
-//! loosely written containers) is decoded by serde_json, value by value,
-//! and a line the scanner will not tape goes the general way whole.
+//! again: plain strings, integers the scanner calls canonical, plain
+//! decimals, booleans, and containers already written compactly with their
+//! keys in order (as the core writes every record). Anything else
+//! (escapes, other numbers, loosely written containers) is decoded by
+//! serde_json, value by value, and a line the scanner will not tape goes
+//! the general way whole.
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -17,7 +18,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use crate::parse::bytes::{compare_bytes, same_bytes};
-use crate::parse::tape::{Node, NodeKind};
+use crate::parse::tape::{Node, NodeKind, is_plain_decimal};
 
 /// Scratch reused from line to line.
 #[derive(Debug, Default)]
@@ -106,6 +107,7 @@ impl Scratch {
             NodeKind::Null => Cell::Null,
             NodeKind::Str => Cell::Text(node.str_value(line)),
             NodeKind::Int | NodeKind::True | NodeKind::False => Cell::Text(node.text(line)),
+            NodeKind::Num if is_plain_decimal(node.text(line)) => Cell::Text(node.text(line)),
             NodeKind::Array | NodeKind::Object if is_canonical(&self.tape, at, line) => {
                 Cell::Text(node.text(line))
             }
@@ -169,12 +171,13 @@ impl Scratch {
 /// compact (each part right after the one before), object keys in strictly
 /// ascending byte order (so a map, sorted or in insertion order, writes
 /// them alike), and nothing inside but plain strings, canonical integers,
-/// booleans and nulls.
+/// plain decimals, booleans and nulls.
 fn is_canonical(tape: &[Node], at: usize, line: &str) -> bool {
     let node = tape[at];
     match node.kind {
         NodeKind::Str | NodeKind::Int | NodeKind::True | NodeKind::False | NodeKind::Null => true,
-        NodeKind::EscStr | NodeKind::Num => false,
+        NodeKind::Num => is_plain_decimal(node.text(line)),
+        NodeKind::EscStr => false,
         NodeKind::Array => {
             // `[a,b]`: each element one byte after the one before.
             let mut expect = node.start + 1;
@@ -238,6 +241,7 @@ mod tests {
             "{}",
             "[1,\"a\",true,null,{}]",
             r#"{"a":1,"b":[2,3],"c":{"d":"é"}}"#,
+            r#"{"price":15.25}"#,
         ] {
             assert!(canonical(json), "{json}");
             let v: Value = serde_json::from_str(json).unwrap();
@@ -252,7 +256,8 @@ mod tests {
             r#"{"a": 1}"#,
             r#"{"b":1,"a":2}"#,
             r#"{"a":1,"a":2}"#,
-            r#"{"a":1.5}"#,
+            r#"{"a":1.50}"#,
+            r#"{"a":-0.0}"#,
             r#"["\n"]"#,
             "[-0]",
             r#"{"a":[1,{"c":2,"b":1}]}"#,

@@ -379,10 +379,142 @@ impl Scanner<'_> {
     }
 }
 
+/// Whether a [`NodeKind::Num`]'s text is what serde_json writes for its
+/// value, so it can be copied: a plain decimal from 0.1 to below 10⁹
+/// (`-`, 1–9 integer digits without a leading zero or a lone `0` before a
+/// non-zero tenth, `.`, 1–6 decimals, the last not `0`). Such a decimal
+/// has at most 15 significant digits, so its double's shortest
+/// round-trip form is those same digits, printed without an exponent.
+pub(crate) fn is_plain_decimal(text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let Some((int, frac)) = digits.split_once('.') else {
+        return false;
+    };
+    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    let int_ok = match int.as_bytes() {
+        [b'0'] => frac.as_bytes().first().is_some_and(|&b| b != b'0'),
+        [b'1'..=b'9', ..] => int.len() <= 9 && all_digits(int),
+        _ => false,
+    };
+    int_ok && (1..=6).contains(&frac.len()) && all_digits(frac) && !frac.ends_with('0')
+}
+
+/// Appends the value of a string the scanner taped as
+/// [`NodeKind::EscStr`] (`text` with its quotes) to `out`, as serde_json
+/// decodes it. `false` (and `out` partly written) for anything the scanner
+/// would not have taped; the caller then asks serde_json.
+pub(crate) fn unescape_into(text: &str, out: &mut String) -> bool {
+    let Some(inner) = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) else {
+        return false;
+    };
+    let mut rest = inner;
+    while let Some(at) = rest.find('\\') {
+        out.push_str(&rest[..at]);
+        let b = rest.as_bytes();
+        let decoded = match b.get(at + 1) {
+            Some(b'"') => '"',
+            Some(b'\\') => '\\',
+            Some(b'/') => '/',
+            Some(b'b') => '\u{8}',
+            Some(b'f') => '\u{c}',
+            Some(b'n') => '\n',
+            Some(b'r') => '\r',
+            Some(b't') => '\t',
+            Some(b'u') => {
+                let code = rest
+                    .get(at + 2..at + 6)
+                    .filter(|hex| hex.bytes().all(|h| h.is_ascii_hexdigit()))
+                    .and_then(|hex| u32::from_str_radix(hex, 16).ok());
+                // Surrogates never reach here: the scanner leaves them
+                // (pairs and lone halves) to serde_json.
+                match code.and_then(char::from_u32) {
+                    Some(c) => {
+                        out.push(c);
+                        rest = &rest[at + 6..];
+                        continue;
+                    }
+                    None => return false,
+                }
+            }
+            _ => return false,
+        };
+        out.push(decoded);
+        rest = &rest[at + 2..];
+    }
+    out.push_str(rest);
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::Value;
+
+    #[test]
+    fn plain_decimals_are_what_serde_json_writes_back() {
+        use proptest::prelude::*;
+        for (text, plain) in [
+            ("15.25", true),
+            ("-0.5", true),
+            ("0.1", true),
+            ("999999999.999999", true),
+            ("1.50", false),
+            ("0.05", false),
+            ("01.5", false),
+            ("1e5", false),
+            ("1.", false),
+            ("1000000000.5", false),
+            ("1.1234567", false),
+            ("-0", false),
+            ("12", false),
+        ] {
+            assert_eq!(is_plain_decimal(text), plain, "{text}");
+        }
+        let decimal = (
+            any::<bool>(),
+            prop_oneof![Just("0".to_string()), "[1-9][0-9]{0,9}"],
+            "[0-9]{0,7}",
+        )
+            .prop_map(|(neg, int, frac)| format!("{}{int}.{frac}", if neg { "-" } else { "" }));
+        proptest!(ProptestConfig::with_cases(5000), |(text in decimal)| {
+            if is_plain_decimal(&text) {
+                let v: Value = serde_json::from_str(&text).unwrap();
+                prop_assert_eq!(v.to_string(), text);
+            }
+        });
+    }
+
+    #[test]
+    fn escaped_strings_decode_as_serde_json_decodes_them() {
+        use proptest::prelude::*;
+        let escaped = prop_oneof![
+            // serde_json's own escaping of any text.
+            "[a-z\"\\\\/\u{0}-\u{1f}é😀 ]{0,16}".prop_map(|s| Value::from(s).to_string()),
+            // Escapes serde_json never writes but reads.
+            proptest::collection::vec(
+                prop_oneof![
+                    Just(r"\/".to_string()),
+                    Just(r"\u00e9".to_string()),
+                    Just(r"\u00E9".to_string()),
+                    Just(r"\uFFFF".to_string()),
+                    Just(r"\u0000".to_string()),
+                    Just(r"\b\f\n\r\t".to_string()),
+                    "[a-z é]{0,4}",
+                ],
+                0..6
+            )
+            .prop_map(|parts| format!("\"{}\"", parts.concat())),
+        ];
+        proptest!(|(text in escaped)| {
+            let row = format!("{{\"v\":{text}}}");
+            let t = tape(&row).expect("the scanner tapes it");
+            prop_assume!(t[1].kind == NodeKind::EscStr);
+            let mut out = String::from("kept:");
+            prop_assert!(unescape_into(&text, &mut out));
+            let expected: String = serde_json::from_str(&text).unwrap();
+            prop_assert_eq!(out, format!("kept:{expected}"));
+        });
+    }
 
     fn tape(row: &str) -> Option<Vec<Node>> {
         let mut t = Vec::new();

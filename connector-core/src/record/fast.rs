@@ -23,7 +23,7 @@ use super::{Shaper, TRANSACTIONAL_DATA, hex16, identity_index, is_export_timesta
 use crate::catalog::{EVENT_KEY_FIELD, RowShape};
 use crate::parse::Row;
 use crate::parse::bytes::{compare_bytes, same_bytes};
-use crate::parse::tape::{Node, NodeKind, scan_row};
+use crate::parse::tape::{Node, NodeKind, is_plain_decimal, scan_row, unescape_into};
 use crate::read::conform::{Conformance, LayoutChecks, Shape};
 use crate::time::{self, fast::Utc};
 
@@ -148,6 +148,8 @@ pub(crate) struct RowScratch {
     layout_head_ends: Vec<usize>,
     /// The tape of a decoded `transactionalData` object.
     decoded_tape: Vec<Node>,
+    /// `transactionalData`'s text unescaped.
+    unescaped: String,
 }
 
 /// What applies to one top-level field, by its name.
@@ -516,9 +518,12 @@ impl Writer<'_, '_> {
     /// form decides then.
     fn decoded_object(&mut self, at: usize) -> Fast<Option<Shape>> {
         let node = self.tape[at];
-        let unescaped;
+        let mut unescaped = std::mem::take(&mut self.scratch.unescaped);
+        unescaped.clear();
         let raw = if node.kind == NodeKind::Str {
             node.str_value(self.text)
+        } else if unescape_into(node.text(self.text), &mut unescaped) {
+            unescaped.as_str()
         } else {
             unescaped = serde_json::from_str::<String>(node.text(self.text)).map_err(|_| Slow)?;
             unescaped.as_str()
@@ -542,6 +547,7 @@ impl Writer<'_, '_> {
             None
         };
         self.scratch.decoded_tape = tape;
+        self.scratch.unescaped = unescaped;
         shape.transpose()
     }
 
@@ -580,6 +586,10 @@ impl Writer<'_, '_> {
             NodeKind::Null => {
                 self.out.push_str("null");
                 Shape::Null
+            }
+            NodeKind::Num if is_plain_decimal(node.text(text)) => {
+                self.out.push_str(node.text(text));
+                Shape::Number { integral: false }
             }
             NodeKind::EscStr | NodeKind::Num => {
                 let v: Value = serde_json::from_str(node.text(text)).map_err(|_| Slow)?;
