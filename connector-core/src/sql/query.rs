@@ -184,8 +184,10 @@ impl QuerySession {
     /// Filters a batch; returns the rows to hand out now, if any.
     fn take(&mut self, batch: RecordBatch) -> Option<Action> {
         let mut rows = Vec::new();
+        // `SELECT *` without a residual filter needs every field: no tape.
+        let picks = self.plan.residual.is_some() || self.picker.row.is_some();
         for line in batch.lines() {
-            let taped = self.picker.scan(line);
+            let taped = picks && self.picker.scan(line);
             let mut whole = None;
             if let Some(f) = &self.plan.residual {
                 let view = taped
@@ -391,6 +393,7 @@ mod tests {
             "SELECT * FROM email_send WHERE templateId > 2 OR email IS NULL",
             "SELECT COALESCE(email, 'none') AS e, createdAt FROM email_send",
             "SELECT messageId FROM email_send WHERE campaignId IN (1, 2) OR LENGTH(email) < 3",
+            "SELECT * FROM email_send",
         ];
         let plans: Vec<SelectPlan> = queries.iter().map(|q| plan(q)).collect();
         let key = prop_oneof![
@@ -410,7 +413,7 @@ mod tests {
                     .collect();
                 format!("{{{}}}", members.join(","))
             });
-        proptest!(ProptestConfig::with_cases(1000), |(lines in proptest::collection::vec(line, 1..8), which in 0..4usize)| {
+        proptest!(ProptestConfig::with_cases(1000), |(lines in proptest::collection::vec(line, 1..8), which in 0..5usize)| {
             let plan = &plans[which];
             let mut batch = RecordBatch::new("email_send");
             for l in &lines {
