@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use crate::parse::bytes::{compare_bytes, same_bytes};
-use crate::parse::tape::{Node, NodeKind, is_plain_decimal};
+use crate::parse::tape::{Node, NodeKind, decode_string, is_plain_decimal};
 
 /// Scratch reused from line to line.
 #[derive(Debug, Default)]
@@ -112,7 +112,9 @@ impl Scratch {
                 Cell::Text(node.text(line))
             }
             NodeKind::EscStr => {
-                self.text = serde_json::from_str::<String>(node.text(line)).ok()?;
+                if !decode_string(node.text(line), &mut self.text) {
+                    return None;
+                }
                 Cell::Owned
             }
             NodeKind::Num | NodeKind::Array | NodeKind::Object => {

@@ -399,6 +399,23 @@ pub(crate) fn is_plain_decimal(text: &str) -> bool {
     int_ok && (1..=6).contains(&frac.len()) && all_digits(frac) && !frac.ends_with('0')
 }
 
+/// The value of a string the scanner taped (`text` with its quotes) into
+/// `out`, replacing what it held: unescaped by hand, or by serde_json for
+/// what [`unescape_into`] leaves to it. `false` if neither accepts it.
+pub(crate) fn decode_string(text: &str, out: &mut String) -> bool {
+    out.clear();
+    if unescape_into(text, out) {
+        return true;
+    }
+    match serde_json::from_str::<String>(text) {
+        Ok(s) => {
+            *out = s;
+            true
+        }
+        Err(_) => false,
+    }
+}
+
 /// Appends the value of a string the scanner taped as
 /// [`NodeKind::EscStr`] (`text` with its quotes) to `out`, as serde_json
 /// decodes it. `false` (and `out` partly written) for anything the scanner

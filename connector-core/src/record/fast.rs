@@ -23,7 +23,7 @@ use super::{Shaper, TRANSACTIONAL_DATA, hex16, identity_index, is_export_timesta
 use crate::catalog::{EVENT_KEY_FIELD, RowShape};
 use crate::parse::Row;
 use crate::parse::bytes::{compare_bytes, same_bytes};
-use crate::parse::tape::{Node, NodeKind, is_plain_decimal, scan_row, unescape_into};
+use crate::parse::tape::{Node, NodeKind, decode_string, is_plain_decimal, scan_row};
 use crate::read::conform::{Conformance, LayoutChecks, Shape};
 use crate::time::{self, fast::Utc};
 
@@ -519,14 +519,13 @@ impl Writer<'_, '_> {
     fn decoded_object(&mut self, at: usize) -> Fast<Option<Shape>> {
         let node = self.tape[at];
         let mut unescaped = std::mem::take(&mut self.scratch.unescaped);
-        unescaped.clear();
         let raw = if node.kind == NodeKind::Str {
             node.str_value(self.text)
-        } else if unescape_into(node.text(self.text), &mut unescaped) {
+        } else if decode_string(node.text(self.text), &mut unescaped) {
             unescaped.as_str()
         } else {
-            unescaped = serde_json::from_str::<String>(node.text(self.text)).map_err(|_| Slow)?;
-            unescaped.as_str()
+            self.scratch.unescaped = unescaped;
+            return Err(Slow);
         };
         let mut tape = std::mem::take(&mut self.scratch.decoded_tape);
         tape.clear();
